@@ -1,0 +1,62 @@
+// Package verify decides one portrait-verification call: merchant policy,
+// idempotent replay, ID rules, selfie quality, identity lookup, comparison
+// and the ledger row, returning a typed Outcome that the HTTP layer renders.
+package verify
+
+import (
+	"context"
+	"time"
+)
+
+// Request is one call as parsed from the wire, before any check but UTF-8
+// and presence of the required fields.
+type Request struct {
+	TraceID   string // minted by the HTTP layer; a replay answers with the first call's
+	AppKey    string
+	RequestID string
+	IDNumber  string
+	Name      string
+	Timestamp string // as sent, since it is signed as sent
+	Sign      string
+	Selfie    []byte // decoded image bytes
+	Received  time.Time
+}
+
+// Result values of Data.Result, Data.IDName and Data.Photo, as in the document.
+const (
+	ResultFound      = 1
+	ResultBadQuality = 2
+
+	IDNameMatch    = 1
+	IDNameMismatch = 2
+
+	PhotoCompared      = 1
+	PhotoMissing       = 2
+	PhotoFeatureFailed = 3
+)
+
+// Data is the document's data object. Fields beyond Result are meaningful only
+// as the document says: IDName when Result is 1, Photo when IDName is 1,
+// Score when Photo is 1; Reason only when Result is 2.
+type Data struct {
+	Result int
+	IDName int
+	Photo  int
+	Score  float64
+	Reason string
+}
+
+// Outcome is the answer to one call. Err is nil exactly when the call
+// succeeded (code 0000); otherwise it wraps one of the domain's sentinel
+// errors, which the HTTP layer maps to the document's codes.
+type Outcome struct {
+	TraceID string
+	Data    Data
+	Err     error
+	Charged bool
+}
+
+// Verifier is what the HTTP layer needs of the domain.
+type Verifier interface {
+	Verify(ctx context.Context, req Request) Outcome
+}
