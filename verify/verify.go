@@ -5,6 +5,7 @@ package verify
 
 import (
 	"context"
+	"errors"
 	"time"
 )
 
@@ -60,3 +61,7 @@ type Outcome struct {
 type Verifier interface {
 	Verify(ctx context.Context, req Request) Outcome
 }
+
+// ErrRequestIDReused is a request_id this merchant already used with a
+// different ID number, name or selfie.
+var ErrRequestIDReused = errors.New("request_id reused with different content")
