@@ -1,0 +1,222 @@
+package face
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+)
+
+// ImageLimits bound the images accepted, checked against the dimensions the
+// header declares before any pixel is decoded, so that a small file claiming
+// 30000×30000 pixels (a decompression bomb) costs microseconds, not gigabytes.
+type ImageLimits struct {
+	MinSide   int // smaller than this cannot hold a face the gate would pass
+	MaxSide   int // longest side accepted
+	MaxPixels int // width × height accepted
+}
+
+// DefaultImageLimits: 64 px is below any face the gate accepts (80 px box);
+// 4096 px / 16 MP covers every phone camera's selfie at full resolution while
+// bounding a decoded image to 48 MB of RGB.
+var DefaultImageLimits = ImageLimits{MinSide: 64, MaxSide: 4096, MaxPixels: 16 << 20}
+
+// rgbImage is the pipeline's working picture: 8-bit RGB, packed row-major
+// without padding, already turned upright by the EXIF orientation.
+type rgbImage struct {
+	W, H int
+	Pix  []byte // len 3*W*H
+}
+
+// at returns the pixel at (x, y) clamped to the image.
+func (m *rgbImage) at(x, y int) (r, g, b byte) {
+	x = min(max(x, 0), m.W-1)
+	y = min(max(y, 0), m.H-1)
+	i := 3 * (y*m.W + x)
+	return m.Pix[i], m.Pix[i+1], m.Pix[i+2]
+}
+
+// format is one accepted container, recognised by its magic bytes rather than
+// by what the client says, since clients mislabel.
+type format struct {
+	name   string
+	magic  [][]byte
+	config func(io.Reader) (image.Config, error)
+	decode func(io.Reader) (image.Image, error)
+}
+
+var formats = []format{
+	{"JPEG", [][]byte{{0xFF, 0xD8, 0xFF}}, jpeg.DecodeConfig, jpeg.Decode},
+	{"PNG", [][]byte{[]byte("\x89PNG\r\n\x1a\n")}, png.DecodeConfig, png.Decode},
+	{"GIF", [][]byte{[]byte("GIF87a"), []byte("GIF89a")}, gif.DecodeConfig, gif.Decode}, // gif.Decode returns the first frame
+	{"BMP", [][]byte{[]byte("BM")}, bmp.DecodeConfig, bmp.Decode},
+	{"TIFF", [][]byte{[]byte("II*\x00"), []byte("MM\x00*")}, tiff.DecodeConfig, tiff.Decode},
+}
+
+func sniff(b []byte) (format, bool) {
+	for _, f := range formats {
+		for _, m := range f.magic {
+			if bytes.HasPrefix(b, m) {
+				return f, true
+			}
+		}
+	}
+	return format{}, false
+}
+
+// decodeImage turns the bytes of a JPG/PNG/GIF/BMP/TIFF file into an upright
+// RGB image. Every failure wraps ErrImage with a detail a merchant's
+// developer can act on.
+func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
+	f, ok := sniff(b)
+	if !ok {
+		return nil, fmt.Errorf("%w: not a JPG, PNG, BMP, GIF or TIFF file", ErrImage)
+	}
+	cfg, err := guard(f, func() (image.Config, error) { return f.config(bytes.NewReader(b)) })
+	if err != nil {
+		return nil, decodeError(f, err)
+	}
+	if err := lim.check(cfg.Width, cfg.Height); err != nil {
+		return nil, err
+	}
+	img, err := guard(f, func() (image.Image, error) { return f.decode(bytes.NewReader(b)) })
+	if err != nil {
+		return nil, decodeError(f, err)
+	}
+	// A decoder's pixels must agree with the header it was admitted on.
+	if r := img.Bounds(); r.Dx() != cfg.Width || r.Dy() != cfg.Height {
+		if err := lim.check(r.Dx(), r.Dy()); err != nil {
+			return nil, err
+		}
+	}
+	m := toRGB(img)
+	if f.name == "JPEG" {
+		m = orient(m, exifOrientation(b))
+	}
+	return m, nil
+}
+
+func (lim ImageLimits) check(w, h int) error {
+	switch {
+	case w <= 0 || h <= 0:
+		return fmt.Errorf("%w: image has no pixels (%d×%d)", ErrImage, w, h)
+	case w > lim.MaxSide || h > lim.MaxSide || w*h > lim.MaxPixels:
+		return fmt.Errorf("%w: image %d×%d is larger than %d×%d or %d pixels", ErrImage, w, h, lim.MaxSide, lim.MaxSide, lim.MaxPixels)
+	case w < lim.MinSide || h < lim.MinSide:
+		return fmt.Errorf("%w: image %d×%d is smaller than %d×%d", ErrImage, w, h, lim.MinSide, lim.MinSide)
+	}
+	return nil
+}
+
+// guard runs a third-party decoder and turns a panic into an error: the
+// decoders are outside code fed with hostile bytes, and one bad upload must
+// not take the server down with it.
+func guard[T any](f format, run func() (T, error)) (v T, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("%s decoder failed: %v", f.name, r)
+		}
+	}()
+	return run()
+}
+
+func decodeError(f format, err error) error {
+	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: truncated %s", ErrImage, f.name)
+	}
+	return fmt.Errorf("%w: corrupt %s: %v", ErrImage, f.name, err)
+}
+
+// toRGB flattens any decoded image to packed RGB. The common JPEG and PNG
+// layouts get direct loops; everything else goes through color.Model.
+func toRGB(img image.Image) *rgbImage {
+	r := img.Bounds()
+	m := &rgbImage{W: r.Dx(), H: r.Dy(), Pix: make([]byte, 3*r.Dx()*r.Dy())}
+	o := 0
+	switch src := img.(type) {
+	case *image.YCbCr:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				yi, ci := src.YOffset(x, y), src.COffset(x, y)
+				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
+				o += 3
+			}
+		}
+	case *image.Gray:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := src.Pix[src.PixOffset(r.Min.X, y):][:r.Dx()]
+			for _, v := range row {
+				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = v, v, v
+				o += 3
+			}
+		}
+	case *image.RGBA:
+		// Alpha-premultiplied: composited on black, as a viewer would on a
+		// dark background; selfies with transparency are rare.
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			row := src.Pix[src.PixOffset(r.Min.X, y):][:4*r.Dx()]
+			for i := 0; i < len(row); i += 4 {
+				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = row[i], row[i+1], row[i+2]
+				o += 3
+			}
+		}
+	default:
+		for y := r.Min.Y; y < r.Max.Y; y++ {
+			for x := r.Min.X; x < r.Max.X; x++ {
+				c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = c.R, c.G, c.B
+				o += 3
+			}
+		}
+	}
+	return m
+}
+
+// orient applies an EXIF orientation (1..8) so the image is upright as a
+// viewer shows it. For each displayed pixel (x', y') of the W'×H' result, the
+// stored pixel is read at the position the tag's definition gives.
+func orient(m *rgbImage, o int) *rgbImage {
+	if o < 2 || o > 8 {
+		return m
+	}
+	w, h := m.W, m.H
+	ow, oh := w, h
+	if o >= 5 { // the transposing orientations swap the sides
+		ow, oh = h, w
+	}
+	out := &rgbImage{W: ow, H: oh, Pix: make([]byte, len(m.Pix))}
+	d := 0
+	for y := 0; y < oh; y++ {
+		for x := 0; x < ow; x++ {
+			var sx, sy int
+			switch o {
+			case 2: // mirrored
+				sx, sy = w-1-x, y
+			case 3: // upside down
+				sx, sy = w-1-x, h-1-y
+			case 4: // mirrored upside down
+				sx, sy = x, h-1-y
+			case 5: // stored row 0 is the left column, column 0 the top row
+				sx, sy = y, x
+			case 6: // stored row 0 is the right column, column 0 the top row
+				sx, sy = y, h-1-x
+			case 7: // stored row 0 is the right column, column 0 the bottom row
+				sx, sy = w-1-y, h-1-x
+			case 8: // stored row 0 is the left column, column 0 the bottom row
+				sx, sy = w-1-y, x
+			}
+			s := 3 * (sy*w + sx)
+			copy(out.Pix[d:d+3], m.Pix[s:s+3])
+			d += 3
+		}
+	}
+	return out
+}

@@ -1,0 +1,298 @@
+package face
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"hash/crc32"
+	"image"
+	"image/color"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/image/bmp"
+	"golang.org/x/image/tiff"
+)
+
+// quadrantColours are pure, so that GIF's fixed palette keeps them exact.
+var quadrantColours = [4]color.RGBA{
+	{255, 0, 0, 255},   // top-left: red
+	{0, 255, 0, 255},   // top-right: green
+	{0, 0, 255, 255},   // bottom-left: blue
+	{255, 255, 0, 255}, // bottom-right: yellow
+}
+
+// quadrants is a test picture whose four quarters have distinct colours, so
+// that any rotation or mirror is visible at the corners.
+func quadrants(w, h int) *image.RGBA {
+	m := image.NewRGBA(image.Rect(0, 0, w, h))
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			q := 0
+			if x >= w/2 {
+				q++
+			}
+			if y >= h/2 {
+				q += 2
+			}
+			m.SetRGBA(x, y, quadrantColours[q])
+		}
+	}
+	return m
+}
+
+func encode(t testing.TB, name string, m image.Image) []byte {
+	t.Helper()
+	var b bytes.Buffer
+	var err error
+	switch name {
+	case "JPEG":
+		err = jpeg.Encode(&b, m, &jpeg.Options{Quality: 90})
+	case "PNG":
+		err = png.Encode(&b, m)
+	case "GIF":
+		err = gif.Encode(&b, m, nil)
+	case "BMP":
+		err = bmp.Encode(&b, m)
+	case "TIFF":
+		err = tiff.Encode(&b, m, nil)
+	}
+	if err != nil {
+		t.Fatalf("encode %s: %v", name, err)
+	}
+	return b.Bytes()
+}
+
+var formatNames = []string{"JPEG", "PNG", "GIF", "BMP", "TIFF"}
+
+// near reports whether two colours agree within lossy-codec noise.
+func near(r, g, b byte, c color.RGBA) bool {
+	d := func(a, b byte) int { return max(int(a)-int(b), int(b)-int(a)) }
+	return d(r, c.R) < 40 && d(g, c.G) < 40 && d(b, c.B) < 40
+}
+
+func TestDecodeFormats(t *testing.T) {
+	for _, name := range formatNames {
+		t.Run(name, func(t *testing.T) {
+			m, err := decodeImage(encode(t, name, quadrants(96, 80)), DefaultImageLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.W != 96 || m.H != 80 || len(m.Pix) != 3*96*80 {
+				t.Fatalf("got %d×%d with %d bytes", m.W, m.H, len(m.Pix))
+			}
+			corners := [4][2]int{{2, 2}, {93, 2}, {2, 77}, {93, 77}}
+			for q, p := range corners {
+				if r, g, b := m.at(p[0], p[1]); !near(r, g, b, quadrantColours[q]) {
+					t.Errorf("corner %d = %d,%d,%d, want %v", q, r, g, b, quadrantColours[q])
+				}
+			}
+		})
+	}
+}
+
+func TestDecodeRejects(t *testing.T) {
+	jpg := encode(t, "JPEG", quadrants(96, 80))
+	tests := []struct {
+		name   string
+		in     []byte
+		detail string
+	}{
+		{"empty", nil, "not a JPG"},
+		{"text", []byte("hello, this is not an image"), "not a JPG"},
+		{"webp", append([]byte("RIFF\x00\x00\x00\x00WEBPVP8 "), make([]byte, 64)...), "not a JPG"},
+		{"truncated JPEG", jpg[:len(jpg)/2], "truncated JPEG"},
+		{"truncated PNG", cut(encode(t, "PNG", quadrants(96, 80)), 60), "PNG"},
+		{"truncated GIF", cut(encode(t, "GIF", quadrants(96, 80)), 40), "GIF"},
+		{"truncated BMP", cut(encode(t, "BMP", quadrants(96, 80)), 100), "BMP"},
+		{"truncated TIFF", cut(encode(t, "TIFF", quadrants(96, 80)), 100), "TIFF"},
+		{"too small", encode(t, "PNG", quadrants(40, 200)), "smaller than 64×64"},
+		{"too large", encode(t, "GIF", image.NewPaletted(image.Rect(0, 0, 4097, 64), []color.Color{color.Black})), "larger than"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := decodeImage(tc.in, DefaultImageLimits)
+			if !errors.Is(err, ErrImage) {
+				t.Fatalf("err = %v, want ErrImage", err)
+			}
+			if !strings.Contains(err.Error(), tc.detail) {
+				t.Errorf("err = %q, want it to mention %q", err, tc.detail)
+			}
+		})
+	}
+}
+
+func cut(b []byte, n int) []byte { return b[:n] }
+
+// bombs are small files whose headers declare 30000×30000 pixels.
+func bombs(t testing.TB) map[string][]byte {
+	const side = 30000
+	out := map[string][]byte{}
+
+	j := encode(t, "JPEG", quadrants(64, 64))
+	sof := bytes.Index(j, []byte{0xFF, 0xC0})
+	binary.BigEndian.PutUint16(j[sof+5:], side)
+	binary.BigEndian.PutUint16(j[sof+7:], side)
+	out["JPEG"] = j
+
+	p := encode(t, "PNG", quadrants(64, 64))
+	binary.BigEndian.PutUint32(p[16:], side) // IHDR data starts at 16
+	binary.BigEndian.PutUint32(p[20:], side)
+	binary.BigEndian.PutUint32(p[29:], crc32.ChecksumIEEE(p[12:29]))
+	out["PNG"] = p
+
+	g := encode(t, "GIF", quadrants(64, 64))
+	binary.LittleEndian.PutUint16(g[6:], side)
+	binary.LittleEndian.PutUint16(g[8:], side)
+	out["GIF"] = g
+
+	b := encode(t, "BMP", quadrants(64, 64))
+	binary.LittleEndian.PutUint32(b[18:], side)
+	binary.LittleEndian.PutUint32(b[22:], side)
+	out["BMP"] = b
+
+	out["TIFF"] = tiffHeader(side, side)
+	return out
+}
+
+// tiffHeader is a little-endian grey TIFF's IFD declaring w×h with one strip
+// and no pixel data behind it.
+func tiffHeader(w, h uint32) []byte {
+	type entry struct {
+		tag, typ uint16
+		val      uint32
+	}
+	entries := []entry{
+		{256, 4, w}, {257, 4, h}, {258, 3, 8}, {259, 3, 1}, {262, 3, 1},
+		{273, 4, 8}, {277, 3, 1}, {278, 4, h}, {279, 4, w * h},
+	}
+	b := []byte("II*\x00")
+	b = binary.LittleEndian.AppendUint32(b, 8)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.typ)
+		b = binary.LittleEndian.AppendUint32(b, 1)
+		b = binary.LittleEndian.AppendUint32(b, e.val)
+	}
+	return binary.LittleEndian.AppendUint32(b, 0)
+}
+
+func TestDecodeRefusesBombsFromTheHeader(t *testing.T) {
+	for name, b := range bombs(t) {
+		t.Run(name, func(t *testing.T) {
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			start := time.Now()
+			_, err := decodeImage(b, DefaultImageLimits)
+			took := time.Since(start)
+			runtime.ReadMemStats(&after)
+			if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "30000×30000") {
+				t.Fatalf("err = %v, want the declared size refused", err)
+			}
+			if took > 50*time.Millisecond {
+				t.Errorf("took %v to refuse", took)
+			}
+			if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 1<<20 {
+				t.Errorf("allocated %d bytes to refuse", alloc)
+			}
+		})
+	}
+}
+
+// withOrientation inserts an Exif APP1 segment carrying the orientation tag
+// right after the JPEG's SOI marker.
+func withOrientation(jpg []byte, o uint16, bo binary.AppendByteOrder) []byte {
+	t := []byte("II*\x00")
+	if bo == binary.AppendByteOrder(binary.BigEndian) {
+		t = []byte("MM\x00*")
+	}
+	t = bo.AppendUint32(t, 8)
+	t = bo.AppendUint16(t, 2)
+	// An unrelated tag first (ImageDescription offset), then Orientation.
+	t = bo.AppendUint16(t, 0x010E)
+	t = bo.AppendUint16(t, 2)
+	t = bo.AppendUint32(t, 4)
+	t = append(t, 'a', 'b', 'c', 0)
+	t = bo.AppendUint16(t, 0x0112)
+	t = bo.AppendUint16(t, 3)
+	t = bo.AppendUint32(t, 1)
+	t = bo.AppendUint16(t, o)
+	t = bo.AppendUint16(t, 0)
+	t = bo.AppendUint32(t, 0)
+	seg := append([]byte("Exif\x00\x00"), t...)
+	out := []byte{0xFF, 0xD8, 0xFF, 0xE1}
+	out = binary.BigEndian.AppendUint16(out, uint16(len(seg)+2))
+	out = append(out, seg...)
+	return append(out, jpg[2:]...)
+}
+
+func TestDecodeHonoursExifOrientation(t *testing.T) {
+	const tl, tr, bl, br = 0, 1, 2, 3
+	// Where each stored corner (TL, TR, BL, BR) is displayed, read off the
+	// Exif specification's description of each orientation value.
+	tests := []struct {
+		o       uint16
+		shown   [4]int
+		swapped bool
+	}{
+		{1, [4]int{tl, tr, bl, br}, false},
+		{2, [4]int{tr, tl, br, bl}, false},
+		{3, [4]int{br, bl, tr, tl}, false},
+		{4, [4]int{bl, br, tl, tr}, false},
+		{5, [4]int{tl, bl, tr, br}, true},
+		{6, [4]int{tr, br, tl, bl}, true},
+		{7, [4]int{br, tr, bl, tl}, true},
+		{8, [4]int{bl, tl, br, tr}, true},
+	}
+	jpg := encode(t, "JPEG", quadrants(120, 80))
+	for _, tc := range tests {
+		for _, bo := range []binary.AppendByteOrder{binary.LittleEndian, binary.BigEndian} {
+			m, err := decodeImage(withOrientation(jpg, tc.o, bo), DefaultImageLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			w, h := 120, 80
+			if tc.swapped {
+				w, h = h, w
+			}
+			if m.W != w || m.H != h {
+				t.Fatalf("orientation %d: %d×%d, want %d×%d", tc.o, m.W, m.H, w, h)
+			}
+			at := [4][2]int{{3, 3}, {w - 4, 3}, {3, h - 4}, {w - 4, h - 4}}
+			for stored, shown := range tc.shown {
+				p := at[shown]
+				if r, g, b := m.at(p[0], p[1]); !near(r, g, b, quadrantColours[stored]) {
+					t.Errorf("orientation %d (%v): stored corner %d should show at corner %d, found %d,%d,%d", tc.o, bo, stored, shown, r, g, b)
+				}
+			}
+		}
+	}
+}
+
+func TestExifOrientationIgnoresMalformed(t *testing.T) {
+	jpg := encode(t, "JPEG", quadrants(64, 64))
+	good := withOrientation(jpg, 6, binary.LittleEndian)
+	tests := []struct {
+		name string
+		in   []byte
+		want int
+	}{
+		{"tagged", good, 6},
+		{"no exif", jpg, 1},
+		{"out of range value", withOrientation(jpg, 9, binary.LittleEndian), 1},
+		{"segment length past end", append(good[:4:4], 0xFF, 0xFF), 1},
+		{"cut inside the IFD", good[:30], 1},
+		{"not a JPEG", []byte("GIF89a"), 1},
+	}
+	for _, tc := range tests {
+		if got := exifOrientation(tc.in); got != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, got, tc.want)
+		}
+	}
+}
