@@ -66,7 +66,7 @@ func init() {
 }
 
 // panel is the column width of a packed panel of B.
-const panel = 16
+const panel = 32
 
 // PackedB is the right-hand matrix of a GEMM laid out in column panels for
 // the kernels. Its layout is the same for every path.
@@ -164,9 +164,11 @@ func gemmPortable(m int, a []float32, lda int, b *PackedB, c []float32, ldc int,
 
 func depthwisePortable(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue) {
 	c := p.C
-	acc := make([]float32, c)
 	for oy := 0; oy < p.OH; oy++ {
 		for ox := 0; ox < p.OW; ox++ {
+			// Accumulate straight into the output pixel: no scratch to
+			// allocate.
+			acc := out[(oy*p.OW+ox)*c : (oy*p.OW+ox)*c+c]
 			clear(acc)
 			for ky := 0; ky < p.KH; ky++ {
 				iy := oy*p.StrideH - p.PadTop + ky*p.DilH
@@ -185,9 +187,8 @@ func depthwisePortable(p *DepthwiseParams, in, filter, out []float32, ep *Epilog
 					}
 				}
 			}
-			dst := out[(oy*p.OW+ox)*c : (oy*p.OW+ox)*c+c]
-			for ch := range dst {
-				dst[ch] = ep.apply(acc[ch], ch)
+			for ch := range acc {
+				acc[ch] = ep.apply(acc[ch], ch)
 			}
 		}
 	}

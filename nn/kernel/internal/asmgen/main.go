@@ -1,0 +1,434 @@
+// Command asmgen writes the amd64 assembly of package kernel. The kernels are
+// fully unrolled over the register tile, so every row count of a GEMM tile and
+// every channel-block width of the depthwise loop is its own block of code;
+// generating them keeps those blocks identical in shape and easy to change.
+//
+// Run it from nn/kernel with `go generate`.
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"log"
+	"os"
+	"strings"
+)
+
+// Epilogue mode bits shared with mode() in gemm_amd64.go; the activation code
+// sits above bit 4.
+const (
+	modeAcc  = 1
+	modeBias = 2
+	actShift = 4
+	actRelu  = 1
+	actRelu6 = 2
+	actPrelu = 3
+	actLeaky = 4
+	six      = 0x40c00000 // float32 6.0
+)
+
+type gen struct {
+	bytes.Buffer
+}
+
+func (g *gen) p(format string, args ...any) {
+	fmt.Fprintf(g, "\t"+format+"\n", args...)
+}
+
+func (g *gen) label(l string) { fmt.Fprintf(g, "%s:\n", l) }
+
+// isa abstracts the register file: zmm with 32 registers or ymm with 16.
+type isa struct {
+	name  string // function suffix
+	reg   string // "Z" or "Y"
+	bytes int    // vector width in bytes
+}
+
+var (
+	avx512 = isa{"512", "Z", 64}
+	avx2   = isa{"256", "Y", 32}
+)
+
+func (s isa) r(i int) string { return fmt.Sprintf("%s%d", s.reg, i) }
+
+func (s isa) zero(g *gen, r string) {
+	if s.reg == "Z" {
+		g.p("VPXORD %s, %s, %s", r, r, r)
+	} else {
+		g.p("VXORPS %s, %s, %s", r, r, r)
+	}
+}
+
+// broadcast6 fills r with 6.0 using tmp (an xmm-capable register for AVX2).
+func (s isa) broadcast6(g *gen, r, xtmp string) {
+	g.p("MOVL $0x%x, AX", six)
+	if s.reg == "Z" {
+		g.p("VPBROADCASTD AX, %s", r)
+		return
+	}
+	g.p("MOVQ AX, %s", xtmp)
+	g.p("VBROADCASTSS %s, %s", xtmp, r)
+}
+
+// epilogue emits bias, then activation, over accs. The mode word is in BX
+// (already shifted so the bias bit is bit 1); loadBias/loadAlpha emit the
+// loads of the per-column vectors into the given registers, and scratch holds
+// free registers: len(accs)/rows vectors for bias/alpha plus two more.
+type epi struct {
+	accs      []string // accumulators, row-major, cols per row
+	cols      int      // vectors per row
+	loadBias  func(g *gen, dst []string)
+	loadAlpha func(g *gen, dst []string)
+	leak      string // memory operand of the scalar slope
+	scratch   []string
+	prefix    string
+}
+
+func (s isa) epilogue(g *gen, e epi) {
+	vec := e.scratch[:e.cols]
+	t0, t1 := e.scratch[e.cols], e.scratch[e.cols+1]
+	g.p("TESTQ $%d, BX", modeBias)
+	g.p("JZ %s_nobias", e.prefix)
+	e.loadBias(g, vec)
+	for i, a := range e.accs {
+		g.p("VADDPS %s, %s, %s", vec[i%e.cols], a, a)
+	}
+	g.label(e.prefix + "_nobias")
+	g.p("SHRQ $%d, BX", actShift)
+	g.p("CMPQ BX, $%d", actRelu)
+	g.p("JEQ %s_relu", e.prefix)
+	g.p("CMPQ BX, $%d", actRelu6)
+	g.p("JEQ %s_relu6", e.prefix)
+	g.p("CMPQ BX, $%d", actPrelu)
+	g.p("JEQ %s_prelu", e.prefix)
+	g.p("CMPQ BX, $%d", actLeaky)
+	g.p("JEQ %s_leaky", e.prefix)
+	g.p("JMP %s_store", e.prefix)
+
+	g.label(e.prefix + "_relu")
+	s.zero(g, t0)
+	for _, a := range e.accs {
+		g.p("VMAXPS %s, %s, %s", t0, a, a)
+	}
+	g.p("JMP %s_store", e.prefix)
+
+	g.label(e.prefix + "_relu6")
+	s.zero(g, t0)
+	s.broadcast6(g, t1, "X"+strings.TrimPrefix(t1, s.reg))
+	for _, a := range e.accs {
+		g.p("VMAXPS %s, %s, %s", t0, a, a)
+		g.p("VMINPS %s, %s, %s", t1, a, a)
+	}
+	g.p("JMP %s_store", e.prefix)
+
+	g.label(e.prefix + "_prelu")
+	e.loadAlpha(g, vec)
+	g.p("JMP %s_slope", e.prefix)
+
+	g.label(e.prefix + "_leaky")
+	g.p("VBROADCASTSS %s, %s", e.leak, vec[0])
+	for _, v := range vec[1:] {
+		g.p("VMOVAPS %s, %s", vec[0], v)
+	}
+
+	// v = max(v,0) + slope*min(v,0) needs no compare masks, so the AVX2
+	// and AVX-512 paths share it.
+	g.label(e.prefix + "_slope")
+	s.zero(g, t0)
+	for i, a := range e.accs {
+		g.p("VMINPS %s, %s, %s", t0, a, t1)
+		g.p("VMAXPS %s, %s, %s", t0, a, a)
+		g.p("VFMADD231PS %s, %s, %s", vec[i%e.cols], t1, a)
+	}
+	g.label(e.prefix + "_store")
+}
+
+// Args of gemmTile: mr, kc int, a *float32, rs, ks int, b, c *float32,
+// ldc, mode int, bias, alpha *float32, leak float32.
+const gemmArgs = "$0-92"
+
+// gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
+// at a + r*rs + k*ks (bytes), which serves packed and unpacked A alike; B
+// advances 128 bytes (one 32-float panel row) per step.
+func gemmTile(g *gen, s isa, maxRows, cols int) {
+	g.WriteString(fmt.Sprintf("// func gemmTile%s(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)\n", s.name))
+	g.WriteString(fmt.Sprintf("TEXT ·gemmTile%s(SB), NOSPLIT, %s\n", s.name, gemmArgs))
+	g.p("MOVQ mr+0(FP), AX")
+	g.p("MOVQ kc+8(FP), CX")
+	g.p("MOVQ a+16(FP), SI")
+	g.p("MOVQ rs+24(FP), R11")
+	g.p("MOVQ ks+32(FP), R10")
+	g.p("MOVQ b+40(FP), DI")
+	g.p("LEAQ (R11)(R11*2), R12")
+	// Rows 4q..4q+3 address A from base q as (base), (base)(rs), (base)(2rs),
+	// (base)(3rs).
+	bases := []string{"SI", "R13", "R14", "R9"}
+	for q := 1; q*4 < maxRows; q++ {
+		g.p("LEAQ (%s)(R11*4), %s", bases[q-1], bases[q])
+	}
+	for mr := maxRows; mr >= 1; mr-- {
+		g.p("CMPQ AX, $%d", mr)
+		g.p("JEQ gemm%s_m%d", s.name, mr)
+	}
+	g.p("RET")
+	for mr := maxRows; mr >= 1; mr-- {
+		pre := fmt.Sprintf("gemm%s_m%d", s.name, mr)
+		g.label(pre)
+		nacc := mr * cols
+		var accs []string
+		for i := 0; i < nacc; i++ {
+			accs = append(accs, s.r(i))
+			s.zero(g, s.r(i))
+		}
+		bregs := []string{}
+		for j := 0; j < cols; j++ {
+			bregs = append(bregs, s.r(nacc+j))
+		}
+		bc := s.r(nacc + cols)
+		g.p("TESTQ CX, CX")
+		g.p("JZ %s_done", pre)
+		g.label(pre + "_loop")
+		for j, b := range bregs {
+			g.p("VMOVUPS %d(DI), %s", j*s.bytes, b)
+		}
+		for r := 0; r < mr; r++ {
+			base := bases[r/4]
+			addr := []string{"(%s)", "(%s)(R11*1)", "(%s)(R11*2)", "(%s)(R12*1)"}[r%4]
+			g.p("VBROADCASTSS "+addr+", %s", base, bc)
+			for j, b := range bregs {
+				g.p("VFMADD231PS %s, %s, %s", b, bc, accs[r*cols+j])
+			}
+		}
+		for q := 0; q*4 < mr; q++ {
+			g.p("ADDQ R10, %s", bases[q])
+		}
+		g.p("ADDQ $128, DI")
+		g.p("DECQ CX")
+		g.p("JNZ %s_loop", pre)
+		g.label(pre + "_done")
+		g.p("MOVQ c+48(FP), DX")
+		g.p("MOVQ ldc+56(FP), R8")
+		g.p("MOVQ mode+64(FP), BX")
+		g.p("TESTQ $%d, BX", modeAcc)
+		g.p("JZ %s_noacc", pre)
+		g.p("MOVQ DX, AX")
+		for r := 0; r < mr; r++ {
+			for j := 0; j < cols; j++ {
+				g.p("VADDPS %d(AX), %s, %s", j*s.bytes, accs[r*cols+j], accs[r*cols+j])
+			}
+			if r < mr-1 {
+				g.p("ADDQ R8, AX")
+			}
+		}
+		g.label(pre + "_noacc")
+		var scratch []string
+		for i := nacc; len(scratch) < cols+2; i++ {
+			scratch = append(scratch, s.r(i))
+		}
+		loadVec := func(arg string) func(g *gen, dst []string) {
+			return func(g *gen, dst []string) {
+				g.p("MOVQ %s, AX", arg)
+				for j, d := range dst {
+					g.p("VMOVUPS %d(AX), %s", j*s.bytes, d)
+				}
+			}
+		}
+		s.epilogue(g, epi{
+			accs: accs, cols: cols,
+			loadBias:  loadVec("bias+72(FP)"),
+			loadAlpha: loadVec("alpha+80(FP)"),
+			leak:      "leak+88(FP)",
+			scratch:   scratch,
+			prefix:    pre,
+		})
+		for r := 0; r < mr; r++ {
+			for j := 0; j < cols; j++ {
+				g.p("VMOVUPS %s, %d(DX)", accs[r*cols+j], j*s.bytes)
+			}
+			if r < mr-1 {
+				g.p("ADDQ R8, DX")
+			}
+		}
+		g.p("VZEROUPPER")
+		g.p("RET")
+	}
+	g.WriteString("\n")
+}
+
+// Offsets in dwArgs (depthwise_amd64.go).
+const (
+	dwOut     = 0
+	dwIn      = 8
+	dwFilter  = 16
+	dwBias    = 24
+	dwAlpha   = 32
+	dwTaps    = 40
+	dwNTaps   = 48
+	dwC       = 56
+	dwNPix    = 64
+	dwInStep  = 72
+	dwOutStep = 80
+	dwMode    = 88
+	dwLeak    = 96
+)
+
+// depthwise emits the per-pixel loop: for each of npix output pixels, every
+// channel block sums in[tap]·filter[tap] over the tap list, then runs the
+// epilogue. Blocks of 4, 2 and 1 vectors keep independent FMA chains in
+// flight; the last partial vector is masked.
+func depthwise(g *gen, s isa) {
+	g.WriteString(fmt.Sprintf("// func depthwise%s(p *dwArgs)\n", s.name))
+	g.WriteString(fmt.Sprintf("TEXT ·depthwise%s(SB), NOSPLIT, $0-8\n", s.name))
+	lanes := s.bytes / 4
+	g.p("MOVQ p+0(FP), R14")
+	g.p("MOVQ %d(R14), DX", dwOut)
+	g.p("MOVQ %d(R14), SI", dwIn)
+	g.p("MOVQ %d(R14), DI", dwFilter)
+	g.p("MOVQ %d(R14), R8", dwNPix)
+	g.p("MOVQ %d(R14), CX", dwC)
+	g.p("ANDQ $%d, CX", lanes-1)
+	var mask string
+	if s.reg == "Z" {
+		g.p("MOVL $1, BX")
+		g.p("SHLL CX, BX")
+		g.p("DECL BX")
+		g.p("KMOVW BX, K1")
+	} else {
+		// dwMask holds 8 ones then 8 zeros; the window at 8-rem has rem
+		// leading lanes set.
+		mask = "Y15"
+		g.p("NEGQ CX")
+		g.p("LEAQ dwMask<>+32(SB), BX")
+		g.p("VMOVUPS (BX)(CX*4), Y15")
+	}
+	g.p("TESTQ R8, R8")
+	g.p("JZ dw%s_end", s.name)
+	g.label(fmt.Sprintf("dw%s_pix", s.name))
+	g.p("XORQ R9, R9")
+	g.p("MOVQ %d(R14), R10", dwC)
+	for _, nv := range []int{4, 2, 1, 0} {
+		pre := fmt.Sprintf("dw%s_b%d", s.name, nv)
+		width := nv * lanes
+		masked := nv == 0
+		if masked {
+			nv = 1
+		}
+		g.label(pre)
+		if masked {
+			g.p("TESTQ R10, R10")
+			g.p("JZ dw%s_next", s.name)
+		} else {
+			g.p("CMPQ R10, $%d", width)
+			g.p("JLT %s_skip", pre)
+		}
+		var accs, ins []string
+		for i := 0; i < nv; i++ {
+			accs = append(accs, s.r(i))
+			ins = append(ins, s.r(4+i))
+			s.zero(g, s.r(i))
+		}
+		g.p("MOVQ %d(R14), R11", dwTaps)
+		g.p("MOVQ %d(R14), R12", dwNTaps)
+		g.p("TESTQ R12, R12")
+		g.p("JZ %s_epi", pre)
+		g.label(pre + "_tap")
+		g.p("MOVQ 0(R11), BX")
+		g.p("MOVQ 8(R11), R13")
+		g.p("ADDQ SI, BX")
+		g.p("ADDQ R9, BX")
+		g.p("ADDQ DI, R13")
+		g.p("ADDQ R9, R13")
+		switch {
+		case !masked:
+			for i := 0; i < nv; i++ {
+				g.p("VMOVUPS %d(BX), %s", i*s.bytes, ins[i])
+				g.p("VFMADD231PS %d(R13), %s, %s", i*s.bytes, ins[i], accs[i])
+			}
+		case s.reg == "Z":
+			g.p("VMOVUPS.Z (BX), K1, Z4")
+			g.p("VMOVUPS.Z (R13), K1, Z5")
+			g.p("VFMADD231PS Z5, Z4, Z0")
+		default:
+			g.p("VMASKMOVPS (BX), %s, Y4", mask)
+			g.p("VMASKMOVPS (R13), %s, Y5", mask)
+			g.p("VFMADD231PS Y5, Y4, Y0")
+		}
+		g.p("ADDQ $16, R11")
+		g.p("DECQ R12")
+		g.p("JNZ %s_tap", pre)
+		g.label(pre + "_epi")
+		loadVec := func(off int) func(g *gen, dst []string) {
+			return func(g *gen, dst []string) {
+				g.p("MOVQ %d(R14), R13", off)
+				g.p("ADDQ R9, R13")
+				for i, d := range dst {
+					switch {
+					case !masked:
+						g.p("VMOVUPS %d(R13), %s", i*s.bytes, d)
+					case s.reg == "Z":
+						g.p("VMOVUPS.Z (R13), K1, %s", d)
+					default:
+						g.p("VMASKMOVPS (R13), %s, %s", mask, d)
+					}
+				}
+			}
+		}
+		var scratch []string
+		for i := 8; i < 8+nv+2; i++ {
+			scratch = append(scratch, s.r(i))
+		}
+		g.p("MOVQ %d(R14), BX", dwMode)
+		s.epilogue(g, epi{
+			accs: accs, cols: nv,
+			loadBias:  loadVec(dwBias),
+			loadAlpha: loadVec(dwAlpha),
+			leak:      fmt.Sprintf("%d(R14)", dwLeak),
+			scratch:   scratch,
+			prefix:    pre,
+		})
+		switch {
+		case !masked:
+			for i := 0; i < nv; i++ {
+				g.p("VMOVUPS %s, %d(DX)(R9*1)", accs[i], i*s.bytes)
+			}
+			g.p("ADDQ $%d, R9", width*4)
+			g.p("SUBQ $%d, R10", width)
+			if nv == 4 {
+				g.p("JMP %s", pre)
+			}
+		case s.reg == "Z":
+			g.p("VMOVUPS Z0, K1, (DX)(R9*1)")
+		default:
+			g.p("VMASKMOVPS Y0, %s, (DX)(R9*1)", mask)
+		}
+		if !masked {
+			g.label(pre + "_skip")
+		}
+	}
+	g.label(fmt.Sprintf("dw%s_next", s.name))
+	g.p("ADDQ %d(R14), SI", dwInStep)
+	g.p("ADDQ %d(R14), DX", dwOutStep)
+	g.p("DECQ R8")
+	g.p("JNZ dw%s_pix", s.name)
+	g.label(fmt.Sprintf("dw%s_end", s.name))
+	g.p("VZEROUPPER")
+	g.p("RET")
+	g.WriteString("\n")
+}
+
+func main() {
+	var g gen
+	g.WriteString("// Code generated by internal/asmgen. DO NOT EDIT.\n\n#include \"textflag.h\"\n\n")
+	// AVX-512: 14 rows × 2 zmm = 28 accumulators, 2 B vectors and the A
+	// broadcast fill the 32 registers. AVX2: 6 rows × 2 ymm in 16.
+	gemmTile(&g, avx512, 14, 2)
+	gemmTile(&g, avx2, 6, 2)
+	depthwise(&g, avx512)
+	depthwise(&g, avx2)
+	g.WriteString("DATA dwMask<>+0(SB)/8, $-1\nDATA dwMask<>+8(SB)/8, $-1\nDATA dwMask<>+16(SB)/8, $-1\nDATA dwMask<>+24(SB)/8, $-1\n")
+	g.WriteString("DATA dwMask<>+32(SB)/8, $0\nDATA dwMask<>+40(SB)/8, $0\nDATA dwMask<>+48(SB)/8, $0\nDATA dwMask<>+56(SB)/8, $0\n")
+	g.WriteString("GLOBL dwMask<>(SB), RODATA|NOPTR, $64\n")
+	if err := os.WriteFile("kernels_amd64.s", g.Bytes(), 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
