@@ -1,0 +1,252 @@
+package nn
+
+import (
+	"slices"
+
+	"github.com/portrait-id/portrait/nn/kernel"
+)
+
+// fuse rewrites the checked graph so fewer, larger steps run: PReLUs written
+// as elementwise subgraphs become one Prelu, zero Pads fold into the next
+// convolution's padding, and per-channel scale, bias and activations after a
+// convolution or matrix product move into its kernel epilogue. It returns
+// the new order of the live nodes.
+func fuse(order []*node, outputs []*node) ([]*node, error) {
+	for _, n := range order {
+		matchPrelu(n)
+	}
+	order, err := topoOrder(outputs)
+	if err != nil {
+		return nil, err
+	}
+	relink(order)
+	for _, n := range order {
+		if n.conv != nil {
+			foldPad(n)
+		}
+	}
+	order, err = topoOrder(outputs)
+	if err != nil {
+		return nil, err
+	}
+	relink(order)
+	for _, n := range order {
+		if n.conv != nil {
+			for absorb(n, outputs) {
+			}
+		}
+	}
+	return topoOrder(outputs)
+}
+
+func isZero(n *node) bool { v, ok := scalarConst(n); return ok && v == 0 }
+
+// other returns the operand of a binary node that is not x.
+func other(n, x *node) *node {
+	if n.in[0] == x {
+		return n.in[1]
+	}
+	return n.in[0]
+}
+
+// matchPrelu turns max(x,0) + g·min(x,0) (mobileface) and
+// relu(x) + (x-|x|)·m (mobilefacenet, where g = 2m) into Prelu(x, g).
+func matchPrelu(n *node) {
+	if (n.op != "Add" && n.op != "AddV2") || len(n.in) != 2 {
+		return
+	}
+	for _, pos := range []*node{n.in[0], n.in[1]} {
+		neg := other(n, pos)
+		if neg.op != "Mul" || len(neg.in) != 2 {
+			continue
+		}
+		var x *node
+		switch {
+		case pos.op == "Relu":
+			x = pos.in[0]
+		case pos.op == "Maximum" && isZero(pos.in[0]):
+			x = pos.in[1]
+		case pos.op == "Maximum" && isZero(pos.in[1]):
+			x = pos.in[0]
+		default:
+			continue
+		}
+		for _, part := range neg.in {
+			g := other(neg, part)
+			if !g.isConst() {
+				continue
+			}
+			var alpha []float32
+			switch {
+			case part.op == "Minimum" && other(part, x) != x && isZero(other(part, x)) && slices.Contains(part.in, x):
+				alpha = g.val
+			case part.op == "Sub" && part.in[0] == x && part.in[1].op == "Abs" && part.in[1].in[0] == x:
+				alpha = make([]float32, len(g.val))
+				for i, v := range g.val {
+					alpha[i] = 2 * v
+				}
+			default:
+				continue
+			}
+			// The alpha must broadcast like the original product did.
+			if _, err := broadcastShape(x.shape, g.shape); err != nil || numel(g.shape) > numel(x.shape) {
+				continue
+			}
+			a := &node{name: n.name + "/alpha", op: "Const", shape: g.shape, val: alpha}
+			n.op, n.in = "Prelu", []*node{x, a}
+			op, _ := newBinaryOp(binPrelu, x.shape, a.shape)
+			n.exec = func(in []int, out int) step { return &binaryStep{op, in[0], in[1], out} }
+			return
+		}
+	}
+}
+
+// foldPad removes a zero Pad of only the spatial dimensions in front of a
+// convolution by adding it to the convolution's explicit padding.
+func foldPad(n *node) {
+	p := n.in[0]
+	if n.conv.matmul || (p.op != "Pad" && p.op != "PadV2") || len(p.users) != 1 {
+		return
+	}
+	if p.op == "PadV2" && len(p.in) > 2 && !isZero(p.in[2]) {
+		return
+	}
+	pads, err := constInts(p.in[1])
+	if err != nil || len(pads) != 8 || pads[0] != 0 || pads[1] != 0 || pads[6] != 0 || pads[7] != 0 {
+		return
+	}
+	w := n.conv.win
+	switch w.Padding {
+	case PadSame:
+		return // its padding depends on the padded size; keep the Pad
+	case PadValid:
+		w.Top, w.Bottom, w.Left, w.Right = 0, 0, 0, 0
+	}
+	w.Padding = PadExplicit
+	w.Top += pads[2]
+	w.Bottom += pads[3]
+	w.Left += pads[4]
+	w.Right += pads[5]
+	n.conv.win = w
+	n.in[0] = p.in[0]
+}
+
+// absorb moves the single consumer of a convolution into its epilogue when
+// it is a per-channel scale or bias, or an activation the kernels apply. It
+// reports whether it did.
+func absorb(n *node, outputs []*node) bool {
+	if len(n.users) != 1 || slices.Contains(outputs, n) {
+		return false
+	}
+	u := n.users[0]
+	s := n.conv
+	c := s.cout
+	var operand *node
+	if len(u.in) == 2 {
+		operand = other(u, n)
+		if slices.Equal(u.in, []*node{n, n}) {
+			return false
+		}
+	}
+	none := s.act == kernel.ActNone
+	switch {
+	case u.op == "Mul" && none:
+		m, ok := channelConst(operand, c)
+		if !ok || !sameShape(u, n) {
+			return false
+		}
+		s.scale(m)
+	case (u.op == "Add" || u.op == "AddV2" || u.op == "BiasAdd") && none:
+		b, ok := channelConst(operand, c)
+		if !ok || !sameShape(u, n) {
+			return false
+		}
+		s.addBias(b, 1)
+	case u.op == "Sub" && none && u.in[0] == n:
+		b, ok := channelConst(operand, c)
+		if !ok || !sameShape(u, n) {
+			return false
+		}
+		s.addBias(b, -1)
+	case u.op == "Relu" && none:
+		s.act = kernel.ActRelu
+	case u.op == "Relu6" && none:
+		s.act = kernel.ActRelu6
+	case u.op == "Elu" && none:
+		s.act = kernel.ActElu
+	case u.op == "Sigmoid" && none:
+		s.act = kernel.ActSigmoid
+	case u.op == "Prelu" && none && u.in[0] == n:
+		a, ok := channelConst(operand, c)
+		if !ok || !sameShape(u, n) {
+			return false
+		}
+		s.act, s.alpha = kernel.ActPrelu, a
+	case u.op == "Minimum" && s.act == kernel.ActRelu:
+		// relu then min(·,6) is relu6
+		if v, ok := scalarConst(operand); !ok || v != 6 {
+			return false
+		}
+		s.act = kernel.ActRelu6
+	case u.op == "Maximum" && (s.act == kernel.ActRelu || s.act == kernel.ActRelu6):
+		// already non-negative
+		if !isZero(operand) {
+			return false
+		}
+	default:
+		return false
+	}
+	replace(u, n, outputs)
+	return true
+}
+
+func sameShape(a, b *node) bool { return slices.Equal(a.shape, b.shape) }
+
+// replace makes every reader of old read n instead.
+func replace(old, n *node, outputs []*node) {
+	for _, r := range old.users {
+		for i, in := range r.in {
+			if in == old {
+				r.in[i] = n
+			}
+		}
+	}
+	n.users = old.users
+	old.users = nil
+	for i, o := range outputs {
+		if o == old {
+			outputs[i] = n
+		}
+	}
+}
+
+func (s *convSpec) own() {
+	if !s.owned {
+		s.filter = slices.Clone(s.filter)
+		if s.bias != nil {
+			s.bias = slices.Clone(s.bias)
+		}
+		s.owned = true
+	}
+}
+
+// scale multiplies output channel j by m[j]: its filter column and bias.
+func (s *convSpec) scale(m []float32) {
+	s.own()
+	for i := range s.filter {
+		s.filter[i] *= m[i%s.cout]
+	}
+	for j := range s.bias {
+		s.bias[j] *= m[j]
+	}
+}
+
+func (s *convSpec) addBias(b []float32, sign float32) {
+	s.own()
+	if s.bias == nil {
+		s.bias = make([]float32, s.cout)
+	}
+	for j := range s.bias {
+		s.bias[j] += sign * b[j]
+	}
+}

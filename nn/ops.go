@@ -1,0 +1,609 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/portrait-id/portrait/nn/kernel"
+)
+
+// Padding selects how a window op pads its input, with TensorFlow's rules.
+type Padding uint8
+
+const (
+	PadValid    Padding = iota // no padding; windows stay inside the input
+	PadSame                    // output size ceil(in/stride), extra pad at the end
+	PadExplicit                // Window.Top/Bottom/Left/Right
+)
+
+// Window is the geometry shared by convolutions and pools.
+type Window struct {
+	KH, KW           int
+	StrideH, StrideW int // 0 means 1
+	DilH, DilW       int // 0 means 1
+	Padding          Padding
+	// Explicit padding, used when Padding is PadExplicit.
+	Top, Bottom, Left, Right int
+}
+
+// geometry is a window resolved against an input size.
+type geometry struct {
+	H, W, C         int
+	KH, KW          int
+	SH, SW, DH, DW  int
+	PadTop, PadLeft int
+	OH, OW          int
+}
+
+func (w Window) resolve(h, wd, c int) (geometry, error) {
+	g := geometry{H: h, W: wd, C: c, KH: w.KH, KW: w.KW, SH: max(w.StrideH, 1), SW: max(w.StrideW, 1), DH: max(w.DilH, 1), DW: max(w.DilW, 1)}
+	if g.KH <= 0 || g.KW <= 0 {
+		return g, fmt.Errorf("window %dx%d", g.KH, g.KW)
+	}
+	ekh, ekw := (g.KH-1)*g.DH+1, (g.KW-1)*g.DW+1
+	switch w.Padding {
+	case PadValid:
+		g.OH, g.OW = ceilDiv(h-ekh+1, g.SH), ceilDiv(wd-ekw+1, g.SW)
+	case PadSame:
+		g.OH, g.OW = ceilDiv(h, g.SH), ceilDiv(wd, g.SW)
+		g.PadTop = max((g.OH-1)*g.SH+ekh-h, 0) / 2
+		g.PadLeft = max((g.OW-1)*g.SW+ekw-wd, 0) / 2
+	case PadExplicit:
+		g.PadTop, g.PadLeft = w.Top, w.Left
+		g.OH = (h+w.Top+w.Bottom-ekh)/g.SH + 1
+		g.OW = (wd+w.Left+w.Right-ekw)/g.SW + 1
+	default:
+		return g, fmt.Errorf("padding mode %d", w.Padding)
+	}
+	if g.OH <= 0 || g.OW <= 0 {
+		return g, fmt.Errorf("window %dx%d does not fit input %dx%d", g.KH, g.KW, h, wd)
+	}
+	return g, nil
+}
+
+func ceilDiv(a, b int) int { return (a + b - 1) / b }
+
+// convOp is a prepared NHWC convolution: weights packed for kernel.Gemm and
+// the epilogue fixed, so Forward only reorders input and multiplies.
+type convOp struct {
+	g      geometry
+	cout   int
+	k      int // KH*KW*C, the GEMM depth
+	packed *kernel.PackedB
+	ep     kernel.Epilogue
+	direct bool // 1×1, stride 1, no padding: the input is the A matrix
+	tile   int  // output pixels per im2col tile
+}
+
+// im2colBudget bounds an im2col tile (in float32s) so it stays in L2.
+const im2colBudget = 1 << 16
+
+func newConvOp(g geometry, filter []float32, cout int, ep kernel.Epilogue) *convOp {
+	k := g.KH * g.KW * g.C
+	op := &convOp{g: g, cout: cout, k: k, ep: ep}
+	op.packed = kernel.PackB(k, cout, filter, cout)
+	op.direct = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.OH == g.H && g.OW == g.W
+	if !op.direct {
+		op.tile = min(max(im2colBudget/k, 8), g.OH*g.OW)
+	}
+	return op
+}
+
+func (op *convOp) scratchLen() int { return op.tile * op.k }
+
+func (op *convOp) flops() int64 { return 2 * int64(op.g.OH*op.g.OW) * int64(op.k) * int64(op.cout) }
+
+func (op *convOp) run(in, out, scratch []float32) {
+	g := &op.g
+	if op.direct {
+		kernel.Gemm(g.OH*g.OW, in, g.C, op.packed, out, op.cout, op.ep)
+		return
+	}
+	npix := g.OH * g.OW
+	for p0 := 0; p0 < npix; p0 += op.tile {
+		p1 := min(p0+op.tile, npix)
+		op.im2col(in, scratch, p0, p1)
+		kernel.Gemm(p1-p0, scratch, op.k, op.packed, out[p0*op.cout:], op.cout, op.ep)
+	}
+}
+
+// im2col writes one row of K values per output pixel in [p0, p1), in the
+// filter's (ky, kx, c) order.
+func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
+	g := &op.g
+	c := g.C
+	d := 0
+	for p := p0; p < p1; p++ {
+		oy, ox := p/g.OW, p%g.OW
+		for ky := 0; ky < g.KH; ky++ {
+			iy := oy*g.SH - g.PadTop + ky*g.DH
+			if iy < 0 || iy >= g.H {
+				clear(dst[d : d+g.KW*c])
+				d += g.KW * c
+				continue
+			}
+			row := in[iy*g.W*c:]
+			for kx := 0; kx < g.KW; kx++ {
+				ix := ox*g.SW - g.PadLeft + kx*g.DW
+				if ix < 0 || ix >= g.W {
+					clear(dst[d : d+c])
+				} else {
+					copy(dst[d:d+c], row[ix*c:ix*c+c])
+				}
+				d += c
+			}
+		}
+	}
+}
+
+// depthwiseOp is a prepared depthwise convolution. A channel multiplier M > 1
+// is run as multiplier 1 over the input with each channel repeated M times,
+// which matches the [KH,KW,C,M] filter flattened to [KH,KW,C*M].
+type depthwiseOp struct {
+	p      kernel.DepthwiseParams
+	mult   int
+	filter []float32
+	ep     kernel.Epilogue
+}
+
+func newDepthwiseOp(g geometry, filter []float32, mult int, ep kernel.Epilogue) *depthwiseOp {
+	return &depthwiseOp{
+		p: kernel.DepthwiseParams{H: g.H, W: g.W, C: g.C * mult, KH: g.KH, KW: g.KW, StrideH: g.SH, StrideW: g.SW,
+			DilH: g.DH, DilW: g.DW, PadTop: g.PadTop, PadLeft: g.PadLeft, OH: g.OH, OW: g.OW},
+		mult: mult, filter: filter, ep: ep,
+	}
+}
+
+func (op *depthwiseOp) scratchLen() int {
+	if op.mult == 1 {
+		return 0
+	}
+	return op.p.H * op.p.W * op.p.C
+}
+
+func (op *depthwiseOp) flops() int64 {
+	return 2 * int64(op.p.OH*op.p.OW) * int64(op.p.C) * int64(op.p.KH*op.p.KW)
+}
+
+func (op *depthwiseOp) run(in, out, scratch []float32) {
+	if op.mult > 1 {
+		c := op.p.C / op.mult
+		d := 0
+		for _, v := range in[:op.p.H*op.p.W*c] {
+			for range op.mult {
+				scratch[d] = v
+				d++
+			}
+		}
+		in = scratch
+	}
+	kernel.DepthwiseConv2D(op.p, in, op.filter, out, op.ep)
+}
+
+// poolOp is max or average pooling. Padded taps are ignored: a max never
+// sees them and an average divides by the taps inside the input, as in TF.
+type poolOp struct {
+	g   geometry
+	avg bool
+}
+
+func (op *poolOp) run(in, out []float32) {
+	g := &op.g
+	c := g.C
+	for oy := 0; oy < g.OH; oy++ {
+		y0 := oy*g.SH - g.PadTop
+		for ox := 0; ox < g.OW; ox++ {
+			x0 := ox*g.SW - g.PadLeft
+			dst := out[(oy*g.OW+ox)*c : (oy*g.OW+ox)*c+c]
+			if op.avg {
+				clear(dst)
+			} else {
+				for i := range dst {
+					dst[i] = float32(math.Inf(-1))
+				}
+			}
+			n := 0
+			for ky := 0; ky < g.KH; ky++ {
+				iy := y0 + ky*g.DH
+				if iy < 0 || iy >= g.H {
+					continue
+				}
+				for kx := 0; kx < g.KW; kx++ {
+					ix := x0 + kx*g.DW
+					if ix < 0 || ix >= g.W {
+						continue
+					}
+					n++
+					src := in[(iy*g.W+ix)*c : (iy*g.W+ix)*c+c]
+					if op.avg {
+						for i, v := range src {
+							dst[i] += v
+						}
+					} else {
+						for i, v := range src {
+							dst[i] = max(dst[i], v)
+						}
+					}
+				}
+			}
+			if op.avg && n > 0 {
+				inv := 1 / float32(n)
+				for i := range dst {
+					dst[i] *= inv
+				}
+			}
+		}
+	}
+}
+
+// maxRank bounds tensor rank for the ops that index by coordinates, so they
+// keep their counters on the stack.
+const maxRank = 6
+
+// padOp pads with zeros; before and after are per dimension.
+type padOp struct {
+	inShape, outShape []int
+	before            []int
+}
+
+func (op *padOp) run(in, out []float32) {
+	clear(out)
+	r := len(op.inShape)
+	if r == 0 {
+		copy(out, in)
+		return
+	}
+	// Copy whole innermost rows; iterate the outer coordinates.
+	inner := op.inShape[r-1]
+	var idx [maxRank]int
+	rows := len(in) / max(inner, 1)
+	for row := 0; row < rows; row++ {
+		off := 0
+		for d := 0; d < r-1; d++ {
+			off = off*op.outShape[d] + idx[d] + op.before[d]
+		}
+		off = off*op.outShape[r-1] + op.before[r-1]
+		copy(out[off:off+inner], in[row*inner:row*inner+inner])
+		for d := r - 2; d >= 0; d-- {
+			idx[d]++
+			if idx[d] < op.inShape[d] {
+				break
+			}
+			idx[d] = 0
+		}
+	}
+}
+
+// binaryKind is an elementwise op of two broadcast operands.
+type binaryKind uint8
+
+const (
+	binAdd binaryKind = iota
+	binSub
+	binMul
+	binDiv
+	binMax
+	binMin
+	binPrelu
+	binSquaredDiff
+)
+
+func (k binaryKind) apply(a, b float32) float32 {
+	switch k {
+	case binAdd:
+		return a + b
+	case binSub:
+		return a - b
+	case binMul:
+		return a * b
+	case binDiv:
+		return a / b
+	case binMax:
+		return max(a, b)
+	case binMin:
+		return min(a, b)
+	case binPrelu:
+		if a < 0 {
+			return a * b
+		}
+		return a
+	}
+	d := a - b
+	return d * d
+}
+
+// binaryOp broadcasts with NumPy rules. The strides of each operand are
+// precomputed against the output shape (0 on broadcast dimensions).
+type binaryOp struct {
+	kind     binaryKind
+	outShape []int
+	sa, sb   []int
+	na, nb   int // element counts, for the fast paths
+}
+
+func newBinaryOp(kind binaryKind, a, b []int) (*binaryOp, error) {
+	out, err := broadcastShape(a, b)
+	if err != nil {
+		return nil, err
+	}
+	if len(out) > maxRank {
+		return nil, fmt.Errorf("rank %d above %d", len(out), maxRank)
+	}
+	return &binaryOp{kind: kind, outShape: out, sa: bstrides(a, out), sb: bstrides(b, out), na: numel(a), nb: numel(b)}, nil
+}
+
+func broadcastShape(a, b []int) ([]int, error) {
+	r := max(len(a), len(b))
+	out := make([]int, r)
+	for i := range r {
+		da, db := 1, 1
+		if j := i - (r - len(a)); j >= 0 {
+			da = a[j]
+		}
+		if j := i - (r - len(b)); j >= 0 {
+			db = b[j]
+		}
+		switch {
+		case da == db, db == 1:
+			out[i] = da
+		case da == 1:
+			out[i] = db
+		default:
+			return nil, fmt.Errorf("shapes %v and %v do not broadcast", a, b)
+		}
+	}
+	return out, nil
+}
+
+func bstrides(s, out []int) []int {
+	st := make([]int, len(out))
+	acc := 1
+	for i := len(out) - 1; i >= 0; i-- {
+		j := i - (len(out) - len(s))
+		if j >= 0 && s[j] != 1 {
+			st[i] = acc
+			acc *= s[j]
+		}
+	}
+	return st
+}
+
+func numel(s []int) int {
+	n := 1
+	for _, d := range s {
+		n *= d
+	}
+	return n
+}
+
+func (op *binaryOp) run(a, b, out []float32) {
+	n := len(out)
+	k := op.kind
+	switch {
+	case op.na == n && op.nb == n:
+		for i := range out {
+			out[i] = k.apply(a[i], b[i])
+		}
+	case op.na == n && op.nb == 1:
+		bv := b[0]
+		for i := range out {
+			out[i] = k.apply(a[i], bv)
+		}
+	case op.nb == n && op.na == 1:
+		av := a[0]
+		for i := range out {
+			out[i] = k.apply(av, b[i])
+		}
+	case op.na == n && op.trailing(op.sb):
+		// b varies along the innermost dimensions only (a per-channel vector).
+		for i := 0; i < n; i += op.nb {
+			o, x := out[i:i+op.nb], a[i:i+op.nb]
+			for j, bv := range b[:op.nb] {
+				o[j] = k.apply(x[j], bv)
+			}
+		}
+	case op.nb == n && op.trailing(op.sa):
+		for i := 0; i < n; i += op.na {
+			o, y := out[i:i+op.na], b[i:i+op.na]
+			for j, av := range a[:op.na] {
+				o[j] = k.apply(av, y[j])
+			}
+		}
+	default:
+		op.general(a, b, out)
+	}
+}
+
+// trailing reports whether an operand with strides st is contiguous over
+// the trailing output dimensions it spans and broadcast over the rest.
+func (op *binaryOp) trailing(st []int) bool {
+	acc := 1
+	i := len(st) - 1
+	for ; i >= 0 && st[i] == acc && op.outShape[i] > 1; i-- {
+		acc *= op.outShape[i]
+	}
+	for ; i >= 0; i-- {
+		if st[i] != 0 && op.outShape[i] > 1 {
+			return false
+		}
+	}
+	return true
+}
+
+func (op *binaryOp) general(a, b, out []float32) {
+	r := len(op.outShape)
+	var idx [maxRank]int
+	ia, ib := 0, 0
+	for i := range out {
+		out[i] = op.kind.apply(a[ia], b[ib])
+		for d := r - 1; d >= 0; d-- {
+			idx[d]++
+			ia += op.sa[d]
+			ib += op.sb[d]
+			if idx[d] < op.outShape[d] {
+				break
+			}
+			ia -= op.sa[d] * idx[d]
+			ib -= op.sb[d] * idx[d]
+			idx[d] = 0
+		}
+	}
+}
+
+// unaryKind is an elementwise op of one operand.
+type unaryKind uint8
+
+const (
+	unRelu unaryKind = iota
+	unRelu6
+	unAbs
+	unSquare
+	unRsqrt
+	unSqrt
+	unSigmoid
+	unTanh
+	unExp
+	unNeg
+	unElu
+)
+
+func (k unaryKind) run(in, out []float32) {
+	switch k {
+	case unRelu:
+		for i, v := range in {
+			out[i] = max(v, 0)
+		}
+	case unRelu6:
+		for i, v := range in {
+			out[i] = min(max(v, 0), 6)
+		}
+	case unAbs:
+		for i, v := range in {
+			out[i] = float32(math.Abs(float64(v)))
+		}
+	case unSquare:
+		for i, v := range in {
+			out[i] = v * v
+		}
+	case unRsqrt:
+		for i, v := range in {
+			out[i] = float32(1 / math.Sqrt(float64(v)))
+		}
+	case unSqrt:
+		for i, v := range in {
+			out[i] = float32(math.Sqrt(float64(v)))
+		}
+	case unSigmoid:
+		for i, v := range in {
+			out[i] = float32(1 / (1 + math.Exp(-float64(v))))
+		}
+	case unTanh:
+		for i, v := range in {
+			out[i] = float32(math.Tanh(float64(v)))
+		}
+	case unExp:
+		for i, v := range in {
+			out[i] = float32(math.Exp(float64(v)))
+		}
+	case unNeg:
+		for i, v := range in {
+			out[i] = -v
+		}
+	case unElu:
+		for i, v := range in {
+			if v < 0 {
+				v = float32(math.Expm1(float64(v)))
+			}
+			out[i] = v
+		}
+	}
+}
+
+// reduceOp sums (or averages) over a set of axes. The input is walked once;
+// each element adds into the output cell its kept coordinates select.
+type reduceOp struct {
+	inShape []int
+	ostride []int // output stride per input dimension, 0 on reduced axes
+	mean    bool
+	count   int // elements per output cell
+}
+
+func newReduceOp(inShape []int, axes []int, mean bool) (*reduceOp, []int, error) {
+	r := len(inShape)
+	if r > maxRank {
+		return nil, nil, fmt.Errorf("rank %d above %d", r, maxRank)
+	}
+	red := make([]bool, r)
+	for _, a := range axes {
+		if a < 0 {
+			a += r
+		}
+		if a < 0 || a >= r {
+			return nil, nil, fmt.Errorf("axis %d out of rank %d", a, r)
+		}
+		red[a] = true
+	}
+	op := &reduceOp{inShape: inShape, ostride: make([]int, r), mean: mean, count: 1}
+	kept := []int{}
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		if red[i] {
+			op.count *= inShape[i]
+			kept = append(kept, 1)
+			continue
+		}
+		op.ostride[i] = acc
+		acc *= inShape[i]
+		kept = append(kept, inShape[i])
+	}
+	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
+		kept[i], kept[j] = kept[j], kept[i]
+	}
+	return op, kept, nil
+}
+
+func (op *reduceOp) run(in, out []float32) {
+	clear(out)
+	r := len(op.inShape)
+	var idx [maxRank]int
+	o := 0
+	for _, v := range in {
+		out[o] += v
+		for d := r - 1; d >= 0; d-- {
+			idx[d]++
+			o += op.ostride[d]
+			if idx[d] < op.inShape[d] {
+				break
+			}
+			o -= op.ostride[d] * idx[d]
+			idx[d] = 0
+		}
+	}
+	if op.mean {
+		inv := 1 / float32(op.count)
+		for i := range out {
+			out[i] *= inv
+		}
+	}
+}
+
+// softmax normalizes each run of n values (the last axis).
+func softmax(in, out []float32, n int) {
+	for i := 0; i < len(in); i += n {
+		x, y := in[i:i+n], out[i:i+n]
+		m := x[0]
+		for _, v := range x {
+			m = max(m, v)
+		}
+		var s float32
+		for j, v := range x {
+			e := float32(math.Exp(float64(v - m)))
+			y[j] = e
+			s += e
+		}
+		inv := 1 / s
+		for j := range y {
+			y[j] *= inv
+		}
+	}
+}
