@@ -1,0 +1,224 @@
+// Package api is the wire protocol of the portrait-verification API: it parses
+// the document's request bodies, hands the call to a verify.Verifier, maps
+// every error to the document's codes in one table and writes the document's
+// JSON envelope.
+package api
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/portrait-id/portrait/client"
+	"github.com/portrait-id/portrait/idcard"
+	"github.com/portrait-id/portrait/verify"
+)
+
+// Path is where the document's API lives.
+const Path = "/api/identity/portrait_verification"
+
+// Options tune the handler.
+type Options struct {
+	// Logger receives one record per call; nil logs JSON to standard error.
+	Logger *slog.Logger
+}
+
+// NewHandler serves the document's API at Path with v deciding each call.
+//
+// Every answer is the document's JSON envelope. Documented codes, 9999
+// included, use HTTP 200, because the document's Java client reads the body
+// through getInputStream, which throws on a status of 400 or more. Requests
+// outside the API get the envelope too, with an HTTP status saying why: 405
+// and code 1002 for another method on Path (the document requires POST), 404
+// and code 9999 for any other path.
+func NewHandler(v verify.Verifier, opts Options) http.Handler {
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	h := &handler{verifier: v, log: logger}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+Path, h.verify)
+	mux.HandleFunc(Path, h.wrongMethod)
+	mux.HandleFunc("/", h.notFound)
+	return mux
+}
+
+type handler struct {
+	verifier verify.Verifier
+	log      *slog.Logger
+}
+
+func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	req := verify.Request{TraceID: newTraceID(), Received: start}
+	out := h.run(w, r, &req)
+	code, detail := classify(out.Err)
+	env := envelope{
+		TraceID: out.TraceID,
+		Code:    string(code),
+		Msg:     msgFor(code, detail),
+		Charge:  chargeNo,
+	}
+	if env.TraceID == "" {
+		env.TraceID = req.TraceID
+	}
+	if out.Charged {
+		env.Charge = chargeYes
+	}
+	if code == client.CodeOK {
+		env.Data = renderData(out.Data)
+	}
+	h.write(w, http.StatusOK, env)
+
+	attrs := []slog.Attr{
+		slog.String("trace_id", env.TraceID),
+		slog.String("app_key", req.AppKey),
+		slog.String("request_id", req.RequestID),
+		slog.String("id_number", idcard.MaskID(req.IDNumber)),
+		slog.String("name", idcard.MaskName(req.Name)),
+		slog.Int("selfie_bytes", len(req.Selfie)),
+		slog.String("code", env.Code),
+		slog.Int("charge", env.Charge),
+		slog.Float64("latency_ms", float64(time.Since(start).Microseconds())/1000),
+	}
+	if env.Data != nil {
+		attrs = append(attrs, slog.Int("result", env.Data.Result))
+	}
+	level := slog.LevelInfo
+	if out.Err != nil {
+		attrs = append(attrs, slog.String("error", out.Err.Error()))
+	}
+	// The document bills by charge: one that breaks its rule is a bug in the
+	// domain that must be seen, not silently corrected here, since the ledger
+	// holds what Outcome.Charged says.
+	if out.Charged != (code == client.CodeOK && out.Data.Result == verify.ResultFound) {
+		level = slog.LevelError
+		attrs = append(attrs, slog.Bool("charge_rule_broken", true))
+	}
+	if code == client.CodeOther {
+		level = slog.LevelError
+	}
+	h.log.LogAttrs(r.Context(), level, "portrait_verification", attrs...)
+}
+
+// run parses the call into req and has the verifier decide it; a parse
+// failure is an Outcome like any other.
+func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Request) verify.Outcome {
+	p, err := readParams(w, r)
+	if err == nil {
+		err = p.check()
+	}
+	if err != nil {
+		return verify.Outcome{Err: err}
+	}
+	req.AppKey = string(p.text[fieldAppKey])
+	req.RequestID = string(p.text[fieldRequestID])
+	req.IDNumber = string(p.text[fieldIDNumber])
+	req.Name = string(p.text[fieldName])
+	req.Timestamp = string(p.text[fieldTimestamp])
+	req.Sign = string(p.text[fieldSign])
+	if req.Selfie, err = p.selfie(); err != nil {
+		return verify.Outcome{Err: err}
+	}
+	return h.verifier.Verify(r.Context(), *req)
+}
+
+func (h *handler) wrongMethod(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Allow", http.MethodPost)
+	h.reject(w, r, http.StatusMethodNotAllowed, client.CodeParameter, "method "+r.Method+" not allowed, use POST")
+}
+
+func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
+	h.reject(w, r, http.StatusNotFound, client.CodeOther, "no such API, use POST "+Path)
+}
+
+func (h *handler) reject(w http.ResponseWriter, r *http.Request, status int, code client.Code, detail string) {
+	env := envelope{TraceID: newTraceID(), Code: string(code), Msg: msgFor(code, detail), Charge: chargeNo}
+	h.write(w, status, env)
+	h.log.LogAttrs(r.Context(), slog.LevelWarn, "rejected",
+		slog.String("trace_id", env.TraceID), slog.String("method", r.Method),
+		slog.String("path", r.URL.Path), slog.String("code", env.Code))
+}
+
+func (h *handler) write(w http.ResponseWriter, status int, env envelope) {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(env); err != nil {
+		// Only a float that is NaN or infinite can fail here: a domain bug.
+		h.log.Error("encode response", slog.String("trace_id", env.TraceID), slog.String("error", err.Error()))
+		buf.Reset()
+		code := client.CodeOther
+		enc.Encode(envelope{TraceID: env.TraceID, Code: string(code), Msg: code.Message(), Charge: env.Charge})
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write(buf.Bytes())
+}
+
+// The document's charge values.
+const (
+	chargeYes = 1
+	chargeNo  = 2
+)
+
+// envelope is the document's response object; field order is wire order.
+type envelope struct {
+	TraceID string    `json:"trace_id"`
+	Code    string    `json:"code"`
+	Msg     string    `json:"msg"`
+	Data    *dataJSON `json:"data,omitempty"`
+	Charge  int       `json:"charge"`
+}
+
+// dataJSON is the document's data object; a nil pointer is a field the
+// document says is absent in that case.
+type dataJSON struct {
+	Result int      `json:"result"`
+	IDName *int     `json:"id_name,omitempty"`
+	Photo  *int     `json:"photo,omitempty"`
+	Score  *float64 `json:"score,omitempty"`
+	Reason string   `json:"reason,omitempty"`
+}
+
+// renderData applies the document's nesting: id_name only when result is 1,
+// photo only when id_name is 1, score only when photo is 1; reason only with
+// result 2.
+func renderData(d verify.Data) *dataJSON {
+	out := &dataJSON{Result: d.Result}
+	if d.Result == verify.ResultBadQuality {
+		out.Reason = d.Reason
+		return out
+	}
+	if d.Result != verify.ResultFound {
+		return out
+	}
+	out.IDName = &d.IDName
+	if d.IDName != verify.IDNameMatch {
+		return out
+	}
+	out.Photo = &d.Photo
+	if d.Photo != verify.PhotoCompared {
+		return out
+	}
+	// At most two decimals: the shortest float formatting of the rounded
+	// value prints 87.53, not 87.530000001.
+	score := math.Round(d.Score*100) / 100
+	out.Score = &score
+	return out
+}
+
+// newTraceID is "TID" and 32 lowercase hex digits of crypto/rand, the
+// document's trace_id form.
+func newTraceID() string {
+	var b [16]byte
+	rand.Read(b[:]) // never fails: crypto/rand crashes the program instead
+	return "TID" + hex.EncodeToString(b[:])
+}

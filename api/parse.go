@@ -1,0 +1,272 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"mime/multipart"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// Limits on what a call may carry. "2 MB" in the document is read as
+// 2 MiB (2×1024×1024 bytes) of decoded image; the body limit leaves room for
+// that image as base64 (≈2.67 MiB), some percent-encoding and the other
+// fields, and applies to form and multipart bodies alike.
+const (
+	MaxSelfieBytes = 2 << 20
+	MaxBodyBytes   = 3 << 20
+)
+
+// The parameters of a call, in the order a missing one is reported.
+const (
+	fieldAppKey    = "app_key"
+	fieldRequestID = "request_id"
+	fieldIDNumber  = "id_number"
+	fieldName      = "name"
+	fieldTimestamp = "timestamp"
+	fieldSign      = "sign"
+	fieldSelfieB64 = "selfie_base64"
+	fieldSelfieRaw = "selfie_file"
+)
+
+var textFields = [...]string{fieldAppKey, fieldRequestID, fieldIDNumber, fieldName, fieldTimestamp, fieldSign, fieldSelfieB64}
+
+// params is a call's parameters as received, before any check.
+type params struct {
+	text       map[string][]byte // by field name; the first occurrence wins
+	selfieFile []byte
+}
+
+// selfie picks the image: selfie_base64 when it came non-empty (the
+// document's precedence), else selfie_file.
+func (p *params) selfie() ([]byte, error) {
+	if b64 := p.text[fieldSelfieB64]; len(b64) > 0 {
+		img, err := decodeBase64(b64)
+		if err != nil {
+			return nil, badParam("selfie_base64 " + err.Error())
+		}
+		if len(img) == 0 {
+			return nil, badParam("selfie_base64 empty")
+		}
+		if len(img) > MaxSelfieBytes {
+			return nil, badParam("selfie over 2 MB")
+		}
+		return img, nil
+	}
+	if len(p.selfieFile) == 0 {
+		return nil, missingParam("selfie_base64 or selfie_file")
+	}
+	return p.selfieFile, nil
+}
+
+// check applies the parse layer's rules in the documented order: every text
+// parameter UTF-8 (1001), then presence of each required one (1002).
+func (p *params) check() error {
+	for _, f := range textFields {
+		if !utf8.Valid(p.text[f]) {
+			return notUTF8(f)
+		}
+	}
+	for _, f := range textFields[:len(textFields)-1] {
+		if len(p.text[f]) == 0 {
+			return missingParam(f)
+		}
+	}
+	return nil
+}
+
+// readParams reads a call's body in either of the document's forms. Anything
+// that is not multipart/form-data is read as a form body, whatever its
+// Content-Type says: the document's Java client sets none.
+func readParams(w http.ResponseWriter, r *http.Request) (*params, error) {
+	if r.ContentLength > MaxBodyBytes {
+		// Refuse before reading a byte of it.
+		return nil, badParam("body over 3 MB")
+	}
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	mediaType, ctParams, _ := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	if mediaType == "multipart/form-data" {
+		boundary := ctParams["boundary"]
+		if boundary == "" {
+			return nil, badParam("multipart body without boundary")
+		}
+		return parseMultipart(body, boundary)
+	}
+	raw, err := io.ReadAll(body)
+	if err != nil {
+		return nil, bodyError(err)
+	}
+	return parseForm(raw), nil
+}
+
+func bodyError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return badParam("body over 3 MB")
+	}
+	return badParam("body unreadable")
+}
+
+// parseForm splits an application/x-www-form-urlencoded body tolerantly:
+// clients in the wild send raw UTF-8 and raw base64 unescaped, so bytes
+// that are not valid escapes pass through unchanged instead of failing the
+// whole body as url.ParseQuery would.
+func parseForm(body []byte) *params {
+	p := &params{text: make(map[string][]byte, len(textFields))}
+	for len(body) > 0 {
+		var pair []byte
+		pair, body, _ = bytes.Cut(body, []byte("&"))
+		key, value, _ := bytes.Cut(pair, []byte("="))
+		name := string(unescape(key))
+		if _, seen := p.text[name]; seen || !isTextField(name) {
+			continue
+		}
+		p.text[name] = unescape(value)
+	}
+	return p
+}
+
+func isTextField(name string) bool {
+	for _, f := range textFields {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
+
+// unescape decodes form escaping: "+" is a space and "%XY" a byte; a "%" not
+// followed by two hex digits is kept as it is.
+func unescape(s []byte) []byte {
+	if bytes.IndexByte(s, '%') < 0 && bytes.IndexByte(s, '+') < 0 {
+		return s
+	}
+	out := make([]byte, 0, len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			out = append(out, ' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
+			i += 2
+		default:
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
+}
+
+// maxFieldBytes bounds a multipart text field other than selfie_base64; real
+// values are a few dozen bytes.
+const maxFieldBytes = 4 << 10
+
+// parseMultipart reads a multipart/form-data body. Parts are read one by one
+// with their own limits instead of through Request.ParseMultipartForm, which
+// would spill large parts to temporary files.
+func parseMultipart(body io.Reader, boundary string) (*params, error) {
+	p := &params{text: make(map[string][]byte, len(textFields))}
+	mr := multipart.NewReader(body, boundary)
+	for {
+		part, err := mr.NextRawPart()
+		if errors.Is(err, io.EOF) {
+			return p, nil
+		}
+		if err != nil {
+			return nil, multipartError(err)
+		}
+		name := part.FormName()
+		limit := int64(0)
+		switch {
+		case name == fieldSelfieRaw && p.selfieFile == nil:
+			limit = MaxSelfieBytes
+		case name == fieldSelfieB64:
+			limit = MaxBodyBytes
+		case isTextField(name):
+			limit = maxFieldBytes
+		}
+		if limit == 0 {
+			continue // unknown or repeated: NextRawPart skips what is left of it
+		}
+		value, err := io.ReadAll(io.LimitReader(part, limit+1))
+		if err != nil {
+			return nil, multipartError(err)
+		}
+		if int64(len(value)) > limit {
+			if name == fieldSelfieRaw {
+				return nil, badParam("selfie over 2 MB")
+			}
+			return nil, badParam(name + " too long")
+		}
+		switch {
+		case name == fieldSelfieRaw && p.selfieFile == nil:
+			if len(value) == 0 {
+				value = nil // an empty file counts as none
+			}
+			p.selfieFile = value
+		default:
+			if _, seen := p.text[name]; !seen {
+				p.text[name] = value
+			}
+		}
+	}
+}
+
+func multipartError(err error) error {
+	var tooBig *http.MaxBytesError
+	if errors.As(err, &tooBig) {
+		return bodyError(err)
+	}
+	return badParam(fmt.Sprintf("malformed multipart body (%s)", strings.TrimPrefix(err.Error(), "multipart: ")))
+}
+
+// decodeBase64 decodes an image sent as base64 in any of the forms met in
+// practice: standard or URL-safe alphabet, with or without padding, wrapped
+// in lines, with "+" turned into a space by form decoding, and behind a
+// data:image/...;base64, prefix the document forbids but browsers produce.
+func decodeBase64(s []byte) ([]byte, error) {
+	if len(s) > 5 && strings.EqualFold(string(s[:5]), "data:") {
+		comma := bytes.IndexByte(s, ',')
+		if comma < 0 || !bytes.HasSuffix(bytes.ToLower(s[:comma]), []byte(";base64")) {
+			return nil, errors.New("data URL not base64")
+		}
+		s = s[comma+1:]
+	}
+	clean := make([]byte, 0, len(s))
+	for _, c := range s {
+		switch c {
+		case ' ', '-':
+			clean = append(clean, '+')
+		case '_':
+			clean = append(clean, '/')
+		case '\r', '\n', '\t', '=':
+			// Line breaks are layout; padding is implied by the length.
+		default:
+			clean = append(clean, c)
+		}
+	}
+	out := make([]byte, base64.RawStdEncoding.DecodedLen(len(clean)))
+	n, err := base64.RawStdEncoding.Decode(out, clean)
+	if err != nil {
+		return nil, errors.New("not base64")
+	}
+	return out[:n], nil
+}
