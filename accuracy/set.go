@@ -1,0 +1,184 @@
+// Package accuracy measures how well a face pipeline tells people apart on a
+// labelled face set: failures, ROC AUC, TAR at fixed FARs with every
+// cross-identity image pair as an impostor, the same per group of people,
+// the false and true accept rates at the calibrated score bands, plots, and
+// the fit of the similarity→score calibration.
+package accuracy
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// Set is a face set laid out as <identity>/<n>.jpg, with pairs.tsv (a, b,
+// same) and an optional identities.tsv (identity, group).
+type Set struct {
+	Dir        string
+	Images     []string // paths relative to Dir, sorted
+	Identity   []int    // per image, index into Identities
+	Identities []string
+	Group      []string // per identity; "" without identities.tsv
+	Pairs      []Pair
+}
+
+// Pair is one labelled pair of pairs.tsv, by image index.
+type Pair struct {
+	A, B int
+	Same bool
+}
+
+// ErrSetLayout is a folder that is not a face set.
+var ErrSetLayout = errors.New("not a face set")
+
+// LoadSet reads the set's listing and label files; images are read later.
+func LoadSet(dir string) (*Set, error) {
+	s := &Set{Dir: dir}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("load face set: %w", err)
+	}
+	byIdentity := map[string]int{}
+	for _, e := range ents {
+		if !e.IsDir() {
+			continue
+		}
+		imgs, err := fs.Glob(os.DirFS(filepath.Join(dir, e.Name())), "*")
+		if err != nil {
+			return nil, fmt.Errorf("load face set %s: %w", e.Name(), err)
+		}
+		sort.Strings(imgs)
+		for _, name := range imgs {
+			if !isImageName(name) {
+				continue
+			}
+			id, ok := byIdentity[e.Name()]
+			if !ok {
+				id = len(s.Identities)
+				byIdentity[e.Name()] = id
+				s.Identities = append(s.Identities, e.Name())
+			}
+			s.Images = append(s.Images, e.Name()+"/"+name)
+			s.Identity = append(s.Identity, id)
+		}
+	}
+	if len(s.Images) == 0 {
+		return nil, fmt.Errorf("%w: no <identity>/<image> files in %s", ErrSetLayout, dir)
+	}
+	s.Group = make([]string, len(s.Identities))
+	if err := s.readGroups(filepath.Join(dir, "identities.tsv"), byIdentity); err != nil {
+		return nil, err
+	}
+	if err := s.readPairs(filepath.Join(dir, "pairs.tsv")); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func isImageName(n string) bool {
+	switch strings.ToLower(filepath.Ext(n)) {
+	case ".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff":
+		return true
+	}
+	return false
+}
+
+// readTSV calls row for every data line with the header's column indexes.
+func readTSV(path string, need []string, row func(cols map[string]int, f []string, line int) error) error {
+	fh, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer fh.Close()
+	sc := bufio.NewScanner(fh)
+	var cols map[string]int
+	line := 0
+	for sc.Scan() {
+		line++
+		f := strings.Split(strings.TrimRight(sc.Text(), "\r"), "\t")
+		if cols == nil {
+			cols = map[string]int{}
+			for i, c := range f {
+				cols[strings.TrimSpace(c)] = i
+			}
+			for _, c := range need {
+				if _, ok := cols[c]; !ok {
+					return fmt.Errorf("%w: %s has no %q column", ErrSetLayout, filepath.Base(path), c)
+				}
+			}
+			continue
+		}
+		if len(f) == 1 && f[0] == "" {
+			continue
+		}
+		if len(f) < len(cols) {
+			return fmt.Errorf("%w: %s line %d has %d columns, want %d", ErrSetLayout, filepath.Base(path), line, len(f), len(cols))
+		}
+		if err := row(cols, f, line); err != nil {
+			return err
+		}
+	}
+	return sc.Err()
+}
+
+func (s *Set) readGroups(path string, byIdentity map[string]int) error {
+	err := readTSV(path, []string{"identity", "group"}, func(cols map[string]int, f []string, _ int) error {
+		if id, ok := byIdentity[f[cols["identity"]]]; ok {
+			s.Group[id] = f[cols["group"]]
+		}
+		return nil
+	})
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load face set groups: %w", err)
+	}
+	return nil
+}
+
+func (s *Set) readPairs(path string) error {
+	byPath := make(map[string]int, len(s.Images))
+	for i, p := range s.Images {
+		byPath[p] = i
+	}
+	err := readTSV(path, []string{"a", "b", "same"}, func(cols map[string]int, f []string, line int) error {
+		a, okA := byPath[f[cols["a"]]]
+		b, okB := byPath[f[cols["b"]]]
+		if !okA || !okB {
+			return fmt.Errorf("%w: pairs.tsv line %d names an image not in the set", ErrSetLayout, line)
+		}
+		same := f[cols["same"]] == "1"
+		if same != (s.Identity[a] == s.Identity[b]) {
+			return fmt.Errorf("%w: pairs.tsv line %d: same=%s contradicts the folders", ErrSetLayout, line, f[cols["same"]])
+		}
+		s.Pairs = append(s.Pairs, Pair{A: a, B: b, Same: same})
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("load face set pairs: %w", err)
+	}
+	return nil
+}
+
+// Groups lists the set's groups, sorted; empty without identities.tsv.
+func (s *Set) Groups() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, g := range s.Group {
+		if g != "" && !seen[g] {
+			seen[g] = true
+			out = append(out, g)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ImageGroup is the group of image i's identity.
+func (s *Set) ImageGroup(i int) string { return s.Group[s.Identity[i]] }

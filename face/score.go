@@ -1,0 +1,71 @@
+package face
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"sync"
+
+	"github.com/portrait-id/portrait/face/calibration"
+)
+
+// ErrModelMismatch is a comparison of templates made by different embedding
+// models (or of different lengths): their similarity means nothing.
+var ErrModelMismatch = errors.New("templates of different models")
+
+// Similarity is the cosine similarity of two templates of the same model.
+// Vectors are stored L2-normalised, but the norm is divided out anyway so a
+// template from an older build cannot skew the score.
+func Similarity(a, b Template) (float64, error) {
+	if a.Model != b.Model || len(a.Vector) != len(b.Vector) {
+		return 0, fmt.Errorf("%w: %q (%d) vs %q (%d)", ErrModelMismatch, a.Model, len(a.Vector), b.Model, len(b.Vector))
+	}
+	if len(a.Vector) == 0 {
+		return 0, fmt.Errorf("compare templates of %q: empty vector", a.Model)
+	}
+	var dot, na, nb float64
+	for i, x := range a.Vector {
+		y := float64(b.Vector[i])
+		dot += float64(x) * y
+		na += float64(x) * float64(x)
+		nb += y * y
+	}
+	if na == 0 || nb == 0 {
+		return 0, fmt.Errorf("compare templates of %q: zero vector", a.Model)
+	}
+	return dot / math.Sqrt(na*nb), nil
+}
+
+// Score is the calibrated 0..100 score (2 decimals) of a probe against a
+// reference, through the embedded calibration table of their model.
+func Score(probe, ref Template) (float64, error) {
+	sim, err := Similarity(probe, ref)
+	if err != nil {
+		return 0, err
+	}
+	t, err := calibrationTable(probe.Model)
+	if err != nil {
+		return 0, err
+	}
+	return t.Score(sim), nil
+}
+
+var (
+	tablesMu sync.Mutex
+	tables   = map[string]calibration.Table{}
+)
+
+// calibrationTable parses each model's embedded table once.
+func calibrationTable(model string) (calibration.Table, error) {
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	if t, ok := tables[model]; ok {
+		return t, nil
+	}
+	t, err := calibration.Lookup(model)
+	if err != nil {
+		return calibration.Table{}, fmt.Errorf("score %q: %w", model, err)
+	}
+	tables[model] = t
+	return t, nil
+}

@@ -1,0 +1,55 @@
+package face
+
+import (
+	"errors"
+	"math"
+	"testing"
+
+	"github.com/portrait-id/portrait/face/calibration"
+)
+
+func TestSimilarity(t *testing.T) {
+	a := Template{Model: "m", Vector: []float32{1, 0, 0}}
+	tests := []struct {
+		name string
+		b    Template
+		want float64
+		err  error
+	}{
+		{"same", Template{Model: "m", Vector: []float32{2, 0, 0}}, 1, nil},
+		{"orthogonal", Template{Model: "m", Vector: []float32{0, 1, 0}}, 0, nil},
+		{"opposite", Template{Model: "m", Vector: []float32{-1, 0, 0}}, -1, nil},
+		{"45 degrees", Template{Model: "m", Vector: []float32{1, 1, 0}}, math.Sqrt2 / 2, nil},
+		{"other model", Template{Model: "n", Vector: []float32{1, 0, 0}}, 0, ErrModelMismatch},
+		{"other length", Template{Model: "m", Vector: []float32{1, 0}}, 0, ErrModelMismatch},
+	}
+	for _, tc := range tests {
+		got, err := Similarity(a, tc.b)
+		if !errors.Is(err, tc.err) || math.Abs(got-tc.want) > 1e-6 {
+			t.Errorf("%s: Similarity = %v, %v; want %v, %v", tc.name, got, err, tc.want, tc.err)
+		}
+	}
+}
+
+func TestScoreUsesModelTable(t *testing.T) {
+	for _, model := range calibration.Models() {
+		tb, err := calibration.Lookup(model)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A probe at the similarity of the 50 band scores 50.
+		sim := tb.Similarity(50)
+		probe := Template{Model: model, Vector: []float32{1, 0}}
+		ref := Template{Model: model, Vector: []float32{float32(sim), float32(math.Sqrt(1 - sim*sim))}}
+		got, err := Score(probe, ref)
+		if err != nil || math.Abs(got-50) > 0.02 {
+			t.Errorf("%s: Score at the 50 band similarity = %v, %v", model, got, err)
+		}
+		if _, err := Score(probe, Template{Model: model + "-other", Vector: ref.Vector}); !errors.Is(err, ErrModelMismatch) {
+			t.Errorf("%s: Score across models = %v, want ErrModelMismatch", model, err)
+		}
+	}
+	if _, err := Score(Template{Model: "unknown", Vector: []float32{1}}, Template{Model: "unknown", Vector: []float32{1}}); !errors.Is(err, calibration.ErrNoTable) {
+		t.Errorf("Score of a model without table = %v, want ErrNoTable", err)
+	}
+}
