@@ -1,0 +1,139 @@
+package face
+
+import "math"
+
+// Point is a position in the upright source image, in pixels, continuous:
+// pixel (i, j) covers [i, i+1)×[j, j+1), so its centre is (i+0.5, j+0.5).
+type Point struct{ X, Y float64 }
+
+// affine maps a destination pixel centre (x, y) to the source position
+// (A*x + B*y + C, D*x + E*y + F). Every crop the pipeline feeds a model — the
+// detector's letterbox, the mesh's rotated face box, the quality crop — is one
+// of these, so each is a single resampling pass and the inverse maps model
+// coordinates back to the image exactly.
+type affine struct{ A, B, C, D, E, F float64 }
+
+func (t affine) apply(x, y float64) Point {
+	return Point{t.A*x + t.B*y + t.C, t.D*x + t.E*y + t.F}
+}
+
+// cropTransform maps an n×n destination onto the square of side `side`
+// centred at c in the source, turned by angle radians (positive turns the
+// crop's x axis clockwise in the image, whose y axis points down).
+func cropTransform(c Point, side, angle float64, n int) affine {
+	s := side / float64(n)
+	cos, sin := math.Cos(angle)*s, math.Sin(angle)*s
+	h := float64(n) / 2
+	// source = c + R·s·(dst − n/2)
+	return affine{
+		A: cos, B: -sin, C: c.X - cos*h + sin*h,
+		D: sin, E: cos, F: c.Y - sin*h - cos*h,
+	}
+}
+
+// scale is the source pixels covered by one destination pixel.
+func (t affine) scale() float64 { return math.Sqrt(math.Abs(t.A*t.E - t.B*t.D)) }
+
+// pyramid holds the image and its successive 2× box-filtered reductions,
+// built on demand, so that a crop shrinking a face by 5× averages the pixels
+// it covers instead of aliasing (bilinear sampling only reads four).
+type pyramid struct {
+	levels []*rgbImage
+}
+
+func newPyramid(m *rgbImage) *pyramid { return &pyramid{levels: []*rgbImage{m}} }
+
+func (p *pyramid) level(i int) *rgbImage {
+	for len(p.levels) <= i {
+		last := p.levels[len(p.levels)-1]
+		if last.W < 2 || last.H < 2 {
+			return last
+		}
+		p.levels = append(p.levels, halve(last))
+	}
+	return p.levels[i]
+}
+
+func halve(m *rgbImage) *rgbImage {
+	w, h := m.W/2, m.H/2
+	out := &rgbImage{W: w, H: h, Pix: make([]byte, 3*w*h)}
+	o := 0
+	for y := 0; y < h; y++ {
+		r0 := m.Pix[3*(2*y)*m.W:]
+		r1 := m.Pix[3*(2*y+1)*m.W:]
+		for x := 0; x < w; x++ {
+			i := 6 * x
+			for c := 0; c < 3; c++ {
+				out.Pix[o+c] = byte((int(r0[i+c]) + int(r0[i+3+c]) + int(r1[i+c]) + int(r1[i+3+c]) + 2) / 4)
+			}
+			o += 3
+		}
+	}
+	return out
+}
+
+// sample fills dst (n×n×3, NHWC) with the source under t, bilinearly, as
+// v*mul + add per channel; outside the image reads as black. It picks the
+// pyramid level whose pixels are no smaller than half a destination pixel.
+func (p *pyramid) sample(dst []float32, w, h int, t affine, mul, add float32) {
+	lvl := 0
+	for s := t.scale(); s >= 2 && lvl < 8; s /= 2 {
+		lvl++
+	}
+	m := p.level(lvl)
+	if lvl > 0 {
+		// Positions are continuous (pixel i spans [i, i+1)), so a level's
+		// coordinates are the source's divided by its reduction.
+		k := 1 / math.Pow(2, float64(lvl))
+		t = affine{t.A * k, t.B * k, t.C * k, t.D * k, t.E * k, t.F * k}
+	}
+	o := 0
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			s := t.apply(float64(x)+0.5, float64(y)+0.5)
+			r, g, b := m.bilinear(s.X-0.5, s.Y-0.5)
+			dst[o] = r*mul + add
+			dst[o+1] = g*mul + add
+			dst[o+2] = b*mul + add
+			o += 3
+		}
+	}
+}
+
+// bilinear reads the image at a continuous position in pixel-index
+// coordinates (pixel i's centre at i); outside reads as black.
+func (m *rgbImage) bilinear(x, y float64) (r, g, b float32) {
+	fx, fy := math.Floor(x), math.Floor(y)
+	x0, y0 := int(fx), int(fy)
+	if x0 < -1 || y0 < -1 || x0 >= m.W || y0 >= m.H {
+		return 0, 0, 0
+	}
+	ax, ay := float32(x-fx), float32(y-fy)
+	var acc [3]float32
+	for j := 0; j < 2; j++ {
+		yy := y0 + j
+		wy := 1 - ay
+		if j == 1 {
+			wy = ay
+		}
+		if yy < 0 || yy >= m.H || wy == 0 {
+			continue
+		}
+		for i := 0; i < 2; i++ {
+			xx := x0 + i
+			wx := 1 - ax
+			if i == 1 {
+				wx = ax
+			}
+			if xx < 0 || xx >= m.W || wx == 0 {
+				continue
+			}
+			p := m.Pix[3*(yy*m.W+xx):]
+			wgt := wx * wy
+			acc[0] += wgt * float32(p[0])
+			acc[1] += wgt * float32(p[1])
+			acc[2] += wgt * float32(p[2])
+		}
+	}
+	return acc[0], acc[1], acc[2]
+}
