@@ -1,0 +1,161 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/portrait-id/portrait/store"
+)
+
+// AppendLedger implements store.Ledger. A charged row is inserted first (a
+// duplicate trace_id inserts nothing and so charges nothing), then its quota
+// use is taken; when the quota is used up the row is deleted again, all
+// inside the batch's one transaction.
+func (db *DB) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("append ledger: %w", err)
+	}
+	defer tx.Rollback()
+	ins := tx.StmtContext(ctx, db.insertLedger)
+	charge := tx.StmtContext(ctx, db.chargeQuota)
+	del := tx.StmtContext(ctx, db.deleteLedger)
+	errs := make([]error, len(rows))
+	for i, r := range rows {
+		res, err := ins.ExecContext(ctx, r.TraceID, r.AppKey, r.RequestID, r.Code, r.Result, r.IDName, r.Photo,
+			r.Score, r.Reason, r.Digest, r.Charged, r.Latency.Microseconds(), r.Time.UnixNano(), r.IDMasked)
+		if err != nil {
+			return nil, fmt.Errorf("append ledger %s: %w", r.TraceID, err)
+		}
+		inserted, err := res.RowsAffected()
+		if err != nil {
+			return nil, fmt.Errorf("append ledger %s: %w", r.TraceID, err)
+		}
+		if inserted == 0 || !r.Charged {
+			continue
+		}
+		res, err = charge.ExecContext(ctx, r.AppKey)
+		if err != nil {
+			return nil, fmt.Errorf("charge quota of %s: %w", r.AppKey, err)
+		}
+		if n, err := res.RowsAffected(); err != nil {
+			return nil, fmt.Errorf("charge quota of %s: %w", r.AppKey, err)
+		} else if n == 0 {
+			if _, err := del.ExecContext(ctx, r.TraceID); err != nil {
+				return nil, fmt.Errorf("undo ledger row %s: %w", r.TraceID, err)
+			}
+			errs[i] = fmt.Errorf("charge %s: %w", r.TraceID, store.ErrQuotaExhausted)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return nil, fmt.Errorf("commit ledger: %w", err)
+	}
+	return errs, nil
+}
+
+func ledgerWhere(f store.LedgerFilter) (string, []any) {
+	var conds []string
+	var args []any
+	if f.AppKey != "" {
+		conds = append(conds, "app_key = ?")
+		args = append(args, f.AppKey)
+	}
+	if !f.From.IsZero() {
+		conds = append(conds, "time_ns >= ?")
+		args = append(args, f.From.UnixNano())
+	}
+	if !f.To.IsZero() {
+		conds = append(conds, "time_ns < ?")
+		args = append(args, f.To.UnixNano())
+	}
+	if len(conds) == 0 {
+		return "", nil
+	}
+	return " WHERE " + strings.Join(conds, " AND "), args
+}
+
+const ledgerColumns = `trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time_ns, id_masked`
+
+// ListLedger implements store.Ledger.
+func (db *DB) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.LedgerRow, error) {
+	where, args := ledgerWhere(f)
+	q := `SELECT ` + ledgerColumns + ` FROM ledger` + where + ` ORDER BY time_ns, trace_id`
+	if f.Limit > 0 {
+		q += ` LIMIT ?`
+		args = append(args, f.Limit)
+	}
+	rows, err := db.r.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list ledger: %w", err)
+	}
+	defer rows.Close()
+	var out []store.LedgerRow
+	for rows.Next() {
+		r, err := scanLedger(rows)
+		if err != nil {
+			return nil, fmt.Errorf("list ledger: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list ledger: %w", err)
+	}
+	return out, nil
+}
+
+// LedgerUsage implements store.Ledger.
+func (db *DB) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Usage, error) {
+	where, args := ledgerWhere(f)
+	rows, err := db.r.QueryContext(ctx, `SELECT app_key, strftime('%Y-%m-%d', time_ns / 1000000000, 'unixepoch') AS day,
+		code, count(*), sum(charged) FROM ledger`+where+` GROUP BY app_key, day, code ORDER BY app_key, day, code`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("ledger usage: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Usage
+	for rows.Next() {
+		var u store.Usage
+		if err := rows.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged); err != nil {
+			return nil, fmt.Errorf("ledger usage: %w", err)
+		}
+		out = append(out, u)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("ledger usage: %w", err)
+	}
+	return out, nil
+}
+
+// FindAnswer implements store.Ledger.
+func (db *DB) FindAnswer(ctx context.Context, appKey, requestID string) (store.LedgerRow, error) {
+	row := db.r.QueryRowContext(ctx, `SELECT `+ledgerColumns+` FROM ledger
+		WHERE app_key = ? AND request_id = ? AND digest IS NOT NULL ORDER BY time_ns LIMIT 1`, appKey, requestID)
+	r, err := scanLedger(row)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.LedgerRow{}, fmt.Errorf("answer to %s/%s: %w", appKey, requestID, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.LedgerRow{}, fmt.Errorf("find answer: %w", err)
+	}
+	return r, nil
+}
+
+func scanLedger(s scanner) (store.LedgerRow, error) {
+	var (
+		r         store.LedgerRow
+		latencyUS int64
+		timeNS    int64
+	)
+	err := s.Scan(&r.TraceID, &r.AppKey, &r.RequestID, &r.Code, &r.Result, &r.IDName, &r.Photo, &r.Score,
+		&r.Reason, &r.Digest, &r.Charged, &latencyUS, &timeNS, &r.IDMasked)
+	if err != nil {
+		return store.LedgerRow{}, err
+	}
+	r.Latency = time.Duration(latencyUS) * time.Microsecond
+	r.Time = time.Unix(0, timeNS).UTC()
+	return r, nil
+}

@@ -1,0 +1,227 @@
+// Package sqlite is the embedded storage backend: one SQLite file (pure-Go
+// driver, WAL mode) implementing store.Store, with versioned migrations applied
+// when it is opened.
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/portrait-id/portrait/store"
+	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
+)
+
+// DB is an open SQLite store. Writes go through one connection, so that the
+// process never contends with itself for SQLite's single write lock; reads use
+// a pool of read-only connections, which WAL lets run beside the writer.
+type DB struct {
+	w *sql.DB
+	r *sql.DB
+
+	insertLedger *sql.Stmt
+	chargeQuota  *sql.Stmt
+	deleteLedger *sql.Stmt
+}
+
+var _ store.Store = (*DB)(nil)
+
+// Open opens (creating it and its directory when absent) the database file at
+// path and applies pending migrations.
+func Open(ctx context.Context, path string) (*DB, error) {
+	if dir := filepath.Dir(path); dir != "" {
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("create database directory: %w", err)
+		}
+	}
+	w, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetConnMaxIdleTime(0)
+	db := &DB{w: w}
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", dsn(path, true))
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open %s: %w", path, err)
+	}
+	r.SetMaxOpenConns(8)
+	r.SetMaxIdleConns(8)
+	db.r = r
+	if err := db.prepare(ctx); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// dsn sets what every connection needs: WAL so readers never block the
+// writer, a busy timeout so that CLI commands writing the same file wait for
+// the server instead of failing, synchronous=FULL because a ledger row must
+// survive a power cut once its answer is sent, and immediate transactions so
+// that a writer takes the write lock up front rather than failing mid-way.
+func dsn(path string, readOnly bool) string {
+	q := url.Values{}
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(FULL)")
+	q.Add("_pragma", "foreign_keys(1)")
+	if readOnly {
+		q.Add("_pragma", "query_only(1)")
+	} else {
+		q.Set("_txlock", "immediate")
+	}
+	return "file:" + path + "?" + q.Encode()
+}
+
+func (db *DB) prepare(ctx context.Context) error {
+	var err error
+	prep := func(q string) *sql.Stmt {
+		if err != nil {
+			return nil
+		}
+		var s *sql.Stmt
+		s, err = db.w.PrepareContext(ctx, q)
+		if err != nil {
+			err = fmt.Errorf("prepare %q: %w", q, err)
+		}
+		return s
+	}
+	db.insertLedger = prep(`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time_ns, id_masked)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING`)
+	db.chargeQuota = prep(`UPDATE merchants SET quota_used = quota_used + 1
+		WHERE app_key = ? AND (free_quota = 0 OR quota_used < free_quota)`)
+	db.deleteLedger = prep(`DELETE FROM ledger WHERE trace_id = ?`)
+	return err
+}
+
+// Close closes both connection pools.
+func (db *DB) Close() error {
+	var errs []error
+	if db.r != nil {
+		errs = append(errs, db.r.Close())
+	}
+	errs = append(errs, db.w.Close())
+	return errors.Join(errs...)
+}
+
+// migrations are applied in order, each once, recorded in schema_migrations.
+// Never edit a released migration: append a new one.
+var migrations = []string{
+	1: `
+CREATE TABLE merchants (
+	app_key       TEXT PRIMARY KEY,
+	name          TEXT NOT NULL,
+	secret_cipher BLOB NOT NULL,
+	status        TEXT NOT NULL,
+	expires_ns    INTEGER,
+	services      TEXT NOT NULL,
+	qps           REAL NOT NULL,
+	burst         INTEGER NOT NULL,
+	free_quota    INTEGER NOT NULL DEFAULT 0,
+	quota_used    INTEGER NOT NULL DEFAULT 0,
+	created_ns    INTEGER NOT NULL,
+	updated_ns    INTEGER NOT NULL
+);
+CREATE TABLE ledger (
+	trace_id   TEXT PRIMARY KEY,
+	app_key    TEXT NOT NULL,
+	request_id TEXT NOT NULL,
+	code       TEXT NOT NULL,
+	result     INTEGER NOT NULL,
+	id_name    INTEGER NOT NULL,
+	photo      INTEGER NOT NULL,
+	score      REAL NOT NULL,
+	reason     TEXT NOT NULL,
+	digest     BLOB,
+	charged    INTEGER NOT NULL,
+	latency_us INTEGER NOT NULL,
+	time_ns    INTEGER NOT NULL,
+	id_masked  TEXT NOT NULL
+);
+CREATE INDEX ledger_by_merchant_time ON ledger (app_key, time_ns);
+CREATE INDEX ledger_time ON ledger (time_ns);
+CREATE INDEX ledger_answers ON ledger (app_key, request_id) WHERE digest IS NOT NULL;
+CREATE TABLE identities (
+	id_number       TEXT PRIMARY KEY,
+	name            TEXT NOT NULL,
+	photo_sha256    BLOB,
+	template_status TEXT NOT NULL,
+	template        BLOB,
+	created_ns      INTEGER NOT NULL,
+	updated_ns      INTEGER NOT NULL
+);`,
+}
+
+func migrate(ctx context.Context, w *sql.DB) error {
+	if _, err := w.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+		version INTEGER PRIMARY KEY, applied_ns INTEGER NOT NULL)`); err != nil {
+		return err
+	}
+	for v := 1; v < len(migrations); v++ {
+		if err := applyMigration(ctx, w, v); err != nil {
+			return fmt.Errorf("migration %d: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// applyMigration checks and applies inside one immediate transaction, so two
+// processes opening a new file at once cannot both apply the same version.
+func applyMigration(ctx context.Context, w *sql.DB, v int) error {
+	tx, err := w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback()
+	var n int
+	if err := tx.QueryRowContext(ctx, `SELECT count(*) FROM schema_migrations WHERE version = ?`, v).Scan(&n); err != nil {
+		return err
+	}
+	if n > 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, migrations[v]); err != nil {
+		return err
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO schema_migrations (version, applied_ns) VALUES (?, ?)`, v, time.Now().UnixNano()); err != nil {
+		return err
+	}
+	return tx.Commit()
+}
+
+// SchemaVersion is the highest applied migration.
+func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
+	var v sql.NullInt64
+	err := db.r.QueryRowContext(ctx, `SELECT max(version) FROM schema_migrations`).Scan(&v)
+	return int(v.Int64), err
+}
+
+func nanos(t time.Time) sql.NullInt64 {
+	if t.IsZero() {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: t.UnixNano(), Valid: true}
+}
+
+func fromNanos(n sql.NullInt64) time.Time {
+	if !n.Valid {
+		return time.Time{}
+	}
+	return time.Unix(0, n.Int64).UTC()
+}
+
+func isUniqueViolation(err error) bool {
+	return err != nil && strings.Contains(err.Error(), "UNIQUE constraint failed")
+}

@@ -1,0 +1,156 @@
+// Package store defines what the domain needs of persistent storage, one small
+// interface per domain (merchants, ledger, identities), so that every backend
+// (SQLite, PostgreSQL) is interchangeable and checked by one conformance suite
+// (package storetest).
+//
+// The store knows nothing of the API's codes: a ledger row carries its code as
+// an opaque string decided by the caller.
+package store
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// Errors every backend returns, wrapped with context.
+var (
+	ErrNotFound = errors.New("not found")
+	ErrExists   = errors.New("already exists")
+	// ErrQuotaExhausted is a charged ledger row refused because its merchant's
+	// free quota is used up; the row is not written and nothing is charged.
+	ErrQuotaExhausted = errors.New("free quota used up")
+)
+
+// Merchant statuses.
+const (
+	StatusActive   = "active"
+	StatusFrozen   = "frozen"
+	StatusDisabled = "disabled"
+)
+
+// Merchant is a merchant account as stored. The secret is kept only as
+// SecretCipher, sealed by package merchant; the store never sees it in clear.
+type Merchant struct {
+	AppKey       string
+	Name         string
+	SecretCipher []byte
+	Status       string
+	ExpiresAt    time.Time // zero: never expires
+	Services     []string  // granted services, sorted
+	QPS          float64   // token-bucket refill rate, calls per second
+	Burst        int       // token-bucket size
+	FreeQuota    int64     // charged calls allowed; 0: unlimited
+	QuotaUsed    int64     // charged calls so far; moved only by Ledger.Append
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Merchants stores merchant accounts.
+type Merchants interface {
+	// CreateMerchant fails with ErrExists when the app_key is taken. QuotaUsed
+	// starts at 0 whatever m says.
+	CreateMerchant(ctx context.Context, m Merchant) error
+	// GetMerchant fails with ErrNotFound for an unknown app_key.
+	GetMerchant(ctx context.Context, appKey string) (Merchant, error)
+	// ListMerchants returns every merchant ordered by app_key.
+	ListMerchants(ctx context.Context) ([]Merchant, error)
+	// UpdateMerchant rewrites every field but AppKey, QuotaUsed and CreatedAt
+	// (quota use moves only with charged ledger rows). ErrNotFound when absent.
+	UpdateMerchant(ctx context.Context, m Merchant) error
+}
+
+// LedgerRow is one call that reached a known merchant. Answer fields
+// (Result, IDName, Photo, Score, Reason) and Digest are set for answers that
+// an idempotent retry must get back; Digest is the SHA-256 of the request's
+// content and nil for rows that are not to be replayed.
+type LedgerRow struct {
+	TraceID   string
+	AppKey    string
+	RequestID string
+	Code      string
+	Result    int
+	IDName    int
+	Photo     int
+	Score     float64
+	Reason    string
+	Digest    []byte
+	Charged   bool
+	Latency   time.Duration
+	Time      time.Time
+	IDMasked  string // first 6 and last 4 characters of the ID number
+}
+
+// LedgerFilter selects ledger rows; zero fields select everything.
+type LedgerFilter struct {
+	AppKey string
+	From   time.Time // inclusive
+	To     time.Time // exclusive
+	Limit  int       // rows only; 0: no limit
+}
+
+// Usage is the number of calls of one merchant on one UTC day with one code.
+type Usage struct {
+	AppKey  string
+	Day     string // 2006-01-02, UTC
+	Code    string
+	Calls   int64
+	Charged int64
+}
+
+// Ledger stores the billing ledger.
+type Ledger interface {
+	// AppendLedger commits rows in one transaction and returns one error per
+	// row: nil when the row is written or its trace_id already was (rows are
+	// idempotent by trace_id: a second copy neither writes nor charges), or
+	// ErrQuotaExhausted for a charged row whose merchant's free quota is used
+	// up (that row is not written). A charged row increments its merchant's
+	// QuotaUsed in the same transaction. A non-nil error is for the whole batch,
+	// nothing of which was committed.
+	AppendLedger(ctx context.Context, rows []LedgerRow) ([]error, error)
+	// ListLedger returns rows matching f ordered by time then trace_id.
+	ListLedger(ctx context.Context, f LedgerFilter) ([]LedgerRow, error)
+	// LedgerUsage aggregates rows matching f (Limit ignored) per merchant, UTC
+	// day and code, ordered by app_key, day, code.
+	LedgerUsage(ctx context.Context, f LedgerFilter) ([]Usage, error)
+	// FindAnswer returns the row of appKey's requestID that carries a Digest
+	// (an answer to replay), or ErrNotFound.
+	FindAnswer(ctx context.Context, appKey, requestID string) (LedgerRow, error)
+}
+
+// Template statuses of an identity's reference photo.
+const (
+	TemplateNone   = "none"    // no photo
+	TemplateOK     = "ok"      // Template holds the photo's face template
+	TemplateNoFace = "no_face" // the photo yields no usable face
+)
+
+// Identity is a registry record. The reference photo itself is not kept:
+// only its SHA-256 (to recognise it on re-import) and its face template.
+type Identity struct {
+	IDNumber       string
+	Name           string
+	PhotoSHA256    []byte // nil: no photo
+	TemplateStatus string
+	Template       []byte // face.Template's binary form when TemplateStatus is ok
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+}
+
+// Identities stores the identity registry.
+type Identities interface {
+	// PutIdentity creates or replaces the record of rec.IDNumber.
+	PutIdentity(ctx context.Context, rec Identity) error
+	// GetIdentity fails with ErrNotFound for an unknown ID number.
+	GetIdentity(ctx context.Context, idNumber string) (Identity, error)
+	// DeleteIdentity fails with ErrNotFound for an unknown ID number.
+	DeleteIdentity(ctx context.Context, idNumber string) error
+}
+
+// Store is one backend holding every domain's data.
+type Store interface {
+	Merchants
+	Ledger
+	Identities
+	Close() error
+}
