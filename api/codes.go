@@ -117,11 +117,19 @@ func classify(err error) (client.Code, string) {
 func wrapperMessage(err, sentinel error, label string) string {
 	detail := ""
 	for e := err; e != nil; e = errors.Unwrap(e) {
-		if errors.Unwrap(e) == sentinel {
-			detail = strings.TrimPrefix(e.Error(), sentinel.Error())
-			detail = strings.TrimLeft(detail, ": ")
-			break
+		if errors.Unwrap(e) != sentinel {
+			continue
 		}
+		msg, text := e.Error(), sentinel.Error()
+		switch {
+		case strings.HasPrefix(msg, text): // fmt.Errorf("%w: detail", sentinel)
+			detail = strings.TrimLeft(msg[len(text):], ": ")
+		case !strings.Contains(msg, text): // a typed error whose message is the detail
+			detail = msg
+		}
+		// Otherwise the wrapper only adds the caller's context before the
+		// sentinel ("probe: invalid image"), which is no detail for a client.
+		break
 	}
 	switch {
 	case label == "":

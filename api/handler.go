@@ -75,8 +75,14 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 	if code == client.CodeOK {
 		env.Data = renderData(out.Data)
 	}
+	h.logCall(r, &req, out, env, start)
 	h.write(w, http.StatusOK, env)
+}
 
+// logCall records one call, masked, before its answer is written, so that a
+// caller that has the answer also finds the record.
+func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outcome, env envelope, start time.Time) {
+	code := client.Code(env.Code)
 	attrs := []slog.Attr{
 		slog.String("trace_id", env.TraceID),
 		slog.String("app_key", req.AppKey),
@@ -141,10 +147,10 @@ func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
 
 func (h *handler) reject(w http.ResponseWriter, r *http.Request, status int, code client.Code, detail string) {
 	env := envelope{TraceID: newTraceID(), Code: string(code), Msg: msgFor(code, detail), Charge: chargeNo}
-	h.write(w, status, env)
 	h.log.LogAttrs(r.Context(), slog.LevelWarn, "rejected",
 		slog.String("trace_id", env.TraceID), slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.String("code", env.Code))
+	h.write(w, status, env)
 }
 
 func (h *handler) write(w http.ResponseWriter, status int, env envelope) {

@@ -1,0 +1,104 @@
+package api
+
+import (
+	"bytes"
+	"encoding/base64"
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+
+	"github.com/portrait-id/portrait/client"
+)
+
+func FuzzParseForm(f *testing.F) {
+	f.Add(client.FormBody(testParams))
+	f.Add([]byte("app_key=k&name=张三&selfie_base64=ab+c/-_==&x=%zz%4"))
+	f.Add([]byte("name=%D5%C5&&=&==&%"))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		p := parseForm(body)
+		if err := p.check(); err != nil {
+			return
+		}
+		for _, field := range textFields[:len(textFields)-1] {
+			if v := p.text[field]; len(v) == 0 || !utf8.Valid(v) {
+				t.Fatalf("%s = %q passed the check", field, v)
+			}
+		}
+		img, err := p.selfie()
+		if err == nil && (len(img) == 0 || len(img) > MaxSelfieBytes) {
+			t.Fatalf("selfie of %d bytes accepted", len(img))
+		}
+	})
+}
+
+// Whatever a value holds, escaping it as url.Values does and parsing it back
+// gives it unchanged.
+func FuzzUnescape(f *testing.F) {
+	f.Add("张三 +%")
+	f.Add("a=b&c")
+	f.Fuzz(func(t *testing.T, s string) {
+		if got := unescape([]byte(url.QueryEscape(s))); string(got) != s {
+			t.Fatalf("unescape(QueryEscape(%q)) = %q", s, got)
+		}
+	})
+}
+
+func FuzzParseMultipart(f *testing.F) {
+	body, ct := client.MultipartBody(testParams)
+	boundary := ct[strings.Index(ct, "boundary=")+len("boundary="):]
+	f.Add(body, boundary)
+	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n张三\r\n--b--\r\n"), "b")
+	f.Add([]byte("--b\r\n\r\n"), "b")
+	f.Fuzz(func(t *testing.T, body []byte, boundary string) {
+		p, err := parseMultipart(bytes.NewReader(body), boundary)
+		if err != nil {
+			return
+		}
+		if len(p.selfieFile) > MaxSelfieBytes {
+			t.Fatalf("selfie_file of %d bytes accepted", len(p.selfieFile))
+		}
+		for name, v := range p.text {
+			if !isTextField(name) || len(v) > MaxBodyBytes {
+				t.Fatalf("kept field %q of %d bytes", name, len(v))
+			}
+		}
+	})
+}
+
+// Every encoding a client may produce of some bytes decodes back to them;
+// anything else decodes or fails without panicking.
+func FuzzDecodeBase64(f *testing.F) {
+	f.Add([]byte("\xff\xd8\xff\xe0\x00\x10JFIF"), []byte("data:image/jpeg;base64,/9j/4AAQ"))
+	f.Add([]byte{}, []byte("===="))
+	f.Add([]byte{0xfb, 0xff}, []byte("-_8 +/\r\n"))
+	f.Fuzz(func(t *testing.T, data, arbitrary []byte) {
+		decodeBase64(arbitrary)
+		std := base64.StdEncoding.EncodeToString(data)
+		variants := []string{
+			std,
+			base64.URLEncoding.EncodeToString(data),
+			base64.RawStdEncoding.EncodeToString(data),
+			base64.RawURLEncoding.EncodeToString(data),
+			strings.ReplaceAll(std, "+", " "),
+			"data:image/png;base64," + std,
+			wrapLines(std, 76),
+		}
+		for _, v := range variants {
+			got, err := decodeBase64([]byte(v))
+			if err != nil || !bytes.Equal(got, data) {
+				t.Fatalf("decodeBase64(%q) = %x, %v; want %x", v, got, err, data)
+			}
+		}
+	})
+}
+
+func wrapLines(s string, width int) string {
+	var b strings.Builder
+	for len(s) > width {
+		b.WriteString(s[:width] + "\r\n")
+		s = s[width:]
+	}
+	b.WriteString(s)
+	return b.String()
+}
