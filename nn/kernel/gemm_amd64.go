@@ -1,17 +1,16 @@
 package kernel
 
-import "sync"
-
 // The tile kernels compute C[mr×nr] (+)= A[mr×kc]·B[kc×nr] and, on the last
-// K block, the fused epilogue. A row r, step k is read at a + r*rs + k*ks
-// (bytes), so the same kernel reads A in place or packed; B rows are one
-// packed panel row (panel floats) apart. ldc is in bytes.
+// K block, the fused epilogue. A is read in place, lda bytes between rows:
+// packing it cost more than it saved on every shape measured, as the mr row
+// streams prefetch well. B rows are one packed panel row (panel floats)
+// apart. ldc is in bytes.
 //
 //go:noescape
-func gemmTile512(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
+func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
 
 //go:noescape
-func gemmTile256(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
+func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
 
 // Kernel mode bits; internal/asmgen emits the same values.
 const (
@@ -47,19 +46,13 @@ var (
 )
 
 const (
-	// kcMax bounds a K block so a panel's slice of B (kc×panel floats, 48 KiB
-	// at 384) stays near L1 while the row tiles stream past it.
+	// kcMax bounds a K block so a panel's slice of B (kc×panel
+	// floats, 48 KiB at 384) stays near L1 while the row tiles stream past.
 	kcMax = 384
-	// aBufLen is the packed-A block: 256 KiB, a quarter of L2, so A stays
-	// cached across all panels of B.
-	aBufLen = 1 << 16
-	// packMinPanels is how many column tiles must reuse an A block before
-	// packing it (one contiguous stream per tile instead of mr strided ones)
-	// pays for the copy.
-	packMinPanels = 4
+	// mcBytes bounds the rows of A one pass over the panels of B
+	// reads, so they stay in L2 from one panel to the next.
+	mcBytes = 512 << 10
 )
-
-var aPool = sync.Pool{New: func() any { return new([aBufLen]float32) }}
 
 func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue, sh *tileShape) {
 	k, n := b.K, b.N
@@ -69,12 +62,6 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	}
 	checkGemm(m, a, lda, b, c, ldc, ep)
 
-	pack := (n+sh.nr-1)/sh.nr >= packMinPanels && m > 1
-	var buf *[aBufLen]float32
-	if pack {
-		buf = aPool.Get().(*[aBufLen]float32)
-		defer aPool.Put(buf)
-	}
 	nkb := (k + kcMax - 1) / kcMax
 	kcb := (k + nkb - 1) / nkb
 	epMode := asmAct(ep.Act) << actShift
@@ -98,15 +85,9 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 		if last {
 			mode |= epMode
 		}
-		mc := m
-		if pack {
-			mc = min(m, aBufLen/kc/sh.mr*sh.mr)
-		}
+		mc := max(sh.mr, mcBytes/(4*kc)/sh.mr*sh.mr)
 		for i0 := 0; i0 < m; i0 += mc {
 			mcb := min(mc, m-i0)
-			if pack {
-				packA(buf[:], a[i0*lda+k0:], lda, mcb, kc, sh.mr)
-			}
 			for p0 := 0; p0 < n; p0 += sh.nr {
 				w := min(sh.nr, n-p0)
 				bp := &b.Data[(p0/panel)*panel*k+k0*panel+p0%panel]
@@ -120,22 +101,16 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 				for t0 := 0; t0 < mcb; t0 += sh.mr {
 					mr := min(sh.mr, mcb-t0)
 					row := i0 + t0
-					var ap *float32
-					var rs, ks int
-					if pack {
-						ap, rs, ks = &buf[t0*kc], 4, 4*mr
-					} else {
-						ap, rs, ks = &a[row*lda+k0], 4*lda, 4
-					}
+					ap := &a[row*lda+k0]
 					if w == sh.nr {
-						sh.tile(mr, kc, ap, rs, ks, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak)
+						sh.tile(mr, kc, ap, 4*lda, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak)
 					} else {
 						if mode&modeAcc != 0 {
 							for i := range mr {
 								copy(scratch[i*sh.nr:i*sh.nr+w], c[(row+i)*ldc+p0:])
 							}
 						}
-						sh.tile(mr, kc, ap, rs, ks, bp, &scratch[0], 4*sh.nr, mode, bias, alpha, ep.Leak)
+						sh.tile(mr, kc, ap, 4*lda, bp, &scratch[0], 4*sh.nr, mode, bias, alpha, ep.Leak)
 						for i := range mr {
 							copy(c[(row+i)*ldc+p0:(row+i)*ldc+p0+w], scratch[i*sh.nr:])
 						}
@@ -154,11 +129,11 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	}
 }
 
-func (sh *tileShape) tile(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32) {
+func (sh *tileShape) tile(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32) {
 	if sh.avx512 {
-		gemmTile512(mr, kc, a, rs, ks, b, c, ldc, mode, bias, alpha, leak)
+		gemmTile512(mr, kc, a, lda, b, c, ldc, mode, bias, alpha, leak)
 	} else {
-		gemmTile256(mr, kc, a, rs, ks, b, c, ldc, mode, bias, alpha, leak)
+		gemmTile256(mr, kc, a, lda, b, c, ldc, mode, bias, alpha, leak)
 	}
 }
 
@@ -171,22 +146,6 @@ func padded(pad *[panel]float32, v []float32, w int) *float32 {
 	n := copy(pad[:], v)
 	clear(pad[n:])
 	return &pad[0]
-}
-
-// packA lays out rows [0,m) × [0,kc) of a as consecutive tiles of mr rows,
-// each step-major (a tile's mr values of one k adjacent), the order the
-// kernels broadcast them in.
-func packA(dst, a []float32, lda, m, kc, mr int) {
-	for t0 := 0; t0 < m; t0 += mr {
-		r := min(mr, m-t0)
-		d := dst[t0*kc : t0*kc+r*kc]
-		for i := range r {
-			src := a[(t0+i)*lda : (t0+i)*lda+kc]
-			for kk, v := range src {
-				d[kk*r+i] = v
-			}
-		}
-	}
 }
 
 // checkGemm rejects operands too short for their shapes: the assembly does

@@ -2,14 +2,13 @@
 
 #include "textflag.h"
 
-// func gemmTile512(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
-TEXT ·gemmTile512(SB), NOSPLIT, $0-92
+// func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
+TEXT ·gemmTile512(SB), NOSPLIT, $0-84
 	MOVQ mr+0(FP), AX
 	MOVQ kc+8(FP), CX
 	MOVQ a+16(FP), SI
-	MOVQ rs+24(FP), R11
-	MOVQ ks+32(FP), R10
-	MOVQ b+40(FP), DI
+	MOVQ lda+24(FP), R11
+	MOVQ b+32(FP), DI
 	LEAQ (R11)(R11*2), R12
 	LEAQ (SI)(R11*4), R13
 	LEAQ (R13)(R11*4), R14
@@ -119,17 +118,17 @@ gemm512_m14_loop:
 	VBROADCASTSS (R9)(R11*1), Z30
 	VFMADD231PS Z28, Z30, Z26
 	VFMADD231PS Z29, Z30, Z27
-	ADDQ R10, SI
-	ADDQ R10, R13
-	ADDQ R10, R14
-	ADDQ R10, R9
+	ADDQ $4, SI
+	ADDQ $4, R13
+	ADDQ $4, R14
+	ADDQ $4, R9
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m14_loop
 gemm512_m14_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m14_noacc
 	MOVQ DX, AX
@@ -177,7 +176,7 @@ gemm512_m14_done:
 gemm512_m14_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m14_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z28
 	VMOVUPS 64(AX), Z29
 	VADDPS Z28, Z0, Z0
@@ -312,12 +311,12 @@ gemm512_m14_relu6:
 	VMINPS Z31, Z27, Z27
 	JMP gemm512_m14_store
 gemm512_m14_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z28
 	VMOVUPS 64(AX), Z29
 	JMP gemm512_m14_slope
 gemm512_m14_leaky:
-	VBROADCASTSS leak+88(FP), Z28
+	VBROADCASTSS leak+80(FP), Z28
 	VMOVAPS Z28, Z29
 gemm512_m14_slope:
 	VPXORD Z30, Z30, Z30
@@ -520,17 +519,17 @@ gemm512_m13_loop:
 	VBROADCASTSS (R9), Z28
 	VFMADD231PS Z26, Z28, Z24
 	VFMADD231PS Z27, Z28, Z25
-	ADDQ R10, SI
-	ADDQ R10, R13
-	ADDQ R10, R14
-	ADDQ R10, R9
+	ADDQ $4, SI
+	ADDQ $4, R13
+	ADDQ $4, R14
+	ADDQ $4, R9
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m13_loop
 gemm512_m13_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m13_noacc
 	MOVQ DX, AX
@@ -575,7 +574,7 @@ gemm512_m13_done:
 gemm512_m13_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m13_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z26
 	VMOVUPS 64(AX), Z27
 	VADDPS Z26, Z0, Z0
@@ -702,12 +701,12 @@ gemm512_m13_relu6:
 	VMINPS Z29, Z25, Z25
 	JMP gemm512_m13_store
 gemm512_m13_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z26
 	VMOVUPS 64(AX), Z27
 	JMP gemm512_m13_slope
 gemm512_m13_leaky:
-	VBROADCASTSS leak+88(FP), Z26
+	VBROADCASTSS leak+80(FP), Z26
 	VMOVAPS Z26, Z27
 gemm512_m13_slope:
 	VPXORD Z28, Z28, Z28
@@ -896,16 +895,16 @@ gemm512_m12_loop:
 	VBROADCASTSS (R14)(R12*1), Z26
 	VFMADD231PS Z24, Z26, Z22
 	VFMADD231PS Z25, Z26, Z23
-	ADDQ R10, SI
-	ADDQ R10, R13
-	ADDQ R10, R14
+	ADDQ $4, SI
+	ADDQ $4, R13
+	ADDQ $4, R14
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m12_loop
 gemm512_m12_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m12_noacc
 	MOVQ DX, AX
@@ -947,7 +946,7 @@ gemm512_m12_done:
 gemm512_m12_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m12_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z24
 	VMOVUPS 64(AX), Z25
 	VADDPS Z24, Z0, Z0
@@ -1066,12 +1065,12 @@ gemm512_m12_relu6:
 	VMINPS Z27, Z23, Z23
 	JMP gemm512_m12_store
 gemm512_m12_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z24
 	VMOVUPS 64(AX), Z25
 	JMP gemm512_m12_slope
 gemm512_m12_leaky:
-	VBROADCASTSS leak+88(FP), Z24
+	VBROADCASTSS leak+80(FP), Z24
 	VMOVAPS Z24, Z25
 gemm512_m12_slope:
 	VPXORD Z26, Z26, Z26
@@ -1246,16 +1245,16 @@ gemm512_m11_loop:
 	VBROADCASTSS (R14)(R11*2), Z24
 	VFMADD231PS Z22, Z24, Z20
 	VFMADD231PS Z23, Z24, Z21
-	ADDQ R10, SI
-	ADDQ R10, R13
-	ADDQ R10, R14
+	ADDQ $4, SI
+	ADDQ $4, R13
+	ADDQ $4, R14
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m11_loop
 gemm512_m11_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m11_noacc
 	MOVQ DX, AX
@@ -1294,7 +1293,7 @@ gemm512_m11_done:
 gemm512_m11_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m11_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z22
 	VMOVUPS 64(AX), Z23
 	VADDPS Z22, Z0, Z0
@@ -1405,12 +1404,12 @@ gemm512_m11_relu6:
 	VMINPS Z25, Z21, Z21
 	JMP gemm512_m11_store
 gemm512_m11_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z22
 	VMOVUPS 64(AX), Z23
 	JMP gemm512_m11_slope
 gemm512_m11_leaky:
-	VBROADCASTSS leak+88(FP), Z22
+	VBROADCASTSS leak+80(FP), Z22
 	VMOVAPS Z22, Z23
 gemm512_m11_slope:
 	VPXORD Z24, Z24, Z24
@@ -1571,16 +1570,16 @@ gemm512_m10_loop:
 	VBROADCASTSS (R14)(R11*1), Z22
 	VFMADD231PS Z20, Z22, Z18
 	VFMADD231PS Z21, Z22, Z19
-	ADDQ R10, SI
-	ADDQ R10, R13
-	ADDQ R10, R14
+	ADDQ $4, SI
+	ADDQ $4, R13
+	ADDQ $4, R14
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m10_loop
 gemm512_m10_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m10_noacc
 	MOVQ DX, AX
@@ -1616,7 +1615,7 @@ gemm512_m10_done:
 gemm512_m10_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m10_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z20
 	VMOVUPS 64(AX), Z21
 	VADDPS Z20, Z0, Z0
@@ -1719,12 +1718,12 @@ gemm512_m10_relu6:
 	VMINPS Z23, Z19, Z19
 	JMP gemm512_m10_store
 gemm512_m10_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z20
 	VMOVUPS 64(AX), Z21
 	JMP gemm512_m10_slope
 gemm512_m10_leaky:
-	VBROADCASTSS leak+88(FP), Z20
+	VBROADCASTSS leak+80(FP), Z20
 	VMOVAPS Z20, Z21
 gemm512_m10_slope:
 	VPXORD Z22, Z22, Z22
@@ -1871,16 +1870,16 @@ gemm512_m9_loop:
 	VBROADCASTSS (R14), Z20
 	VFMADD231PS Z18, Z20, Z16
 	VFMADD231PS Z19, Z20, Z17
-	ADDQ R10, SI
-	ADDQ R10, R13
-	ADDQ R10, R14
+	ADDQ $4, SI
+	ADDQ $4, R13
+	ADDQ $4, R14
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m9_loop
 gemm512_m9_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m9_noacc
 	MOVQ DX, AX
@@ -1913,7 +1912,7 @@ gemm512_m9_done:
 gemm512_m9_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m9_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z18
 	VMOVUPS 64(AX), Z19
 	VADDPS Z18, Z0, Z0
@@ -2008,12 +2007,12 @@ gemm512_m9_relu6:
 	VMINPS Z21, Z17, Z17
 	JMP gemm512_m9_store
 gemm512_m9_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z18
 	VMOVUPS 64(AX), Z19
 	JMP gemm512_m9_slope
 gemm512_m9_leaky:
-	VBROADCASTSS leak+88(FP), Z18
+	VBROADCASTSS leak+80(FP), Z18
 	VMOVAPS Z18, Z19
 gemm512_m9_slope:
 	VPXORD Z20, Z20, Z20
@@ -2146,15 +2145,15 @@ gemm512_m8_loop:
 	VBROADCASTSS (R13)(R12*1), Z18
 	VFMADD231PS Z16, Z18, Z14
 	VFMADD231PS Z17, Z18, Z15
-	ADDQ R10, SI
-	ADDQ R10, R13
+	ADDQ $4, SI
+	ADDQ $4, R13
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m8_loop
 gemm512_m8_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m8_noacc
 	MOVQ DX, AX
@@ -2184,7 +2183,7 @@ gemm512_m8_done:
 gemm512_m8_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m8_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z16
 	VMOVUPS 64(AX), Z17
 	VADDPS Z16, Z0, Z0
@@ -2271,12 +2270,12 @@ gemm512_m8_relu6:
 	VMINPS Z19, Z15, Z15
 	JMP gemm512_m8_store
 gemm512_m8_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z16
 	VMOVUPS 64(AX), Z17
 	JMP gemm512_m8_slope
 gemm512_m8_leaky:
-	VBROADCASTSS leak+88(FP), Z16
+	VBROADCASTSS leak+80(FP), Z16
 	VMOVAPS Z16, Z17
 gemm512_m8_slope:
 	VPXORD Z18, Z18, Z18
@@ -2395,15 +2394,15 @@ gemm512_m7_loop:
 	VBROADCASTSS (R13)(R11*2), Z16
 	VFMADD231PS Z14, Z16, Z12
 	VFMADD231PS Z15, Z16, Z13
-	ADDQ R10, SI
-	ADDQ R10, R13
+	ADDQ $4, SI
+	ADDQ $4, R13
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m7_loop
 gemm512_m7_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m7_noacc
 	MOVQ DX, AX
@@ -2430,7 +2429,7 @@ gemm512_m7_done:
 gemm512_m7_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m7_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z14
 	VMOVUPS 64(AX), Z15
 	VADDPS Z14, Z0, Z0
@@ -2509,12 +2508,12 @@ gemm512_m7_relu6:
 	VMINPS Z17, Z13, Z13
 	JMP gemm512_m7_store
 gemm512_m7_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z14
 	VMOVUPS 64(AX), Z15
 	JMP gemm512_m7_slope
 gemm512_m7_leaky:
-	VBROADCASTSS leak+88(FP), Z14
+	VBROADCASTSS leak+80(FP), Z14
 	VMOVAPS Z14, Z15
 gemm512_m7_slope:
 	VPXORD Z16, Z16, Z16
@@ -2619,15 +2618,15 @@ gemm512_m6_loop:
 	VBROADCASTSS (R13)(R11*1), Z14
 	VFMADD231PS Z12, Z14, Z10
 	VFMADD231PS Z13, Z14, Z11
-	ADDQ R10, SI
-	ADDQ R10, R13
+	ADDQ $4, SI
+	ADDQ $4, R13
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m6_loop
 gemm512_m6_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m6_noacc
 	MOVQ DX, AX
@@ -2651,7 +2650,7 @@ gemm512_m6_done:
 gemm512_m6_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m6_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z12
 	VMOVUPS 64(AX), Z13
 	VADDPS Z12, Z0, Z0
@@ -2722,12 +2721,12 @@ gemm512_m6_relu6:
 	VMINPS Z15, Z11, Z11
 	JMP gemm512_m6_store
 gemm512_m6_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z12
 	VMOVUPS 64(AX), Z13
 	JMP gemm512_m6_slope
 gemm512_m6_leaky:
-	VBROADCASTSS leak+88(FP), Z12
+	VBROADCASTSS leak+80(FP), Z12
 	VMOVAPS Z12, Z13
 gemm512_m6_slope:
 	VPXORD Z14, Z14, Z14
@@ -2818,15 +2817,15 @@ gemm512_m5_loop:
 	VBROADCASTSS (R13), Z12
 	VFMADD231PS Z10, Z12, Z8
 	VFMADD231PS Z11, Z12, Z9
-	ADDQ R10, SI
-	ADDQ R10, R13
+	ADDQ $4, SI
+	ADDQ $4, R13
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m5_loop
 gemm512_m5_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m5_noacc
 	MOVQ DX, AX
@@ -2847,7 +2846,7 @@ gemm512_m5_done:
 gemm512_m5_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m5_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z10
 	VMOVUPS 64(AX), Z11
 	VADDPS Z10, Z0, Z0
@@ -2910,12 +2909,12 @@ gemm512_m5_relu6:
 	VMINPS Z13, Z9, Z9
 	JMP gemm512_m5_store
 gemm512_m5_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z10
 	VMOVUPS 64(AX), Z11
 	JMP gemm512_m5_slope
 gemm512_m5_leaky:
-	VBROADCASTSS leak+88(FP), Z10
+	VBROADCASTSS leak+80(FP), Z10
 	VMOVAPS Z10, Z11
 gemm512_m5_slope:
 	VPXORD Z12, Z12, Z12
@@ -2992,14 +2991,14 @@ gemm512_m4_loop:
 	VBROADCASTSS (SI)(R12*1), Z10
 	VFMADD231PS Z8, Z10, Z6
 	VFMADD231PS Z9, Z10, Z7
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m4_loop
 gemm512_m4_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m4_noacc
 	MOVQ DX, AX
@@ -3017,7 +3016,7 @@ gemm512_m4_done:
 gemm512_m4_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m4_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z8
 	VMOVUPS 64(AX), Z9
 	VADDPS Z8, Z0, Z0
@@ -3072,12 +3071,12 @@ gemm512_m4_relu6:
 	VMINPS Z11, Z7, Z7
 	JMP gemm512_m4_store
 gemm512_m4_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z8
 	VMOVUPS 64(AX), Z9
 	JMP gemm512_m4_slope
 gemm512_m4_leaky:
-	VBROADCASTSS leak+88(FP), Z8
+	VBROADCASTSS leak+80(FP), Z8
 	VMOVAPS Z8, Z9
 gemm512_m4_slope:
 	VPXORD Z10, Z10, Z10
@@ -3140,14 +3139,14 @@ gemm512_m3_loop:
 	VBROADCASTSS (SI)(R11*2), Z8
 	VFMADD231PS Z6, Z8, Z4
 	VFMADD231PS Z7, Z8, Z5
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m3_loop
 gemm512_m3_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m3_noacc
 	MOVQ DX, AX
@@ -3162,7 +3161,7 @@ gemm512_m3_done:
 gemm512_m3_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m3_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z6
 	VMOVUPS 64(AX), Z7
 	VADDPS Z6, Z0, Z0
@@ -3209,12 +3208,12 @@ gemm512_m3_relu6:
 	VMINPS Z9, Z5, Z5
 	JMP gemm512_m3_store
 gemm512_m3_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z6
 	VMOVUPS 64(AX), Z7
 	JMP gemm512_m3_slope
 gemm512_m3_leaky:
-	VBROADCASTSS leak+88(FP), Z6
+	VBROADCASTSS leak+80(FP), Z6
 	VMOVAPS Z6, Z7
 gemm512_m3_slope:
 	VPXORD Z8, Z8, Z8
@@ -3263,14 +3262,14 @@ gemm512_m2_loop:
 	VBROADCASTSS (SI)(R11*1), Z6
 	VFMADD231PS Z4, Z6, Z2
 	VFMADD231PS Z5, Z6, Z3
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m2_loop
 gemm512_m2_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m2_noacc
 	MOVQ DX, AX
@@ -3282,7 +3281,7 @@ gemm512_m2_done:
 gemm512_m2_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m2_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z4
 	VMOVUPS 64(AX), Z5
 	VADDPS Z4, Z0, Z0
@@ -3321,12 +3320,12 @@ gemm512_m2_relu6:
 	VMINPS Z7, Z3, Z3
 	JMP gemm512_m2_store
 gemm512_m2_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z4
 	VMOVUPS 64(AX), Z5
 	JMP gemm512_m2_slope
 gemm512_m2_leaky:
-	VBROADCASTSS leak+88(FP), Z4
+	VBROADCASTSS leak+80(FP), Z4
 	VMOVAPS Z4, Z5
 gemm512_m2_slope:
 	VPXORD Z6, Z6, Z6
@@ -3361,14 +3360,14 @@ gemm512_m1_loop:
 	VBROADCASTSS (SI), Z4
 	VFMADD231PS Z2, Z4, Z0
 	VFMADD231PS Z3, Z4, Z1
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m1_loop
 gemm512_m1_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm512_m1_noacc
 	MOVQ DX, AX
@@ -3377,7 +3376,7 @@ gemm512_m1_done:
 gemm512_m1_noacc:
 	TESTQ $2, BX
 	JZ gemm512_m1_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Z2
 	VMOVUPS 64(AX), Z3
 	VADDPS Z2, Z0, Z0
@@ -3408,12 +3407,12 @@ gemm512_m1_relu6:
 	VMINPS Z5, Z1, Z1
 	JMP gemm512_m1_store
 gemm512_m1_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Z2
 	VMOVUPS 64(AX), Z3
 	JMP gemm512_m1_slope
 gemm512_m1_leaky:
-	VBROADCASTSS leak+88(FP), Z2
+	VBROADCASTSS leak+80(FP), Z2
 	VMOVAPS Z2, Z3
 gemm512_m1_slope:
 	VPXORD Z4, Z4, Z4
@@ -3429,14 +3428,13 @@ gemm512_m1_store:
 	VZEROUPPER
 	RET
 
-// func gemmTile256(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
-TEXT ·gemmTile256(SB), NOSPLIT, $0-92
+// func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
+TEXT ·gemmTile256(SB), NOSPLIT, $0-84
 	MOVQ mr+0(FP), AX
 	MOVQ kc+8(FP), CX
 	MOVQ a+16(FP), SI
-	MOVQ rs+24(FP), R11
-	MOVQ ks+32(FP), R10
-	MOVQ b+40(FP), DI
+	MOVQ lda+24(FP), R11
+	MOVQ b+32(FP), DI
 	LEAQ (R11)(R11*2), R12
 	LEAQ (SI)(R11*4), R13
 	CMPQ AX, $6
@@ -3488,15 +3486,15 @@ gemm256_m6_loop:
 	VBROADCASTSS (R13)(R11*1), Y14
 	VFMADD231PS Y12, Y14, Y10
 	VFMADD231PS Y13, Y14, Y11
-	ADDQ R10, SI
-	ADDQ R10, R13
+	ADDQ $4, SI
+	ADDQ $4, R13
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m6_loop
 gemm256_m6_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm256_m6_noacc
 	MOVQ DX, AX
@@ -3520,7 +3518,7 @@ gemm256_m6_done:
 gemm256_m6_noacc:
 	TESTQ $2, BX
 	JZ gemm256_m6_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Y12
 	VMOVUPS 32(AX), Y13
 	VADDPS Y12, Y0, Y0
@@ -3592,12 +3590,12 @@ gemm256_m6_relu6:
 	VMINPS Y15, Y11, Y11
 	JMP gemm256_m6_store
 gemm256_m6_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Y12
 	VMOVUPS 32(AX), Y13
 	JMP gemm256_m6_slope
 gemm256_m6_leaky:
-	VBROADCASTSS leak+88(FP), Y12
+	VBROADCASTSS leak+80(FP), Y12
 	VMOVAPS Y12, Y13
 gemm256_m6_slope:
 	VXORPS Y14, Y14, Y14
@@ -3688,15 +3686,15 @@ gemm256_m5_loop:
 	VBROADCASTSS (R13), Y12
 	VFMADD231PS Y10, Y12, Y8
 	VFMADD231PS Y11, Y12, Y9
-	ADDQ R10, SI
-	ADDQ R10, R13
+	ADDQ $4, SI
+	ADDQ $4, R13
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m5_loop
 gemm256_m5_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm256_m5_noacc
 	MOVQ DX, AX
@@ -3717,7 +3715,7 @@ gemm256_m5_done:
 gemm256_m5_noacc:
 	TESTQ $2, BX
 	JZ gemm256_m5_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Y10
 	VMOVUPS 32(AX), Y11
 	VADDPS Y10, Y0, Y0
@@ -3781,12 +3779,12 @@ gemm256_m5_relu6:
 	VMINPS Y13, Y9, Y9
 	JMP gemm256_m5_store
 gemm256_m5_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Y10
 	VMOVUPS 32(AX), Y11
 	JMP gemm256_m5_slope
 gemm256_m5_leaky:
-	VBROADCASTSS leak+88(FP), Y10
+	VBROADCASTSS leak+80(FP), Y10
 	VMOVAPS Y10, Y11
 gemm256_m5_slope:
 	VXORPS Y12, Y12, Y12
@@ -3863,14 +3861,14 @@ gemm256_m4_loop:
 	VBROADCASTSS (SI)(R12*1), Y10
 	VFMADD231PS Y8, Y10, Y6
 	VFMADD231PS Y9, Y10, Y7
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m4_loop
 gemm256_m4_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm256_m4_noacc
 	MOVQ DX, AX
@@ -3888,7 +3886,7 @@ gemm256_m4_done:
 gemm256_m4_noacc:
 	TESTQ $2, BX
 	JZ gemm256_m4_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Y8
 	VMOVUPS 32(AX), Y9
 	VADDPS Y8, Y0, Y0
@@ -3944,12 +3942,12 @@ gemm256_m4_relu6:
 	VMINPS Y11, Y7, Y7
 	JMP gemm256_m4_store
 gemm256_m4_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Y8
 	VMOVUPS 32(AX), Y9
 	JMP gemm256_m4_slope
 gemm256_m4_leaky:
-	VBROADCASTSS leak+88(FP), Y8
+	VBROADCASTSS leak+80(FP), Y8
 	VMOVAPS Y8, Y9
 gemm256_m4_slope:
 	VXORPS Y10, Y10, Y10
@@ -4012,14 +4010,14 @@ gemm256_m3_loop:
 	VBROADCASTSS (SI)(R11*2), Y8
 	VFMADD231PS Y6, Y8, Y4
 	VFMADD231PS Y7, Y8, Y5
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m3_loop
 gemm256_m3_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm256_m3_noacc
 	MOVQ DX, AX
@@ -4034,7 +4032,7 @@ gemm256_m3_done:
 gemm256_m3_noacc:
 	TESTQ $2, BX
 	JZ gemm256_m3_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Y6
 	VMOVUPS 32(AX), Y7
 	VADDPS Y6, Y0, Y0
@@ -4082,12 +4080,12 @@ gemm256_m3_relu6:
 	VMINPS Y9, Y5, Y5
 	JMP gemm256_m3_store
 gemm256_m3_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Y6
 	VMOVUPS 32(AX), Y7
 	JMP gemm256_m3_slope
 gemm256_m3_leaky:
-	VBROADCASTSS leak+88(FP), Y6
+	VBROADCASTSS leak+80(FP), Y6
 	VMOVAPS Y6, Y7
 gemm256_m3_slope:
 	VXORPS Y8, Y8, Y8
@@ -4136,14 +4134,14 @@ gemm256_m2_loop:
 	VBROADCASTSS (SI)(R11*1), Y6
 	VFMADD231PS Y4, Y6, Y2
 	VFMADD231PS Y5, Y6, Y3
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m2_loop
 gemm256_m2_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm256_m2_noacc
 	MOVQ DX, AX
@@ -4155,7 +4153,7 @@ gemm256_m2_done:
 gemm256_m2_noacc:
 	TESTQ $2, BX
 	JZ gemm256_m2_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Y4
 	VMOVUPS 32(AX), Y5
 	VADDPS Y4, Y0, Y0
@@ -4195,12 +4193,12 @@ gemm256_m2_relu6:
 	VMINPS Y7, Y3, Y3
 	JMP gemm256_m2_store
 gemm256_m2_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Y4
 	VMOVUPS 32(AX), Y5
 	JMP gemm256_m2_slope
 gemm256_m2_leaky:
-	VBROADCASTSS leak+88(FP), Y4
+	VBROADCASTSS leak+80(FP), Y4
 	VMOVAPS Y4, Y5
 gemm256_m2_slope:
 	VXORPS Y6, Y6, Y6
@@ -4235,14 +4233,14 @@ gemm256_m1_loop:
 	VBROADCASTSS (SI), Y4
 	VFMADD231PS Y2, Y4, Y0
 	VFMADD231PS Y3, Y4, Y1
-	ADDQ R10, SI
+	ADDQ $4, SI
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m1_loop
 gemm256_m1_done:
-	MOVQ c+48(FP), DX
-	MOVQ ldc+56(FP), R8
-	MOVQ mode+64(FP), BX
+	MOVQ c+40(FP), DX
+	MOVQ ldc+48(FP), R8
+	MOVQ mode+56(FP), BX
 	TESTQ $1, BX
 	JZ gemm256_m1_noacc
 	MOVQ DX, AX
@@ -4251,7 +4249,7 @@ gemm256_m1_done:
 gemm256_m1_noacc:
 	TESTQ $2, BX
 	JZ gemm256_m1_nobias
-	MOVQ bias+72(FP), AX
+	MOVQ bias+64(FP), AX
 	VMOVUPS 0(AX), Y2
 	VMOVUPS 32(AX), Y3
 	VADDPS Y2, Y0, Y0
@@ -4283,12 +4281,12 @@ gemm256_m1_relu6:
 	VMINPS Y5, Y1, Y1
 	JMP gemm256_m1_store
 gemm256_m1_prelu:
-	MOVQ alpha+80(FP), AX
+	MOVQ alpha+72(FP), AX
 	VMOVUPS 0(AX), Y2
 	VMOVUPS 32(AX), Y3
 	JMP gemm256_m1_slope
 gemm256_m1_leaky:
-	VBROADCASTSS leak+88(FP), Y2
+	VBROADCASTSS leak+80(FP), Y2
 	VMOVAPS Y2, Y3
 gemm256_m1_slope:
 	VXORPS Y4, Y4, Y4

@@ -143,25 +143,24 @@ func (s isa) epilogue(g *gen, e epi) {
 	g.label(e.prefix + "_store")
 }
 
-// Args of gemmTile: mr, kc int, a *float32, rs, ks int, b, c *float32,
+// Args of gemmTile: mr, kc int, a *float32, lda int, b, c *float32,
 // ldc, mode int, bias, alpha *float32, leak float32.
-const gemmArgs = "$0-92"
+const gemmArgs = "$0-84"
 
 // gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
-// at a + r*rs + k*ks (bytes), which serves packed and unpacked A alike; B
-// advances 128 bytes (one 32-float panel row) per step.
+// at a + r*lda + 4k (bytes); B advances 128 bytes (one 32-float panel row)
+// per step.
 func gemmTile(g *gen, s isa, maxRows, cols int) {
-	g.WriteString(fmt.Sprintf("// func gemmTile%s(mr, kc int, a *float32, rs, ks int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)\n", s.name))
+	g.WriteString(fmt.Sprintf("// func gemmTile%s(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)\n", s.name))
 	g.WriteString(fmt.Sprintf("TEXT ·gemmTile%s(SB), NOSPLIT, %s\n", s.name, gemmArgs))
 	g.p("MOVQ mr+0(FP), AX")
 	g.p("MOVQ kc+8(FP), CX")
 	g.p("MOVQ a+16(FP), SI")
-	g.p("MOVQ rs+24(FP), R11")
-	g.p("MOVQ ks+32(FP), R10")
-	g.p("MOVQ b+40(FP), DI")
+	g.p("MOVQ lda+24(FP), R11")
+	g.p("MOVQ b+32(FP), DI")
 	g.p("LEAQ (R11)(R11*2), R12")
-	// Rows 4q..4q+3 address A from base q as (base), (base)(rs), (base)(2rs),
-	// (base)(3rs).
+	// Rows 4q..4q+3 address A from base q as (base), (base)(lda),
+	// (base)(2lda), (base)(3lda).
 	bases := []string{"SI", "R13", "R14", "R9"}
 	for q := 1; q*4 < maxRows; q++ {
 		g.p("LEAQ (%s)(R11*4), %s", bases[q-1], bases[q])
@@ -200,15 +199,15 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			}
 		}
 		for q := 0; q*4 < mr; q++ {
-			g.p("ADDQ R10, %s", bases[q])
+			g.p("ADDQ $4, %s", bases[q])
 		}
 		g.p("ADDQ $128, DI")
 		g.p("DECQ CX")
 		g.p("JNZ %s_loop", pre)
 		g.label(pre + "_done")
-		g.p("MOVQ c+48(FP), DX")
-		g.p("MOVQ ldc+56(FP), R8")
-		g.p("MOVQ mode+64(FP), BX")
+		g.p("MOVQ c+40(FP), DX")
+		g.p("MOVQ ldc+48(FP), R8")
+		g.p("MOVQ mode+56(FP), BX")
 		g.p("TESTQ $%d, BX", modeAcc)
 		g.p("JZ %s_noacc", pre)
 		g.p("MOVQ DX, AX")
@@ -235,9 +234,9 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 		}
 		s.epilogue(g, epi{
 			accs: accs, cols: cols,
-			loadBias:  loadVec("bias+72(FP)"),
-			loadAlpha: loadVec("alpha+80(FP)"),
-			leak:      "leak+88(FP)",
+			loadBias:  loadVec("bias+64(FP)"),
+			loadAlpha: loadVec("alpha+72(FP)"),
+			leak:      "leak+80(FP)",
 			scratch:   scratch,
 			prefix:    pre,
 		})
