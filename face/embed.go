@@ -1,0 +1,256 @@
+package face
+
+import (
+	"fmt"
+	"image"
+	"math"
+	"slices"
+	"sync"
+
+	"github.com/portrait-id/portrait/face/faceapi"
+	"github.com/portrait-id/portrait/models"
+	"github.com/portrait-id/portrait/nn"
+)
+
+// Embedding model identifiers, as stored in Template.Model. A name fixes the
+// network, its crop and its input normalisation: templates are comparable
+// only under the same name.
+const (
+	// EmbedFaceAPI is face-api's port of dlib's ResNet-34-like face
+	// descriptor (128-d), fed a dlib face chip (150×150, padding 0.25) minus
+	// its mean RGB, over 255.
+	EmbedFaceAPI = "faceapi-resnet128"
+	// EmbedFaceRes is Human's faceres (HSE FaceRes, 1024-d) fed as its
+	// upstream was trained: BGR minus the VGG mean pixel, 0..255 scale.
+	EmbedFaceRes = "faceres"
+	// EmbedFaceResRGB is faceres fed as Human feeds it (RGB, 0..255); kept to
+	// measure the difference, not for production.
+	EmbedFaceResRGB = "faceres-rgb"
+)
+
+// FlipSuffix marks templates averaged over the face and its mirror image.
+const FlipSuffix = "+flip"
+
+// DefaultEmbedding is the embedding model the service uses unless
+// configured otherwise; chosen by `portrait bench accuracy` on faces-dev
+// (see accuracy's report in the README).
+const DefaultEmbedding = EmbedFaceAPI + FlipSuffix
+
+// network is one descriptor network: it runs a prepared crop (NHWC, size²×3)
+// and writes the raw descriptor into out.
+type network interface {
+	run(in, out []float32)
+	dim() int
+	close() error
+}
+
+// embedSpec is how a model wants its face: the crop, the five points'
+// places in it, and the per-channel input transform from 0..255 RGB
+// (in = (v − mean[c]) · mul, channels in order perm).
+type embedSpec struct {
+	size     int
+	template [5]Point
+	perm     [3]int // input channel i takes RGB channel perm[i]
+	mean     [3]float32
+	mul      float32
+}
+
+var embedSpecs = map[string]embedSpec{
+	EmbedFaceAPI: {size: 150, template: dlibTemplate, perm: [3]int{0, 1, 2},
+		mean: [3]float32{122.782, 117.001, 104.298}, mul: 1.0 / 255},
+	EmbedFaceRes: {size: 224, template: scaleTemplate(arcFaceTemplate, 112, 224, faceResZoom), perm: [3]int{2, 1, 0},
+		mean: [3]float32{103.939, 116.779, 123.68}, mul: 1},
+	EmbedFaceResRGB: {size: 224, template: scaleTemplate(arcFaceTemplate, 112, 224, faceResZoom), perm: [3]int{0, 1, 2},
+		mul: 1},
+}
+
+// faceResZoom widens the ArcFace crop for faceres, which was trained on
+// VGGFace2's loose crops that include hair and chin.
+const faceResZoom = 1.3
+
+// EmbedderConfig chooses the embedding.
+type EmbedderConfig struct {
+	// Model is one of EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, optionally
+	// with FlipSuffix; "" means DefaultEmbedding.
+	Model string
+}
+
+// Embedder turns a face, given by its five landmarks in a decoded image,
+// into a Template. It is safe for concurrent use.
+type Embedder struct {
+	name string
+	spec embedSpec
+	net  network
+	flip bool
+	bufs sync.Pool // *embedScratch
+}
+
+type embedScratch struct {
+	crop, in, out, sum []float32
+}
+
+// OpenEmbedder loads the configured model from the models cache dir.
+func OpenEmbedder(dir string, c EmbedderConfig) (*Embedder, error) {
+	name := c.Model
+	if name == "" {
+		name = DefaultEmbedding
+	}
+	base, flip := name, false
+	if b, ok := cutSuffix(name, FlipSuffix); ok {
+		base, flip = b, true
+	}
+	spec, ok := embedSpecs[base]
+	if !ok {
+		return nil, fmt.Errorf("open embedder: unknown model %q (want %s, %s or %s, optionally with %q)", name, EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, FlipSuffix)
+	}
+	var net network
+	var err error
+	switch base {
+	case EmbedFaceAPI:
+		net, err = openFaceAPI(models.Path(dir, "face-api", "model/face_recognition_model-weights_manifest.json"))
+	default:
+		net, err = openGraphNet(models.Path(dir, "human", "models/faceres.json"), spec.size, 1024)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open embedder %s: %w", name, err)
+	}
+	return &Embedder{name: name, spec: spec, net: net, flip: flip}, nil
+}
+
+func cutSuffix(s, suffix string) (string, bool) {
+	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
+		return s[:len(s)-len(suffix)], true
+	}
+	return s, false
+}
+
+// Model is the name templates of this embedder carry.
+func (e *Embedder) Model() string { return e.name }
+
+// Close releases the model.
+func (e *Embedder) Close() error { return e.net.close() }
+
+// Embed aligns the face at lm in img and embeds it.
+func (e *Embedder) Embed(img image.Image, lm Landmarks5) (Template, error) {
+	return e.embed(newPyramid(toRGB(img)), lm)
+}
+
+// embed is Embed on the pipeline's decoded picture.
+func (e *Embedder) embed(p *pyramid, lm Landmarks5) (Template, error) {
+	t, err := alignTransform(e.spec.template, lm)
+	if err != nil {
+		return Template{}, err
+	}
+	n := e.spec.size
+	sc, _ := e.bufs.Get().(*embedScratch)
+	if sc == nil {
+		sc = &embedScratch{crop: make([]float32, n*n*3), in: make([]float32, n*n*3),
+			out: make([]float32, e.net.dim()), sum: make([]float32, e.net.dim())}
+	}
+	defer e.bufs.Put(sc)
+	p.sample(sc.crop, n, n, t, 1, 0)
+	e.prepare(sc.crop, sc.in, false)
+	e.net.run(sc.in, sc.out)
+	if !e.flip {
+		return Template{Model: e.name, Vector: normalized(sc.out)}, nil
+	}
+	// Average the face with its mirror image: both halves of the face then
+	// count alike, which steadies the descriptor against slight yaw.
+	copy(sc.sum, normalized(sc.out))
+	e.prepare(sc.crop, sc.in, true)
+	e.net.run(sc.in, sc.out)
+	for i, v := range normalized(sc.out) {
+		sc.sum[i] += v
+	}
+	return Template{Model: e.name, Vector: normalized(sc.sum)}, nil
+}
+
+// prepare writes the network input from the RGB crop, mirrored if asked.
+func (e *Embedder) prepare(crop, in []float32, mirror bool) {
+	s := &e.spec
+	n := s.size
+	for y := 0; y < n; y++ {
+		for x := 0; x < n; x++ {
+			src := crop[3*(y*n+x):]
+			xx := x
+			if mirror {
+				xx = n - 1 - x
+			}
+			dst := in[3*(y*n+xx):]
+			for c := 0; c < 3; c++ {
+				dst[c] = (src[s.perm[c]] - s.mean[c]) * s.mul
+			}
+		}
+	}
+}
+
+// normalized returns a new L2-normalised copy of v.
+func normalized(v []float32) []float32 {
+	var ss float64
+	for _, x := range v {
+		ss += float64(x) * float64(x)
+	}
+	out := slices.Clone(v)
+	if ss == 0 {
+		return out
+	}
+	k := float32(1 / math.Sqrt(ss))
+	for i := range out {
+		out[i] *= k
+	}
+	return out
+}
+
+// graphNet is a TensorFlow.js graph model whose output with dim values is
+// the descriptor.
+type graphNet struct {
+	m   *nn.Model
+	out int
+	n   int
+}
+
+func openGraphNet(path string, size, dim int) (*graphNet, error) {
+	m, err := nn.LoadGraphModel(path)
+	if err != nil {
+		return nil, err
+	}
+	in := m.Inputs()
+	if len(in) != 1 || !slices.Equal(in[0].Shape, []int{1, size, size, 3}) {
+		return nil, fmt.Errorf("model %s: input %v, want [1 %d %d 3]", path, in, size, size)
+	}
+	for i, o := range m.Outputs() {
+		if slices.Equal(o.Shape, []int{1, dim}) {
+			return &graphNet{m: m, out: i, n: dim}, nil
+		}
+	}
+	return nil, fmt.Errorf("model %s: no [1 %d] output among %v", path, dim, m.Outputs())
+}
+
+func (g *graphNet) run(in, out []float32) {
+	s := g.m.Acquire()
+	defer s.Release()
+	copy(s.Input(0), in)
+	s.Run()
+	copy(out, s.Output(g.out))
+}
+
+func (g *graphNet) dim() int { return g.n }
+
+func (g *graphNet) close() error { return nil }
+
+// faceAPINet adapts faceapi.Net to network.
+type faceAPINet struct{ n *faceapi.Net }
+
+func openFaceAPI(manifest string) (*faceAPINet, error) {
+	n, err := faceapi.Load(manifest)
+	if err != nil {
+		return nil, err
+	}
+	return &faceAPINet{n}, nil
+}
+
+func (f *faceAPINet) run(in, out []float32) { f.n.Descriptor(in, out) }
+
+func (f *faceAPINet) dim() int { return faceapi.Dim }
+
+func (f *faceAPINet) close() error { return nil }
