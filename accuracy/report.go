@@ -88,7 +88,7 @@ func metricsOf(s *Scores, table *calibration.Table) Metrics {
 			}
 		}
 	}
-	if table != nil {
+	if table != nil && s.Impostors.Len() > 0 {
 		m.FARAtScore, m.TARAtScore = map[string]float64{}, map[string]float64{}
 		for _, b := range ScoreBands {
 			t := table.Similarity(b.Score)
@@ -119,7 +119,11 @@ func (r Report) WriteText(w io.Writer) error {
 			if slices.Contains(m.Unmeasurable, l.Key) {
 				mark = "*"
 			}
-			fmt.Fprintf(&b, " %.1f %%%s |", 100*m.TARAtFAR[l.Key], mark)
+			if v, ok := m.TARAtFAR[l.Key]; ok {
+				fmt.Fprintf(&b, " %.1f %%%s |", 100*v, mark)
+			} else {
+				b.WriteString(" – |")
+			}
 		}
 		for _, s := range ScoreBands {
 			if v, ok := m.FARAtScore[s.Key]; ok {

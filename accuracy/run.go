@@ -2,6 +2,7 @@ package accuracy
 
 import (
 	"context"
+	"encoding/gob"
 	"errors"
 	"fmt"
 	"io"
@@ -248,4 +249,35 @@ func (p *progress) finish() {
 	if p.w != nil && p.done > 0 {
 		fmt.Fprintln(p.w)
 	}
+}
+
+// SaveEmbeddings writes e to path, so calibration and reports can be redone
+// without running the models again.
+func SaveEmbeddings(path string, e *Embeddings) error {
+	fh, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("save embeddings: %w", err)
+	}
+	if err := gob.NewEncoder(fh).Encode(e); err != nil {
+		fh.Close()
+		return fmt.Errorf("save embeddings %s: %w", path, err)
+	}
+	return fh.Close()
+}
+
+// LoadEmbeddings reads what SaveEmbeddings wrote; it must be for set s.
+func LoadEmbeddings(path string, s *Set) (*Embeddings, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("load embeddings: %w", err)
+	}
+	defer fh.Close()
+	var e Embeddings
+	if err := gob.NewDecoder(fh).Decode(&e); err != nil {
+		return nil, fmt.Errorf("load embeddings %s: %w", path, err)
+	}
+	if len(e.Vectors) != len(s.Images) {
+		return nil, fmt.Errorf("load embeddings %s: %d images, the set has %d", path, len(e.Vectors), len(s.Images))
+	}
+	return &e, nil
 }

@@ -182,3 +182,36 @@ func (s *Set) Groups() []string {
 
 // ImageGroup is the group of image i's identity.
 func (s *Set) ImageGroup(i int) string { return s.Group[s.Identity[i]] }
+
+// Sample keeps every k-th identity (k ≥ 1), with its images and the pairs
+// between kept images, for a quick run that keeps the groups' proportions.
+func (s *Set) Sample(k int) *Set {
+	if k <= 1 {
+		return s
+	}
+	out := &Set{Dir: s.Dir}
+	newID := map[int]int{}
+	for id, name := range s.Identities {
+		if id%k == 0 {
+			newID[id] = len(out.Identities)
+			out.Identities = append(out.Identities, name)
+			out.Group = append(out.Group, s.Group[id])
+		}
+	}
+	newImg := map[int]int{}
+	for i, rel := range s.Images {
+		if id, ok := newID[s.Identity[i]]; ok {
+			newImg[i] = len(out.Images)
+			out.Images = append(out.Images, rel)
+			out.Identity = append(out.Identity, id)
+		}
+	}
+	for _, p := range s.Pairs {
+		a, okA := newImg[p.A]
+		b, okB := newImg[p.B]
+		if okA && okB {
+			out.Pairs = append(out.Pairs, Pair{A: a, B: b, Same: p.Same})
+		}
+	}
+	return out
+}
