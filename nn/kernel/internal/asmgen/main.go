@@ -300,6 +300,7 @@ func depthwise(g *gen, s isa) {
 		g.p("LEAQ dwMask<>+32(SB), BX")
 		g.p("VMOVUPS (BX)(CX*4), Y15")
 	}
+	depthwiseQuad(g, s, mask)
 	g.p("TESTQ R8, R8")
 	g.p("JZ dw%s_end", s.name)
 	g.label(fmt.Sprintf("dw%s_pix", s.name))
@@ -413,6 +414,125 @@ func depthwise(g *gen, s isa) {
 	g.p("VZEROUPPER")
 	g.p("RET")
 	g.WriteString("\n")
+}
+
+// depthwiseQuad emits the loop over groups of four pixels: one vector of
+// channels at a time, four accumulators, so each filter load feeds four FMAs
+// and four independent chains hide the FMA latency even when C is a single
+// vector. It leaves the 0-3 remaining pixels to the single-pixel loop.
+func depthwiseQuad(g *gen, s isa, mask string) {
+	lanes := s.bytes / 4
+	pre := fmt.Sprintf("dw%s_q", s.name)
+	g.p("MOVQ %d(R14), CX", dwInStep)
+	g.label(pre)
+	g.p("CMPQ R8, $4")
+	g.p("JLT %s_end", pre)
+	g.p("XORQ R9, R9")
+	g.p("MOVQ %d(R14), R10", dwC)
+	accs := []string{s.r(0), s.r(1), s.r(2), s.r(3)}
+	for _, masked := range []bool{false, true} {
+		bp := pre + "_full"
+		if masked {
+			bp = pre + "_tail"
+		}
+		g.label(bp)
+		if masked {
+			g.p("TESTQ R10, R10")
+			g.p("JZ %s_next", pre)
+		} else {
+			g.p("CMPQ R10, $%d", lanes)
+			g.p("JLT %s_tail", pre)
+		}
+		for _, a := range accs {
+			s.zero(g, a)
+		}
+		g.p("MOVQ %d(R14), R11", dwTaps)
+		g.p("MOVQ %d(R14), R12", dwNTaps)
+		g.p("TESTQ R12, R12")
+		g.p("JZ %s_epi", bp)
+		g.label(bp + "_tap")
+		g.p("MOVQ 0(R11), BX")
+		g.p("MOVQ 8(R11), R13")
+		g.p("ADDQ SI, BX")
+		g.p("ADDQ R9, BX")
+		g.p("ADDQ DI, R13")
+		g.p("ADDQ R9, R13")
+		g.p("LEAQ (BX)(CX*2), AX")
+		f := s.r(8)
+		in := []string{"(BX)", "(BX)(CX*1)", "(AX)", "(AX)(CX*1)"}
+		switch {
+		case !masked:
+			g.p("VMOVUPS (R13), %s", f)
+			for i, a := range accs {
+				g.p("VFMADD231PS %s, %s, %s", in[i], f, a)
+			}
+		case s.reg == "Z":
+			g.p("VMOVUPS.Z (R13), K1, %s", f)
+			for i, a := range accs {
+				g.p("VMOVUPS.Z %s, K1, Z%d", in[i], 4+i)
+				g.p("VFMADD231PS Z%d, %s, %s", 4+i, f, a)
+			}
+		default:
+			g.p("VMASKMOVPS (R13), %s, %s", mask, f)
+			for i, a := range accs {
+				g.p("VMASKMOVPS %s, %s, Y%d", in[i], mask, 4+i)
+				g.p("VFMADD231PS Y%d, %s, %s", 4+i, f, a)
+			}
+		}
+		g.p("ADDQ $16, R11")
+		g.p("DECQ R12")
+		g.p("JNZ %s_tap", bp)
+		g.label(bp + "_epi")
+		load := func(off int) func(g *gen, dst []string) {
+			return func(g *gen, dst []string) {
+				g.p("MOVQ %d(R14), R13", off)
+				g.p("ADDQ R9, R13")
+				switch {
+				case !masked:
+					g.p("VMOVUPS (R13), %s", dst[0])
+				case s.reg == "Z":
+					g.p("VMOVUPS.Z (R13), K1, %s", dst[0])
+				default:
+					g.p("VMASKMOVPS (R13), %s, %s", mask, dst[0])
+				}
+			}
+		}
+		g.p("MOVQ %d(R14), BX", dwMode)
+		s.epilogue(g, epi{
+			accs: accs, cols: 1,
+			loadBias:  load(dwBias),
+			loadAlpha: load(dwAlpha),
+			leak:      fmt.Sprintf("%d(R14)", dwLeak),
+			scratch:   []string{s.r(8), s.r(9), s.r(10)},
+			prefix:    bp,
+		})
+		g.p("MOVQ %d(R14), R12", dwOutStep)
+		g.p("LEAQ (DX)(R9*1), BX")
+		g.p("LEAQ (BX)(R12*2), AX")
+		out := []string{"(BX)", "(BX)(R12*1)", "(AX)", "(AX)(R12*1)"}
+		for i, a := range accs {
+			switch {
+			case !masked:
+				g.p("VMOVUPS %s, %s", a, out[i])
+			case s.reg == "Z":
+				g.p("VMOVUPS %s, K1, %s", a, out[i])
+			default:
+				g.p("VMASKMOVPS %s, %s, %s", a, mask, out[i])
+			}
+		}
+		if !masked {
+			g.p("ADDQ $%d, R9", s.bytes)
+			g.p("SUBQ $%d, R10", lanes)
+			g.p("JMP %s_full", pre)
+		}
+	}
+	g.label(pre + "_next")
+	g.p("LEAQ (SI)(CX*4), SI")
+	g.p("MOVQ %d(R14), AX", dwOutStep)
+	g.p("LEAQ (DX)(AX*4), DX")
+	g.p("SUBQ $4, R8")
+	g.p("JMP %s", pre)
+	g.label(pre + "_end")
 }
 
 func main() {
