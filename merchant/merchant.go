@@ -1,0 +1,210 @@
+package merchant
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/portrait-id/portrait/store"
+)
+
+// ServicePortrait is the one service the document defines; it is granted to
+// every merchant at creation (an operator revokes it with `merchant set
+// --revoke`), since a merchant is created precisely to call it.
+const ServicePortrait = "portrait_verification"
+
+// Defaults of a new merchant: a token bucket refilled at 10 calls per second
+// holding up to 20, and no free-quota limit (FreeQuota 0 means unlimited).
+const (
+	DefaultQPS   = 10
+	DefaultBurst = 20
+)
+
+// DefaultCacheTTL is how long a merchant read from the store is used before
+// it is read again: changes made with the CLI (another process) take effect
+// within this time.
+const DefaultCacheTTL = 2 * time.Second
+
+// ErrInvalidSettings is a merchant setting out of range (CLI input).
+var ErrInvalidSettings = errors.New("invalid merchant settings")
+
+// Limiter is a token-bucket rate limiter keyed by app_key; an in-process one
+// lives in package state, a shared one can sit behind the same interface.
+type Limiter interface {
+	// Allow takes one token from key's bucket, which refills at rate tokens
+	// per second up to burst, and reports whether there was one.
+	Allow(key string, rate float64, burst int, now time.Time) bool
+}
+
+// Config wires a Service.
+type Config struct {
+	Store    store.Merchants
+	Sealer   *Sealer
+	Limiter  Limiter
+	CacheTTL time.Duration // 0: DefaultCacheTTL
+	Window   time.Duration // timestamp window; 0: sign.DefaultWindow
+}
+
+// Service manages merchant accounts and applies their policy to calls.
+type Service struct {
+	cfg   Config
+	cache *cache
+}
+
+// New returns a Service.
+func New(cfg Config) *Service {
+	if cfg.CacheTTL == 0 {
+		cfg.CacheTTL = DefaultCacheTTL
+	}
+	return &Service{cfg: cfg, cache: newCache()}
+}
+
+// Settings are the operator-controlled fields of a merchant.
+type Settings struct {
+	Name      string
+	Status    string
+	ExpiresAt time.Time // zero: never
+	Services  []string
+	QPS       float64
+	Burst     int
+	FreeQuota int64 // 0: unlimited
+}
+
+func (s Settings) validate() error {
+	switch {
+	case s.Name == "":
+		return fmt.Errorf("%w: empty name", ErrInvalidSettings)
+	case s.Status != store.StatusActive && s.Status != store.StatusFrozen && s.Status != store.StatusDisabled:
+		return fmt.Errorf("%w: status %q (want active, frozen or disabled)", ErrInvalidSettings, s.Status)
+	case !(s.QPS > 0):
+		return fmt.Errorf("%w: qps %v must be positive", ErrInvalidSettings, s.QPS)
+	case s.Burst < 1:
+		return fmt.Errorf("%w: burst %d must be at least 1", ErrInvalidSettings, s.Burst)
+	case s.FreeQuota < 0:
+		return fmt.Errorf("%w: free quota %d is negative", ErrInvalidSettings, s.FreeQuota)
+	}
+	for _, sv := range s.Services {
+		if sv == "" || strings.Contains(sv, ",") {
+			return fmt.Errorf("%w: service name %q", ErrInvalidSettings, sv)
+		}
+	}
+	return nil
+}
+
+// NewSettings are a new merchant's defaults for the given name.
+func NewSettings(name string) Settings {
+	return Settings{Name: name, Status: store.StatusActive, Services: []string{ServicePortrait}, QPS: DefaultQPS, Burst: DefaultBurst}
+}
+
+// Created is a new merchant with its secret, which is shown this once.
+type Created struct {
+	Merchant store.Merchant
+	Secret   string
+}
+
+// Create makes a merchant with fresh credentials.
+func (s *Service) Create(ctx context.Context, set Settings) (Created, error) {
+	if err := set.validate(); err != nil {
+		return Created{}, err
+	}
+	for {
+		appKey, secret := newAppKey(), newSecret()
+		now := time.Now().UTC()
+		m := store.Merchant{
+			AppKey:       appKey,
+			SecretCipher: s.cfg.Sealer.Seal(appKey, secret),
+			CreatedAt:    now,
+			UpdatedAt:    now,
+		}
+		apply(&m, set)
+		err := s.cfg.Store.CreateMerchant(ctx, m)
+		if errors.Is(err, store.ErrExists) {
+			continue // 96 random bits collided: draw again
+		}
+		if err != nil {
+			return Created{}, err
+		}
+		return Created{Merchant: m, Secret: secret}, nil
+	}
+}
+
+func apply(m *store.Merchant, set Settings) {
+	m.Name, m.Status, m.ExpiresAt = set.Name, set.Status, set.ExpiresAt
+	m.Services = slices.Compact(slices.Sorted(slices.Values(set.Services)))
+	m.QPS, m.Burst, m.FreeQuota = set.QPS, set.Burst, set.FreeQuota
+}
+
+// SettingsOf returns m's operator-controlled fields, for editing.
+func SettingsOf(m store.Merchant) Settings {
+	return Settings{Name: m.Name, Status: m.Status, ExpiresAt: m.ExpiresAt, Services: slices.Clone(m.Services),
+		QPS: m.QPS, Burst: m.Burst, FreeQuota: m.FreeQuota}
+}
+
+// Get returns a merchant; ErrUnknownAppKey when there is none.
+func (s *Service) Get(ctx context.Context, appKey string) (store.Merchant, error) {
+	m, err := s.cfg.Store.GetMerchant(ctx, appKey)
+	if errors.Is(err, store.ErrNotFound) {
+		return store.Merchant{}, fmt.Errorf("%s: %w", appKey, ErrUnknownAppKey)
+	}
+	return m, err
+}
+
+// List returns every merchant.
+func (s *Service) List(ctx context.Context) ([]store.Merchant, error) {
+	return s.cfg.Store.ListMerchants(ctx)
+}
+
+// Update changes a merchant's settings through edit.
+func (s *Service) Update(ctx context.Context, appKey string, edit func(*Settings)) (store.Merchant, error) {
+	m, err := s.Get(ctx, appKey)
+	if err != nil {
+		return store.Merchant{}, err
+	}
+	set := SettingsOf(m)
+	edit(&set)
+	if err := set.validate(); err != nil {
+		return store.Merchant{}, err
+	}
+	apply(&m, set)
+	m.UpdatedAt = time.Now().UTC()
+	if err := s.cfg.Store.UpdateMerchant(ctx, m); err != nil {
+		return store.Merchant{}, err
+	}
+	s.cache.forget(appKey)
+	return m, nil
+}
+
+// RotateSecret gives a merchant a new secret, returned this once; the old one
+// stops working when the server's cache refreshes (within CacheTTL).
+func (s *Service) RotateSecret(ctx context.Context, appKey string) (string, error) {
+	m, err := s.Get(ctx, appKey)
+	if err != nil {
+		return "", err
+	}
+	secret := newSecret()
+	m.SecretCipher = s.cfg.Sealer.Seal(appKey, secret)
+	m.UpdatedAt = time.Now().UTC()
+	if err := s.cfg.Store.UpdateMerchant(ctx, m); err != nil {
+		return "", err
+	}
+	s.cache.forget(appKey)
+	return secret, nil
+}
+
+// newAppKey is "pk_" and 24 hex digits (96 random bits).
+func newAppKey() string { return "pk_" + randomHex(12) }
+
+// newSecret is 40 hex digits (160 random bits): hex, so that it survives any
+// merchant's string handling before it is hashed into the signature.
+func newSecret() string { return randomHex(20) }
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}

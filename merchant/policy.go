@@ -1,0 +1,208 @@
+package merchant
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/portrait-id/portrait/sign"
+	"github.com/portrait-id/portrait/store"
+)
+
+// Call is what the policy needs of one request, as sent.
+type Call struct {
+	AppKey    string
+	IDNumber  string
+	Name      string
+	RequestID string
+	Timestamp string
+	Sign      string
+	Service   string
+	Now       time.Time
+}
+
+// Account is a merchant as the policy sees it, secret opened.
+type Account struct {
+	store.Merchant
+	secret string
+	quota  *quotaState
+}
+
+// Authenticate runs the checks that establish who is calling and whether the
+// account may call at all, in this order: app_key, timestamp, signature,
+// status, expiry, grant. Status, expiry and grant come after the signature so
+// that nothing about an account is revealed to a caller who cannot sign for
+// it. Rate and quota are separate (Admit) so that an idempotent replay can be
+// answered without spending either.
+func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
+	a, err := s.account(ctx, c.AppKey)
+	if err != nil {
+		return nil, err
+	}
+	window := s.cfg.Window
+	if window == 0 {
+		window = sign.DefaultWindow
+	}
+	if err := sign.CheckTimestamp(c.Timestamp, c.Now, window); err != nil {
+		return nil, fmt.Errorf("merchant %s: %w", c.AppKey, err)
+	}
+	want := sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, a.secret)
+	if !sign.Equal(want, c.Sign) {
+		return nil, fmt.Errorf("merchant %s: %w", c.AppKey, sign.ErrSignature)
+	}
+	switch a.Status {
+	case store.StatusActive:
+	case store.StatusFrozen:
+		return nil, fmt.Errorf("merchant %s: %w", c.AppKey, ErrFrozen)
+	default:
+		// Disabled, and any status this version does not know: refusing is
+		// the safe reading of an account state it cannot interpret.
+		return nil, fmt.Errorf("merchant %s (status %s): %w", c.AppKey, a.Status, ErrDisabled)
+	}
+	if !a.ExpiresAt.IsZero() && !c.Now.Before(a.ExpiresAt) {
+		return nil, fmt.Errorf("merchant %s expired at %s: %w", c.AppKey, a.ExpiresAt.Format(time.RFC3339), ErrExpired)
+	}
+	if !slices.Contains(a.Services, c.Service) {
+		return nil, fmt.Errorf("merchant %s, service %s: %w", c.AppKey, c.Service, ErrNotGranted)
+	}
+	return a, nil
+}
+
+// Admit takes one token from the account's rate limit and reserves one unit
+// of its free quota. The Ticket must be settled once the call's ledger row is
+// committed.
+func (s *Service) Admit(a *Account, now time.Time) (*Ticket, error) {
+	if !s.cfg.Limiter.Allow(a.AppKey, a.QPS, a.Burst, now) {
+		return nil, fmt.Errorf("merchant %s (%.4g calls/s, burst %d): %w", a.AppKey, a.QPS, a.Burst, ErrRateLimited)
+	}
+	if !a.quota.reserve(a.FreeQuota) {
+		return nil, fmt.Errorf("merchant %s (free quota %d): %w", a.AppKey, a.FreeQuota, ErrQuotaExhausted)
+	}
+	return &Ticket{q: a.quota, limit: a.FreeQuota}, nil
+}
+
+// Ticket is one admitted call's quota reservation.
+type Ticket struct {
+	q     *quotaState
+	limit int64
+	once  sync.Once
+}
+
+// Settle releases the reservation, counting it as used when the call was
+// charged (its ledger row and quota use committed).
+func (t *Ticket) Settle(charged bool) {
+	t.once.Do(func() { t.q.settle(charged, false, t.limit) })
+}
+
+// Refused releases the reservation of a call whose charge the store refused
+// because the quota is used up (another process spent it): the account is
+// treated as exhausted until its next reload.
+func (t *Ticket) Refused() {
+	t.once.Do(func() { t.q.settle(false, true, t.limit) })
+}
+
+// quotaState counts an account's quota use in process: used mirrors the
+// store's QuotaUsed, reserved counts calls admitted but not yet settled, so
+// that concurrent calls never together exceed the quota. The store refuses
+// any charge beyond the quota as a last guard (several processes).
+type quotaState struct {
+	mu       sync.Mutex
+	used     int64
+	reserved int64
+}
+
+func (q *quotaState) reserve(limit int64) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if limit > 0 && q.used+q.reserved >= limit {
+		return false
+	}
+	q.reserved++
+	return true
+}
+
+func (q *quotaState) settle(charged, refused bool, limit int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.reserved--
+	switch {
+	case charged:
+		q.used++
+	case refused:
+		q.used = max(q.used, limit)
+	}
+}
+
+// sync adopts the store's count when it is ahead (charges by other
+// processes), but only while no call is in flight: a call between its commit
+// and its Settle is counted by the store already but not yet here, and
+// adopting then would count it twice. The store's count never goes down, and
+// one read before a local Settle may be stale, hence max.
+func (q *quotaState) sync(stored int64) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.reserved == 0 {
+		q.used = max(q.used, stored)
+	}
+}
+
+// cache keeps opened accounts for CacheTTL, so the hot path reads neither
+// the store nor AES per call. Unknown app_keys are not cached: anyone can
+// send them, and they must not grow memory.
+type cache struct {
+	mu      sync.RWMutex
+	entries map[string]cached
+	quotas  map[string]*quotaState
+}
+
+type cached struct {
+	acct   *Account
+	loaded time.Time
+}
+
+func newCache() *cache {
+	return &cache{entries: map[string]cached{}, quotas: map[string]*quotaState{}}
+}
+
+func (c *cache) forget(appKey string) {
+	c.mu.Lock()
+	delete(c.entries, appKey)
+	c.mu.Unlock()
+}
+
+func (s *Service) account(ctx context.Context, appKey string) (*Account, error) {
+	now := time.Now()
+	s.cache.mu.RLock()
+	e, ok := s.cache.entries[appKey]
+	s.cache.mu.RUnlock()
+	if ok && now.Sub(e.loaded) < s.cfg.CacheTTL {
+		return e.acct, nil
+	}
+	m, err := s.cfg.Store.GetMerchant(ctx, appKey)
+	if errors.Is(err, store.ErrNotFound) {
+		s.cache.forget(appKey)
+		return nil, fmt.Errorf("app_key %q: %w", appKey, ErrUnknownAppKey)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load merchant %s: %w", appKey, err)
+	}
+	secret, err := s.cfg.Sealer.Open(appKey, m.SecretCipher)
+	if err != nil {
+		return nil, err
+	}
+	m.SecretCipher = nil
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	q, ok := s.cache.quotas[appKey]
+	if !ok {
+		q = &quotaState{}
+		s.cache.quotas[appKey] = q
+	}
+	q.sync(m.QuotaUsed)
+	a := &Account{Merchant: m, secret: secret, quota: q}
+	s.cache.entries[appKey] = cached{acct: a, loaded: now}
+	return a, nil
+}

@@ -1,0 +1,129 @@
+package merchant
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strings"
+	"time"
+)
+
+// KeySize is the master key's length: AES-256.
+const KeySize = 32
+
+// ErrMasterKey is a master key that is missing, malformed, or does not open
+// the stored secrets.
+var ErrMasterKey = errors.New("master key")
+
+// Sealer encrypts app_secrets at rest with AES-GCM under the master key. Each
+// ciphertext is bound to its app_key (as additional data), so a sealed secret
+// copied onto another merchant's row does not open.
+type Sealer struct {
+	aead cipher.AEAD
+}
+
+// NewSealer returns a Sealer for a KeySize-byte master key.
+func NewSealer(key []byte) (*Sealer, error) {
+	if len(key) != KeySize {
+		return nil, fmt.Errorf("%w: %d bytes, want %d", ErrMasterKey, len(key), KeySize)
+	}
+	block, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMasterKey, err)
+	}
+	aead, err := cipher.NewGCM(block)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMasterKey, err)
+	}
+	return &Sealer{aead: aead}, nil
+}
+
+// Seal returns nonce || ciphertext of secret for appKey.
+func (s *Sealer) Seal(appKey, secret string) []byte {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(secret)+s.aead.Overhead())
+	rand.Read(nonce) // crypto/rand.Read never fails on supported platforms
+	return s.aead.Seal(nonce, nonce, []byte(secret), []byte(appKey))
+}
+
+// Open recovers the secret sealed for appKey.
+func (s *Sealer) Open(appKey string, sealed []byte) (string, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return "", fmt.Errorf("open secret of %s: %w: ciphertext too short", appKey, ErrMasterKey)
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(appKey))
+	if err != nil {
+		return "", fmt.Errorf("open secret of %s: %w: wrong key or corrupt row", appKey, ErrMasterKey)
+	}
+	return string(plain), nil
+}
+
+// ParseKey reads a master key written as 64 hex digits or as standard or
+// URL-safe base64 of 32 bytes; surrounding white space is ignored.
+func ParseKey(s string) ([]byte, error) {
+	s = strings.TrimSpace(s)
+	if k, err := hex.DecodeString(s); err == nil && len(k) == KeySize {
+		return k, nil
+	}
+	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.URLEncoding, base64.RawStdEncoding, base64.RawURLEncoding} {
+		if k, err := enc.DecodeString(s); err == nil && len(k) == KeySize {
+			return k, nil
+		}
+	}
+	return nil, fmt.Errorf("%w: want 64 hex digits or base64 of %d bytes", ErrMasterKey, KeySize)
+}
+
+// ReadKeyFile reads a master key file holding the key as ParseKey accepts it.
+func ReadKeyFile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %v", ErrMasterKey, path, err)
+	}
+	k, err := ParseKey(string(b))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return k, nil
+}
+
+// EnsureKeyFile reads the key file at path, or, when there is none, creates
+// it (mode 0600, exclusively, so two processes starting at once agree on one
+// key) with a new random key; created tells which.
+func EnsureKeyFile(path string) (key []byte, created bool, err error) {
+	if k, err := ReadKeyFile(path); err == nil {
+		return k, false, nil
+	} else if _, statErr := os.Stat(path); !errors.Is(statErr, fs.ErrNotExist) {
+		return nil, false, err
+	}
+	key = make([]byte, KeySize)
+	rand.Read(key)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		// Another process won the race; give it a moment to finish writing.
+		for range 40 {
+			if k, err := ReadKeyFile(path); err == nil {
+				return k, false, nil
+			}
+			time.Sleep(25 * time.Millisecond)
+		}
+		k, err := ReadKeyFile(path)
+		return k, false, err
+	}
+	if err != nil {
+		return nil, false, fmt.Errorf("%w: create %s: %v", ErrMasterKey, path, err)
+	}
+	_, werr := f.WriteString(hex.EncodeToString(key) + "\n")
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(path)
+		return nil, false, fmt.Errorf("%w: write %s: %v", ErrMasterKey, path, err)
+	}
+	return key, true, nil
+}

@@ -1,0 +1,88 @@
+package state
+
+import (
+	"context"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func TestLimiterBucket(t *testing.T) {
+	l := NewLimiter()
+	t0 := time.Unix(1000, 0)
+	steps := []struct {
+		at   time.Duration
+		want bool
+	}{
+		{0, true}, {0, true}, {0, true}, // burst 3
+		{0, false},
+		{100 * time.Millisecond, false}, // 0.5 token at 5/s
+		{200 * time.Millisecond, true},  // 1 token
+		{200 * time.Millisecond, false},
+		{10 * time.Second, true}, {10 * time.Second, true}, {10 * time.Second, true}, // refilled to burst only
+		{10 * time.Second, false},
+	}
+	for i, s := range steps {
+		if got := l.Allow("k", 5, 3, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d at %v: Allow = %v, want %v", i, s.at, got, s.want)
+		}
+	}
+	if !l.Allow("other", 5, 1, t0) {
+		t.Error("buckets are not per key")
+	}
+}
+
+func TestLimiterClockGoingBack(t *testing.T) {
+	l := NewLimiter()
+	t0 := time.Unix(1000, 0)
+	l.Allow("k", 1, 1, t0)
+	if l.Allow("k", 1, 1, t0.Add(-time.Hour)) {
+		t.Error("a clock step backwards refilled the bucket")
+	}
+}
+
+func TestLimiterConcurrent(t *testing.T) {
+	l := NewLimiter()
+	now := time.Unix(1000, 0)
+	var ok atomic.Int64
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 10 {
+				if l.Allow("k", 1, 100, now) {
+					ok.Add(1)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if ok.Load() != 100 {
+		t.Errorf("%d calls allowed from a bucket of 100", ok.Load())
+	}
+}
+
+func TestClaims(t *testing.T) {
+	ctx := context.Background()
+	c := NewClaims()
+	a, b := [32]byte{1}, [32]byte{2}
+	release, holder, err := c.Claim(ctx, "k", a)
+	if err != nil || holder != nil || release == nil {
+		t.Fatalf("first claim: release %v, holder %v, %v", release != nil, holder, err)
+	}
+	for _, d := range [][32]byte{a, b} {
+		if r, h, _ := c.Claim(ctx, "k", d); r != nil || h == nil || *h != a {
+			t.Errorf("claim of a held key: release %v, holder %v; want the first digest", r != nil, h)
+		}
+	}
+	if r, h, _ := c.Claim(ctx, "other", b); r == nil || h != nil {
+		t.Error("claims are not per key")
+	}
+	release()
+	release() // twice is harmless
+	if r, h, _ := c.Claim(ctx, "k", b); r == nil || h != nil {
+		t.Error("a released key cannot be claimed again")
+	}
+}
