@@ -149,7 +149,14 @@ func absorb(n *node, outputs []*node) bool {
 		}
 	}
 	none := s.act == kernel.ActNone
+	if s.res != nil {
+		return absorbPost(n, u, operand, outputs)
+	}
 	switch {
+	case (u.op == "Add" || u.op == "AddV2") && none && !operand.isConst() && sameShape(u, n) && sameShape(operand, n):
+		// A residual connection: added tile by tile while the tile is in cache.
+		s.res = operand
+		n.in = append(n.in, operand)
 	case u.op == "Mul" && none:
 		m, ok := channelConst(operand, c)
 		if !ok || !sameShape(u, n) {
@@ -193,6 +200,30 @@ func absorb(n *node, outputs []*node) bool {
 		if !isZero(operand) {
 			return false
 		}
+	default:
+		return false
+	}
+	replace(u, n, outputs)
+	return true
+}
+
+// absorbPost takes the activation after a residual add.
+func absorbPost(n, u, operand *node, outputs []*node) bool {
+	s := n.conv
+	if s.post != kernel.ActNone {
+		return false
+	}
+	switch u.op {
+	case "Relu":
+		s.post = kernel.ActRelu
+	case "Relu6":
+		s.post = kernel.ActRelu6
+	case "Prelu":
+		a, ok := channelConst(operand, s.cout)
+		if !ok || u.in[0] != n || !sameShape(u, n) {
+			return false
+		}
+		s.post, s.postAlpha = kernel.ActPrelu, a
 	default:
 		return false
 	}

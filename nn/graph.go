@@ -87,6 +87,10 @@ type convSpec struct {
 	act       kernel.Activation
 	alpha     []float32
 	leak      float32
+	// res is added after the epilogue, then post applied (with postAlpha).
+	res       *node
+	post      kernel.Activation
+	postAlpha []float32
 }
 
 func (n *node) attrInts(key string) []int {

@@ -72,7 +72,12 @@ type convOp struct {
 	packed *kernel.PackedB
 	ep     kernel.Epilogue
 	direct bool // 1×1, stride 1, no padding: the input is the A matrix
-	tile   int  // output pixels per im2col tile
+	tile   int  // output pixels per tile
+
+	// residual add and activation after it, applied per tile (see addAct)
+	res       bool
+	post      kernel.Activation
+	postAlpha []float32
 }
 
 // im2colBudget bounds an im2col tile (in float32s) so it stays in L2.
@@ -83,28 +88,83 @@ func newConvOp(g geometry, filter []float32, cout int, ep kernel.Epilogue) *conv
 	op := &convOp{g: g, cout: cout, k: k, ep: ep}
 	op.packed = kernel.PackB(k, cout, filter, cout)
 	op.direct = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.OH == g.H && g.OW == g.W
-	if !op.direct {
-		op.tile = min(max(im2colBudget/k, 8), g.OH*g.OW)
-	}
+	op.tile = min(max(im2colBudget/k, 8), g.OH*g.OW)
 	return op
 }
 
-func (op *convOp) scratchLen() int { return op.tile * op.k }
+func (op *convOp) scratchLen() int {
+	if op.direct {
+		return 0
+	}
+	return op.tile * op.k
+}
 
 func (op *convOp) flops() int64 { return 2 * int64(op.g.OH*op.g.OW) * int64(op.k) * int64(op.cout) }
 
-func (op *convOp) run(in, out, scratch []float32) {
+func (op *convOp) run(in, out, scratch, res []float32) {
 	g := &op.g
-	if op.direct {
-		kernel.Gemm(g.OH*g.OW, in, g.C, op.packed, out, op.cout, op.ep)
+	npix := g.OH * g.OW
+	if op.direct && !op.res {
+		kernel.Gemm(npix, in, g.C, op.packed, out, op.cout, op.ep)
 		return
 	}
-	npix := g.OH * g.OW
 	for p0 := 0; p0 < npix; p0 += op.tile {
 		p1 := min(p0+op.tile, npix)
-		op.im2col(in, scratch, p0, p1)
-		kernel.Gemm(p1-p0, scratch, op.k, op.packed, out[p0*op.cout:], op.cout, op.ep)
+		o := out[p0*op.cout : p1*op.cout]
+		if op.direct {
+			kernel.Gemm(p1-p0, in[p0*g.C:], g.C, op.packed, o, op.cout, op.ep)
+		} else {
+			op.im2col(in, scratch, p0, p1)
+			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.ep)
+		}
+		if op.res {
+			addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
+		}
 	}
+}
+
+// addAct computes out = act(out + res) over rows of c channels.
+func addAct(out, res []float32, act kernel.Activation, alpha []float32, c int) {
+	res = res[:len(out)]
+	switch act {
+	case kernel.ActRelu:
+		for len(out) >= 4 && len(res) >= 4 {
+			out[0] = relu(out[0] + res[0])
+			out[1] = relu(out[1] + res[1])
+			out[2] = relu(out[2] + res[2])
+			out[3] = relu(out[3] + res[3])
+			out, res = out[4:], res[4:]
+		}
+		for i, r := range res {
+			out[i] = relu(out[i] + r)
+		}
+	case kernel.ActRelu6:
+		for i, r := range res {
+			out[i] = min(max(out[i]+r, 0), 6)
+		}
+	case kernel.ActPrelu:
+		for i := 0; i < len(out); i += c {
+			o, rr := out[i:i+c], res[i:i+c]
+			for j, a := range alpha[:c] {
+				v := o[j] + rr[j]
+				if v < 0 {
+					v *= a
+				}
+				o[j] = v
+			}
+		}
+	default:
+		for i, r := range res {
+			out[i] += r
+		}
+	}
+}
+
+// relu clears negative values by their sign bit: branch-free, since signs
+// in activations are unpredictable.
+func relu(v float32) float32 {
+	b := math.Float32bits(v)
+	return math.Float32frombits(b &^ uint32(int32(b)>>31))
 }
 
 // im2col writes one row of K values per output pixel in [p0, p1), in the
@@ -471,7 +531,7 @@ func (k unaryKind) run(in, out []float32) {
 	switch k {
 	case unRelu:
 		for i, v := range in {
-			out[i] = max(v, 0)
+			out[i] = relu(v)
 		}
 	case unRelu6:
 		for i, v := range in {

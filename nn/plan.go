@@ -14,11 +14,11 @@ import (
 type step interface{ run(b [][]float32) }
 
 type convStep struct {
-	op               *convOp
-	in, out, scratch int
+	op                    *convOp
+	in, out, scratch, res int
 }
 
-func (s *convStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out], b[s.scratch]) }
+func (s *convStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out], b[s.scratch], b[s.res]) }
 
 type depthwiseStep struct {
 	op               *depthwiseOp
@@ -259,6 +259,9 @@ func (m *Model) plan(order []*node, inputs, outputs []*node) error {
 		var data []*node
 		if n.conv != nil {
 			data = n.in[:1]
+			if n.conv.res != nil {
+				data = []*node{n.in[0], n.conv.res}
+			}
 		} else {
 			data = n.in
 		}
@@ -334,7 +337,12 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	op := newConvOp(g, s.filter, s.cout, ep)
 	m.flops += op.flops()
 	sc := scratchID(op.scratchLen())
-	return &convStep{op, in[0], out, sc}, sc, nil
+	st := &convStep{op: op, in: in[0], out: out, scratch: sc, res: sc}
+	if s.res != nil {
+		op.res, op.post, op.postAlpha = true, s.post, s.postAlpha
+		st.res = in[1]
+	}
+	return st, sc, nil
 }
 
 // place assigns arena offsets, largest buffers first, each at the lowest
