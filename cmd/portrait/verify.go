@@ -21,6 +21,10 @@ func init() {
 // verifyCall is the merchant's side of one call, through the SDK. It exits 0
 // whenever the service answered, whatever the code: the answer is the result.
 func verifyCall(ctx context.Context, args []string) error {
+	return runVerify(ctx, args, os.Stdout)
+}
+
+func runVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("portrait verify", flag.ContinueOnError)
 	baseURL := fs.String("url", "http://127.0.0.1:8080", "service base URL")
 	appKey := fs.String("app-key", "", "merchant app_key (required)")
@@ -64,10 +68,10 @@ func verifyCall(ctx context.Context, args []string) error {
 		return err
 	}
 	if *asJSON {
-		os.Stdout.Write(res.Raw)
-		return nil
+		_, err := stdout.Write(res.Raw)
+		return err
 	}
-	printResponse(os.Stdout, res)
+	printResponse(stdout, res)
 	return nil
 }
 
