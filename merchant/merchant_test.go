@@ -139,7 +139,9 @@ func (f *fixture) call(appKey string) merchant.Call {
 
 func TestAuthenticateOrder(t *testing.T) {
 	f := newFixture(t)
-	badSign := func(c *merchant.Call) { c.Sign = sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, "wrong") }
+	badSign := func(c *merchant.Call) {
+		c.Sign = sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, "wrong")
+	}
 	cases := []struct {
 		label string
 		edit  func(*merchant.Call)

@@ -1,0 +1,159 @@
+// Package ledger records one billing row per call that reaches a known
+// merchant and reports per-merchant, per-day usage. Rows are written through
+// one writer goroutine that commits whatever has queued up in one transaction
+// (group commit), so the ledger keeps up with the API while each caller still
+// waits for its own row to be durable before answering.
+package ledger
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/portrait-id/portrait/store"
+)
+
+// ErrClosed is a row recorded after Close.
+var ErrClosed = errors.New("ledger closed")
+
+// maxBatch bounds one transaction, so that one commit's latency stays small
+// even under a burst.
+const maxBatch = 512
+
+// Book is the ledger of one store.
+type Book struct {
+	st store.Ledger
+
+	mu     sync.RWMutex // guards closed against sends on a closed queue
+	closed bool
+	queue  chan *pending
+	done   chan struct{}
+}
+
+type pending struct {
+	row    store.LedgerRow
+	result chan error
+}
+
+// Open starts the writer of st's ledger; Close stops it.
+func Open(st store.Ledger) *Book {
+	b := &Book{st: st, queue: make(chan *pending, 4*maxBatch), done: make(chan struct{})}
+	go b.write()
+	return b
+}
+
+// Record commits row and returns once it is durable: nil, an error wrapping
+// store.ErrQuotaExhausted when row is charged and the merchant's quota is used
+// up (row not written), or the store's failure. ctx bounds only the wait for
+// a place in the queue: once queued, the row's fate is waited for whatever
+// ctx says, so that no answer ever disagrees with the ledger.
+func (b *Book) Record(ctx context.Context, row store.LedgerRow) error {
+	p := &pending{row: row, result: make(chan error, 1)}
+	b.mu.RLock()
+	if b.closed {
+		b.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case b.queue <- p:
+	case <-ctx.Done():
+		b.mu.RUnlock()
+		return fmt.Errorf("queue ledger row %s: %w", row.TraceID, ctx.Err())
+	}
+	b.mu.RUnlock()
+	return <-p.result
+}
+
+// Close commits what is queued and stops the writer.
+func (b *Book) Close() error {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.queue)
+	}
+	b.mu.Unlock()
+	<-b.done
+	return nil
+}
+
+func (b *Book) write() {
+	defer close(b.done)
+	batch := make([]*pending, 0, maxBatch)
+	for first := range b.queue {
+		batch = append(batch[:0], first)
+	fill:
+		for len(batch) < maxBatch {
+			select {
+			case p, ok := <-b.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		b.commit(batch)
+	}
+}
+
+// commit writes a batch; when the batch as a whole fails, each row is tried
+// alone so that one bad row cannot fail its neighbours.
+func (b *Book) commit(batch []*pending) {
+	rows := make([]store.LedgerRow, len(batch))
+	for i, p := range batch {
+		rows[i] = p.row
+	}
+	// The store gets a context of its own: a caller that went away must not
+	// abort a transaction holding other callers' rows.
+	errs, err := b.st.AppendLedger(context.Background(), rows)
+	if err == nil {
+		for i, p := range batch {
+			p.result <- errs[i]
+		}
+		return
+	}
+	if len(batch) == 1 {
+		batch[0].result <- err
+		return
+	}
+	for _, p := range batch {
+		b.commit([]*pending{p})
+	}
+}
+
+// Answer returns the recorded answer to appKey's requestID (a row carrying a
+// content digest), or an error wrapping store.ErrNotFound.
+func (b *Book) Answer(ctx context.Context, appKey, requestID string) (store.LedgerRow, error) {
+	return b.st.FindAnswer(ctx, appKey, requestID)
+}
+
+// DayUsage is one merchant's calls on one UTC day.
+type DayUsage struct {
+	AppKey  string           `json:"app_key"`
+	Day     string           `json:"day"`
+	Calls   int64            `json:"calls"`
+	Charged int64            `json:"charged"`
+	ByCode  map[string]int64 `json:"by_code"`
+}
+
+// Usage reports per-merchant, per-day usage of the rows f selects, ordered by
+// merchant then day.
+func Usage(ctx context.Context, st store.Ledger, f store.LedgerFilter) ([]DayUsage, error) {
+	rows, err := st.LedgerUsage(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	var out []DayUsage
+	for _, r := range rows {
+		if n := len(out); n == 0 || out[n-1].AppKey != r.AppKey || out[n-1].Day != r.Day {
+			out = append(out, DayUsage{AppKey: r.AppKey, Day: r.Day, ByCode: map[string]int64{}})
+		}
+		d := &out[len(out)-1]
+		d.Calls += r.Calls
+		d.Charged += r.Charged
+		d.ByCode[r.Code] += r.Calls
+	}
+	return out, nil
+}
