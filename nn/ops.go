@@ -84,9 +84,14 @@ type convOp struct {
 const im2colBudget = 1 << 16
 
 func newConvOp(g geometry, filter []float32, cout int, ep kernel.Epilogue) *convOp {
+	op := makeConvOp(g, kernel.PackB(g.KH*g.KW*g.C, cout, filter, cout), ep)
+	return &op
+}
+
+// makeConvOp prepares a convolution over already packed weights.
+func makeConvOp(g geometry, packed *kernel.PackedB, ep kernel.Epilogue) convOp {
 	k := g.KH * g.KW * g.C
-	op := &convOp{g: g, cout: cout, k: k, ep: ep}
-	op.packed = kernel.PackB(k, cout, filter, cout)
+	op := convOp{g: g, cout: packed.N, k: k, ep: ep, packed: packed}
 	op.direct = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.OH == g.H && g.OW == g.W
 	op.tile = min(max(im2colBudget/k, 8), g.OH*g.OW)
 	return op

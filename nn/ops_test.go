@@ -1,0 +1,372 @@
+package nn
+
+import (
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+)
+
+func randTensor(r *rand.Rand, shape ...int) *Tensor {
+	t := NewTensor(shape...)
+	for i := range t.Data {
+		t.Data[i] = r.Float32()*2 - 1
+	}
+	return t
+}
+
+// tfPads is TensorFlow's SAME rule, written independently of Window.resolve.
+func tfPads(in, k, s, d int) (out, before int) {
+	out = (in + s - 1) / s
+	total := max((out-1)*s+(k-1)*d+1-in, 0)
+	return out, total / 2
+}
+
+// naiveConv is the definition: out[y][x][o] = Σ in[y·s-pad+ky·d][…][c]·f[ky][kx][c][o]
+// (depthwise: o = c·M+m reads only channel c).
+func naiveConv(in, f *Tensor, sh, sw, dh, dw, top, left, oh, ow int, depthwise bool) []float32 {
+	h, w, c := in.Shape[1], in.Shape[2], in.Shape[3]
+	kh, kw, fo := f.Shape[0], f.Shape[1], f.Shape[3]
+	cout := fo
+	if depthwise {
+		cout = c * fo
+	}
+	out := make([]float32, oh*ow*cout)
+	for y := range oh {
+		for x := range ow {
+			for o := range cout {
+				var acc float64
+				for ky := range kh {
+					for kx := range kw {
+						iy, ix := y*sh-top+ky*dh, x*sw-left+kx*dw
+						if iy < 0 || iy >= h || ix < 0 || ix >= w {
+							continue
+						}
+						if depthwise {
+							ci, m := o/fo, o%fo
+							acc += float64(in.Data[(iy*w+ix)*c+ci]) * float64(f.Data[((ky*kw+kx)*c+ci)*fo+m])
+							continue
+						}
+						for ci := range c {
+							acc += float64(in.Data[(iy*w+ix)*c+ci]) * float64(f.Data[((ky*kw+kx)*c+ci)*fo+o])
+						}
+					}
+				}
+				out[(y*ow+x)*cout+o] = float32(acc)
+			}
+		}
+	}
+	return out
+}
+
+func closeTo(t *testing.T, got, want []float32, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	for i := range want {
+		if math.Abs(float64(got[i]-want[i])) > tol {
+			t.Fatalf("[%d] = %v, want %v", i, got[i], want[i])
+		}
+	}
+}
+
+var convCases = []struct {
+	name                   string
+	h, w, c, kh, kw, m     int // m: output channels (depthwise: multiplier)
+	sh, sw, dh, dw         int
+	pad                    Padding
+	top, bottom, left, rgt int
+}{
+	{"3x3 same s1 odd", 7, 5, 3, 3, 3, 4, 1, 1, 1, 1, PadSame, 0, 0, 0, 0},
+	{"3x3 same s2", 9, 9, 5, 3, 3, 6, 2, 2, 1, 1, PadSame, 0, 0, 0, 0},
+	{"3x3 same s2 even", 8, 10, 3, 3, 3, 17, 2, 2, 1, 1, PadSame, 0, 0, 0, 0},
+	{"5x5 valid s2", 11, 13, 3, 5, 5, 7, 2, 2, 1, 1, PadValid, 0, 0, 0, 0},
+	{"1x1 direct", 6, 7, 17, 1, 1, 19, 1, 1, 1, 1, PadValid, 0, 0, 0, 0},
+	{"1x1 s2", 6, 7, 9, 1, 1, 5, 2, 2, 1, 1, PadSame, 0, 0, 0, 0},
+	{"explicit", 6, 5, 2, 3, 2, 3, 1, 2, 1, 1, PadExplicit, 1, 2, 0, 3},
+	{"dilated same", 9, 8, 3, 3, 3, 2, 1, 1, 2, 2, PadSame, 0, 0, 0, 0},
+	{"4x4 same s2 odd", 7, 7, 1, 4, 4, 33, 2, 2, 1, 1, PadSame, 0, 0, 0, 0},
+}
+
+// expectGeometry derives output size and leading pads from TF's rules.
+func expectGeometry(h, w, kh, kw, sh, sw, dh, dw int, pad Padding, top, bottom, left, right int) (oh, ow, t, l int) {
+	switch pad {
+	case PadSame:
+		oh, t = tfPads(h, kh, sh, dh)
+		ow, l = tfPads(w, kw, sw, dw)
+	case PadValid:
+		oh = (h-(kh-1)*dh-1)/sh + 1
+		ow = (w-(kw-1)*dw-1)/sw + 1
+	default:
+		oh = (h+top+bottom-(kh-1)*dh-1)/sh + 1
+		ow = (w+left+right-(kw-1)*dw-1)/sw + 1
+		t, l = top, left
+	}
+	return
+}
+
+func TestConv2D(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		for _, tc := range convCases {
+			t.Run(tc.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(1, 2))
+				in := randTensor(r, 1, tc.h, tc.w, tc.c)
+				f := randTensor(r, tc.kh, tc.kw, tc.c, tc.m)
+				bias := randTensor(r, tc.m).Data
+				win := Window{StrideH: tc.sh, StrideW: tc.sw, DilH: tc.dh, DilW: tc.dw, Padding: tc.pad, Top: tc.top, Bottom: tc.bottom, Left: tc.left, Right: tc.rgt}
+				conv, err := NewConv2D(f, win, Epilogue{Bias: bias, Act: ActRelu6})
+				if err != nil {
+					t.Fatal(err)
+				}
+				oh, ow, top, left := expectGeometry(tc.h, tc.w, tc.kh, tc.kw, tc.sh, tc.sw, tc.dh, tc.dw, tc.pad, tc.top, tc.bottom, tc.left, tc.rgt)
+				shape, err := conv.OutShape(in.Shape)
+				if err != nil || !slices.Equal(shape, []int{1, oh, ow, tc.m}) {
+					t.Fatalf("OutShape = %v, %v; want [1 %d %d %d]", shape, err, oh, ow, tc.m)
+				}
+				out := NewTensor(shape...)
+				if err := conv.Forward(out, in, nil); err != nil {
+					t.Fatal(err)
+				}
+				want := naiveConv(in, f, tc.sh, tc.sw, tc.dh, tc.dw, top, left, oh, ow, false)
+				for i := range want {
+					want[i] = min(max(want[i]+bias[i%tc.m], 0), 6)
+				}
+				closeTo(t, out.Data, want, 1e-4)
+			})
+		}
+	})
+}
+
+func TestDepthwiseConv2D(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		for _, tc := range convCases {
+			mult := tc.m%2 + 1 // exercise multipliers 1 and 2
+			t.Run(tc.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(3, 4))
+				in := randTensor(r, 1, tc.h, tc.w, tc.c)
+				f := randTensor(r, tc.kh, tc.kw, tc.c, mult)
+				win := Window{StrideH: tc.sh, StrideW: tc.sw, DilH: tc.dh, DilW: tc.dw, Padding: tc.pad, Top: tc.top, Bottom: tc.bottom, Left: tc.left, Right: tc.rgt}
+				dw, err := NewDepthwiseConv2D(f, win, Epilogue{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				oh, ow, top, left := expectGeometry(tc.h, tc.w, tc.kh, tc.kw, tc.sh, tc.sw, tc.dh, tc.dw, tc.pad, tc.top, tc.bottom, tc.left, tc.rgt)
+				out := NewTensor(1, oh, ow, tc.c*mult)
+				if err := dw.Forward(out, in, nil); err != nil {
+					t.Fatal(err)
+				}
+				closeTo(t, out.Data, naiveConv(in, f, tc.sh, tc.sw, tc.dh, tc.dw, top, left, oh, ow, true), 1e-4)
+			})
+		}
+	})
+}
+
+func TestDense(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		r := rand.New(rand.NewPCG(5, 6))
+		for _, mkn := range [][3]int{{1, 7, 3}, {3, 33, 17}, {5, 1, 40}} {
+			m, k, n := mkn[0], mkn[1], mkn[2]
+			a, w := randTensor(r, m, k), randTensor(r, k, n)
+			alpha := randTensor(r, n).Data
+			d, err := NewDense(w, Epilogue{Act: ActPrelu, Alpha: alpha})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := NewTensor(m, n)
+			if err := d.Forward(out, a); err != nil {
+				t.Fatal(err)
+			}
+			want := make([]float32, m*n)
+			for i := range m {
+				for j := range n {
+					var acc float32
+					for kk := range k {
+						acc += a.Data[i*k+kk] * w.Data[kk*n+j]
+					}
+					if acc < 0 {
+						acc *= alpha[j]
+					}
+					want[i*n+j] = acc
+				}
+			}
+			closeTo(t, out.Data, want, 1e-4)
+		}
+	})
+}
+
+func seq(shape ...int) *Tensor {
+	t := NewTensor(shape...)
+	for i := range t.Data {
+		t.Data[i] = float32(i + 1)
+	}
+	return t
+}
+
+func TestPool(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		in   *Tensor
+		win  Window
+		avg  bool
+		want []float32
+	}{
+		{"max 2x2 valid s2", seq(1, 4, 4, 1), Window{KH: 2, KW: 2, StrideH: 2, StrideW: 2}, false, []float32{6, 8, 14, 16}},
+		{"max 2x2 same s2 odd", seq(1, 3, 3, 1), Window{KH: 2, KW: 2, StrideH: 2, StrideW: 2, Padding: PadSame}, false, []float32{5, 6, 8, 9}},
+		{"avg 3x3 same s1 ignores pads", seq(1, 3, 3, 1), Window{KH: 3, KW: 3, Padding: PadSame}, true, []float32{3, 3.5, 4, 4.5, 5, 5.5, 6, 6.5, 7}},
+		{"max 2 channels", seq(1, 2, 2, 2), Window{KH: 2, KW: 2}, false, []float32{7, 8}},
+		{"max of negatives with pads", &Tensor{Shape: []int{1, 1, 2, 1}, Data: []float32{-3, -2}}, Window{KH: 1, KW: 3, Padding: PadSame}, false, []float32{-2, -2}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shape, err := PoolShape(tc.in.Shape, tc.win)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := NewTensor(shape...)
+			f := MaxPool
+			if tc.avg {
+				f = AvgPool
+			}
+			if err := f(out, tc.in, tc.win); err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, out.Data, tc.want, 1e-6)
+		})
+	}
+}
+
+func TestPad(t *testing.T) {
+	out := NewTensor(1, 3, 4, 1)
+	if err := Pad(out, seq(1, 2, 2, 1), []int{0, 1, 0, 0}, []int{0, 0, 2, 0}); err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, out.Data, []float32{0, 0, 0, 0, 1, 2, 0, 0, 3, 4, 0, 0}, 0)
+}
+
+func TestBinaryBroadcast(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		op   BinaryOp
+		a, b *Tensor
+		want []float32
+	}{
+		{"same", OpSub, seq(2, 2), seq(2, 2), []float32{0, 0, 0, 0}},
+		{"channel vector", OpAdd, seq(2, 3), seq(3), []float32{2, 4, 6, 5, 7, 9}},
+		{"vector first", OpSub, seq(3), seq(2, 3), []float32{0, 0, 0, -3, -3, -3}},
+		{"scalar", OpMul, seq(2, 2), &Tensor{Shape: []int{}, Data: []float32{2}}, []float32{2, 4, 6, 8}},
+		{"outer", OpMul, seq(2, 1), seq(1, 3), []float32{1, 2, 3, 2, 4, 6}},
+		{"general", OpMax, seq(2, 1, 3), &Tensor{Shape: []int{1, 2, 1}, Data: []float32{2, 5}}, []float32{2, 2, 3, 5, 5, 5, 4, 5, 6, 5, 5, 6}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			shape, err := broadcastShape(tc.a.Shape, tc.b.Shape)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := NewTensor(shape...)
+			if err := Binary(tc.op, out, tc.a, tc.b); err != nil {
+				t.Fatal(err)
+			}
+			closeTo(t, out.Data, tc.want, 0)
+		})
+	}
+	if err := Add(NewTensor(2, 3), seq(2, 3), seq(2)); err == nil {
+		t.Error("[2,3]+[2] broadcast")
+	}
+}
+
+func TestReduceSoftmaxScale(t *testing.T) {
+	out := NewTensor(1, 1, 1, 2)
+	if err := Mean(out, seq(1, 2, 2, 2), 1, 2); err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, out.Data, []float32{4, 5}, 1e-6)
+
+	op, kept, err := newReduceOp([]int{2, 3}, []int{-1}, false)
+	if err != nil || !slices.Equal(kept, []int{2, 1}) {
+		t.Fatal(kept, err)
+	}
+	sum := make([]float32, 2)
+	op.run(seq(2, 3).Data, sum)
+	closeTo(t, sum, []float32{6, 15}, 0)
+
+	sm := NewTensor(2, 2)
+	if err := Softmax(sm, &Tensor{Shape: []int{2, 2}, Data: []float32{0, 0, 100, 100 + float32(math.Log(3))}}); err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, sm.Data, []float32{0.5, 0.5, 0.25, 0.75}, 1e-5)
+
+	ss := NewTensor(2, 2)
+	if err := ScaleShift(ss, seq(2, 2), []float32{2, -1}, []float32{1, 0}); err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, ss.Data, []float32{3, -2, 7, -4}, 0)
+
+	act := NewTensor(1, 4)
+	if err := Activate(act, &Tensor{Shape: []int{1, 4}, Data: []float32{-1, 2, -8, 7}}, ActRelu6, nil); err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, act.Data, []float32{0, 2, 0, 6}, 0)
+}
+
+func TestHalfToFloat(t *testing.T) {
+	for _, tc := range []struct {
+		h    uint16
+		want float32
+	}{
+		{0x3c00, 1}, {0xc000, -2}, {0x7bff, 65504}, {0x0400, 6.1035156e-05},
+		{0x0001, 5.9604645e-08}, {0x03ff, 6.097555e-05}, {0x8000, float32(math.Copysign(0, -1))},
+		{0x7c00, float32(math.Inf(1))}, {0x3555, 0.33325195},
+	} {
+		if got := halfToFloat(tc.h); got != tc.want || math.Signbit(float64(got)) != math.Signbit(float64(tc.want)) {
+			t.Errorf("halfToFloat(%#04x) = %v, want %v", tc.h, got, tc.want)
+		}
+	}
+}
+
+func TestLoadWeightsManifest(t *testing.T) {
+	dir := t.TempDir()
+	manifest := `[{"paths":["w.bin"],"weights":[
+		{"name":"q8","shape":[3],"dtype":"float32","quantization":{"dtype":"uint8","scale":0.5,"min":-1}},
+		{"name":"q16","shape":[1],"dtype":"float32","quantization":{"dtype":"uint16","scale":0.25,"min":0}},
+		{"name":"h","shape":[1,1],"dtype":"float32","quantization":{"dtype":"float16"}},
+		{"name":"i","shape":[2],"dtype":"int32"}]}]`
+	bin := []byte{0, 2, 255, 0x10, 0x00, 0x00, 0x3c, 0xff, 0xff, 0xff, 0xff, 7, 0, 0, 0}
+	if err := os.WriteFile(filepath.Join(dir, "m.json"), []byte(manifest), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "w.bin"), bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	w, err := LoadWeightsManifest(filepath.Join(dir, "m.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string][]float32{"q8": {-1, 0, 126.5}, "q16": {4}, "h": {1}, "i": {-1, 7}} {
+		closeTo(t, w[name].Data, want, 0)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "w.bin"), bin[:5], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := LoadWeightsManifest(filepath.Join(dir, "m.json")); err == nil {
+		t.Error("short shard loaded")
+	}
+}
+
+// TestUnsupportedOpFailsAtLoad checks a graph names the missing op on load.
+func TestUnsupportedOpFailsAtLoad(t *testing.T) {
+	dir := t.TempDir()
+	model := `{"format":"graph-model","modelTopology":{"node":[
+		{"name":"x","op":"Placeholder","attr":{"shape":{"shape":{"dim":[{"size":"-1"},{"size":"4"}]}}}},
+		{"name":"y","op":"Erf","input":["x"]}]},"weightsManifest":[]}`
+	path := filepath.Join(dir, "model.json")
+	if err := os.WriteFile(path, []byte(model), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := LoadGraphModel(path)
+	if err == nil || !strings.Contains(err.Error(), "Erf") {
+		t.Errorf("err = %v, want one naming Erf", err)
+	}
+}
