@@ -1,0 +1,143 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/verify"
+)
+
+// Mode is where verifications are answered from.
+type Mode string
+
+const (
+	// ModeRegistry answers from the embedded registry only.
+	ModeRegistry Mode = "registry"
+	// ModeRegistryFirst answers from the registry when it can and asks the
+	// upstream when the registry does not hold the ID number, holds no
+	// photo for it, or none with a usable face. The default when an
+	// upstream is configured: the operator's own records cost nothing and
+	// answer in milliseconds, and the upstream is paid only for what they
+	// lack. A name mismatch is an answer, not a gap: asking the upstream
+	// then would let a caller try names against two sources.
+	ModeRegistryFirst Mode = "registry-first"
+	// ModeUpstream forwards every verification to the upstream.
+	ModeUpstream Mode = "upstream"
+)
+
+// ParseMode reads a mode's name as configured; "" is def.
+func ParseMode(s string, def Mode) (Mode, error) {
+	switch m := Mode(s); m {
+	case "":
+		return def, nil
+	case ModeRegistry, ModeRegistryFirst, ModeUpstream:
+		return m, nil
+	}
+	return "", fmt.Errorf("route %q: want %s, %s or %s", s, ModeRegistry, ModeRegistryFirst, ModeUpstream)
+}
+
+// Result is a routed lookup: the registry's identity.Result, to be compared
+// locally with Template when Usable, or the upstream's verdict, already
+// scored (Scored, Score), with the upstream call to record beside ours.
+type Result struct {
+	identity.Result
+	Scored   bool    // Score comes from the upstream; there is no Template
+	Score    float64 // calibrated 0..100, when Scored
+	Upstream *Answer // the upstream's trace_id and charge; nil when it was not asked
+}
+
+// Router is the identity source verify.Service consults: it applies the
+// per-ID-number daily limit to every verification, then answers from the
+// registry, the upstream, or both, by mode.
+type Router struct {
+	registry identity.Source
+	upstream *Client
+	mode     Mode
+	limit    *IDLimit
+}
+
+// Route returns a Router answering in mode by default. up may be nil only
+// for ModeRegistry, registry only for ModeUpstream; limit may be nil (no
+// per-ID limit).
+func Route(registry identity.Source, up *Client, mode Mode, limit *IDLimit) (*Router, error) {
+	r := &Router{registry: registry, upstream: up, mode: mode, limit: limit}
+	if err := r.check(mode); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (r *Router) check(m Mode) error {
+	needRegistry := m == ModeRegistry || m == ModeRegistryFirst
+	needUpstream := m == ModeUpstream || m == ModeRegistryFirst
+	switch {
+	case m != ModeRegistry && m != ModeRegistryFirst && m != ModeUpstream:
+		return fmt.Errorf("route %q: unknown mode", m)
+	case needRegistry && r.registry == nil:
+		return fmt.Errorf("route %s: no registry", m)
+	case needUpstream && r.upstream == nil:
+		return fmt.Errorf("route %s: no upstream configured", m)
+	}
+	return nil
+}
+
+// ErrNoUpstream is a merchant routed to an upstream on an instance that has
+// none configured (an operator's mistake; answered 9999).
+var ErrNoUpstream = errors.New("merchant routed to an upstream but none is configured")
+
+// Lookup answers q in mode ("" for the Router's default, e.g. a merchant's
+// own setting). The selfie must already have passed the local quality gate.
+// Errors wrap ErrIDDailyLimit (1006), identity.ErrUnavailable (2000), or are
+// a *face.QualityError when the upstream's stricter gate refused the selfie
+// (result 2, as with our own gate).
+func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error) {
+	if mode == "" {
+		mode = r.mode
+	}
+	if err := r.check(mode); err != nil {
+		return Result{}, fmt.Errorf("%w: %w", ErrNoUpstream, err)
+	}
+	if err := r.limit.Check(ctx, q.IDNumber); err != nil {
+		return Result{}, err
+	}
+	if mode != ModeUpstream {
+		res, err := r.registry.Lookup(ctx, q.IDNumber, q.Name)
+		if err != nil || mode == ModeRegistry || !registryLacks(res) {
+			return Result{Result: res}, err
+		}
+	}
+	ans, err := r.upstream.Verify(ctx, q)
+	if err != nil {
+		return Result{}, err
+	}
+	if ans.Data.Result == verify.ResultBadQuality {
+		return Result{Upstream: &ans}, &face.QualityError{Reason: face.Reason(ans.Data.Reason), Detail: "upstream's quality gate, trace_id " + ans.TraceID}
+	}
+	return resultOf(ans), nil
+}
+
+// registryLacks reports whether the registry's answer is a gap the upstream
+// may fill rather than an answer.
+func registryLacks(res identity.Result) bool {
+	return !res.Found || (res.NameMatch && !res.Usable)
+}
+
+// resultOf restates the upstream's data as an identity.Result, so a caller
+// that reads Found/NameMatch/HasPhoto/Usable decides as for the registry.
+func resultOf(ans Answer) Result {
+	d := ans.Data
+	return Result{
+		Result: identity.Result{
+			Found:     d.IDName == verify.IDNameMatch,
+			NameMatch: d.IDName == verify.IDNameMatch,
+			HasPhoto:  d.Photo == verify.PhotoCompared || d.Photo == verify.PhotoFeatureFailed,
+			Usable:    d.Photo == verify.PhotoCompared,
+		},
+		Scored:   d.Photo == verify.PhotoCompared,
+		Score:    d.Score,
+		Upstream: &ans,
+	}
+}
