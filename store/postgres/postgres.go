@@ -1,0 +1,179 @@
+// Package postgres is the storage backend for several instances sharing one
+// database: PostgreSQL through pgx, implementing store.Store, with versioned
+// migrations applied when it is opened.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/portrait-id/portrait/store"
+)
+
+// Store is an open PostgreSQL store. The pool reconnects by itself, so a
+// database restart costs the calls made while it is down and nothing more.
+type Store struct {
+	pool *pgxpool.Pool
+}
+
+var _ store.Store = (*Store)(nil)
+
+// DefaultConnectTimeout bounds one connection attempt when the DSN sets no
+// connect_timeout: while the database is unreachable, calls must fail fast
+// rather than hang until their own deadline.
+const DefaultConnectTimeout = 3 * time.Second
+
+// Open connects to the database named by dsn (a postgres:// URL or key=value
+// string; pool_max_conns and the like are honoured) and applies pending
+// migrations.
+func Open(ctx context.Context, dsn string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// pgx's message echoes the DSN, password included when it cannot
+		// tell where the password is: say only that it did not parse.
+		return nil, errors.New("postgres: the DSN does not parse (expected postgres://user@host:port/db?options)")
+	}
+	if !strings.Contains(dsn, "connect_timeout") {
+		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("postgres: connect %s: %w", cfg.ConnConfig.Host, err)
+	}
+	s := &Store{pool: pool}
+	if err := s.migrate(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: migrate: %w", err)
+	}
+	return s, nil
+}
+
+// Close closes the pool.
+func (s *Store) Close() error {
+	s.pool.Close()
+	return nil
+}
+
+// Ping reports whether the database answers, for readiness checks.
+func (s *Store) Ping(ctx context.Context) error {
+	if err := s.pool.Ping(ctx); err != nil {
+		return fmt.Errorf("postgres: ping: %w", err)
+	}
+	return nil
+}
+
+// migrations are applied in order, each once, recorded in schema_migrations.
+// Never edit a released migration: append a new one. Keys are COLLATE "C" so
+// that listings are ordered by bytes, as with SQLite, whatever the database's
+// locale.
+var migrations = []string{
+	1: `
+CREATE TABLE merchants (
+	app_key       text COLLATE "C" PRIMARY KEY,
+	name          text NOT NULL,
+	secret_cipher bytea NOT NULL,
+	status        text NOT NULL,
+	expires_at    timestamptz,
+	services      text[] NOT NULL,
+	qps           double precision NOT NULL,
+	burst         integer NOT NULL,
+	free_quota    bigint NOT NULL DEFAULT 0,
+	quota_used    bigint NOT NULL DEFAULT 0,
+	created_at    timestamptz NOT NULL,
+	updated_at    timestamptz NOT NULL
+);
+CREATE TABLE ledger (
+	trace_id   text COLLATE "C" PRIMARY KEY,
+	app_key    text COLLATE "C" NOT NULL,
+	request_id text NOT NULL,
+	code       text NOT NULL,
+	result     integer NOT NULL,
+	id_name    integer NOT NULL,
+	photo      integer NOT NULL,
+	score      double precision NOT NULL,
+	reason     text NOT NULL,
+	digest     bytea,
+	charged    boolean NOT NULL,
+	latency_us bigint NOT NULL,
+	time       timestamptz NOT NULL,
+	id_masked  text NOT NULL
+);
+CREATE INDEX ledger_by_merchant_time ON ledger (app_key, time);
+CREATE INDEX ledger_time ON ledger (time);
+CREATE INDEX ledger_answers ON ledger (app_key, request_id) WHERE digest IS NOT NULL;
+CREATE TABLE identities (
+	id_number       text COLLATE "C" PRIMARY KEY,
+	name            text NOT NULL,
+	photo_sha256    bytea,
+	template_status text NOT NULL,
+	template        bytea,
+	created_at      timestamptz NOT NULL,
+	updated_at      timestamptz NOT NULL
+);`,
+}
+
+// migrationLock is the advisory lock key under which instances starting at
+// once take turns to migrate.
+const migrationLock = 0x706f72747261 // "portra"
+
+func (s *Store) migrate(ctx context.Context) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, migrationLock); err != nil {
+			return err
+		}
+		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
+			version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`); err != nil {
+			return err
+		}
+		var have int
+		if err := tx.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&have); err != nil {
+			return err
+		}
+		if have >= len(migrations) {
+			return fmt.Errorf("database schema version %d is newer than this binary's %d", have, len(migrations)-1)
+		}
+		for v := have + 1; v < len(migrations); v++ {
+			if _, err := tx.Exec(ctx, migrations[v]); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO schema_migrations (version, applied_at) VALUES ($1, now())`, v); err != nil {
+				return fmt.Errorf("migration %d: %w", v, err)
+			}
+		}
+		return nil
+	})
+}
+
+// SchemaVersion is the highest applied migration.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM schema_migrations`).Scan(&v)
+	return v, err
+}
+
+func isUniqueViolation(err error) bool {
+	var pe *pgconn.PgError
+	return errors.As(err, &pe) && pe.Code == "23505"
+}
+
+// nullTime maps the zero time, which the domain uses for "never", to NULL.
+func nullTime(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
+}
+
+func fromNullTime(t *time.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.UTC()
+}
