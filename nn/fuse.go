@@ -60,6 +60,9 @@ func matchPrelu(n *node) {
 		if neg.op != "Mul" || len(neg.in) != 2 {
 			continue
 		}
+		if n.rewriteSelfPrelu(pos, neg) {
+			return
+		}
 		var x *node
 		switch {
 		case pos.op == "Relu":
@@ -99,6 +102,35 @@ func matchPrelu(n *node) {
 			return
 		}
 	}
+}
+
+// rewriteSelfPrelu turns x + (x-|x|)·m, which is x for x ≥ 0 and
+// (1+2m)·x below, into Prelu(x, 1+2m), or into x itself when x comes out of
+// a ReLU (mobilefacenet applies this after its ReLU convolutions too).
+func (n *node) rewriteSelfPrelu(x, mul *node) bool {
+	for _, sub := range mul.in {
+		m := other(mul, sub)
+		if !m.isConst() || sub.op != "Sub" || len(sub.in) != 2 || sub.in[0] != x || sub.in[1].op != "Abs" || sub.in[1].in[0] != x {
+			continue
+		}
+		if _, err := broadcastShape(x.shape, m.shape); err != nil || numel(m.shape) > numel(x.shape) {
+			return false
+		}
+		if x.conv != nil && (x.conv.act == kernel.ActRelu || x.conv.act == kernel.ActRelu6) || x.op == "Relu" || x.op == "Relu6" {
+			n.op, n.in, n.exec, n.inplace = "Identity", []*node{x}, nil, false
+			return true
+		}
+		alpha := make([]float32, len(m.val))
+		for i, v := range m.val {
+			alpha[i] = 1 + 2*v
+		}
+		a := &node{name: n.name + "/alpha", op: "Const", shape: m.shape, val: alpha}
+		n.op, n.in = "Prelu", []*node{x, a}
+		op, _ := newBinaryOp(binPrelu, x.shape, a.shape)
+		n.exec = func(in []int, out int) step { return &binaryStep{op, in[0], in[1], out} }
+		return true
+	}
+	return false
 }
 
 // foldPad removes a zero Pad of only the spatial dimensions in front of a

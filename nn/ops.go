@@ -83,6 +83,9 @@ type convOp struct {
 // im2colBudget bounds an im2col tile (in float32s) so it stays in L2.
 const im2colBudget = 1 << 16
 
+// resTileBudget bounds the output tile (in float32s) of a residual add.
+const resTileBudget = 1 << 13
+
 func newConvOp(g geometry, filter []float32, cout int, ep kernel.Epilogue) *convOp {
 	op := makeConvOp(g, kernel.PackB(g.KH*g.KW*g.C, cout, filter, cout), ep)
 	return &op
@@ -94,6 +97,11 @@ func makeConvOp(g geometry, packed *kernel.PackedB, ep kernel.Epilogue) convOp {
 	op := convOp{g: g, cout: packed.N, k: k, ep: ep, packed: packed}
 	op.direct = g.KH == 1 && g.KW == 1 && g.SH == 1 && g.SW == 1 && g.PadTop == 0 && g.PadLeft == 0 && g.OH == g.H && g.OW == g.W
 	op.tile = min(max(im2colBudget/k, 8), g.OH*g.OW)
+	if op.direct {
+		// Only a residual add tiles a direct product: keep the output tile
+		// in L1/L2 until the add reads it back.
+		op.tile = min(max(resTileBudget/op.cout, 8), g.OH*g.OW)
+	}
 	return op
 }
 
@@ -133,12 +141,17 @@ func addAct(out, res []float32, act kernel.Activation, alpha []float32, c int) {
 	res = res[:len(out)]
 	switch act {
 	case kernel.ActRelu:
-		for len(out) >= 4 && len(res) >= 4 {
-			out[0] = relu(out[0] + res[0])
-			out[1] = relu(out[1] + res[1])
-			out[2] = relu(out[2] + res[2])
-			out[3] = relu(out[3] + res[3])
-			out, res = out[4:], res[4:]
+		for len(out) >= 8 && len(res) >= 8 {
+			o, r := (*[8]float32)(out), (*[8]float32)(res)
+			o[0] = relu(o[0] + r[0])
+			o[1] = relu(o[1] + r[1])
+			o[2] = relu(o[2] + r[2])
+			o[3] = relu(o[3] + r[3])
+			o[4] = relu(o[4] + r[4])
+			o[5] = relu(o[5] + r[5])
+			o[6] = relu(o[6] + r[6])
+			o[7] = relu(o[7] + r[7])
+			out, res = out[8:], res[8:]
 		}
 		for i, r := range res {
 			out[i] = relu(out[i] + r)
@@ -188,6 +201,13 @@ func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
 				continue
 			}
 			row := in[iy*g.W*c:]
+			if ix0 := ox*g.SW - g.PadLeft; g.DW == 1 && ix0 >= 0 && ix0+g.KW <= g.W {
+				// The whole filter row is inside the image: one contiguous run.
+				n := g.KW * c
+				copy(dst[d:d+n], row[ix0*c:ix0*c+n])
+				d += n
+				continue
+			}
 			for kx := 0; kx < g.KW; kx++ {
 				ix := ox*g.SW - g.PadLeft + kx*g.DW
 				if ix < 0 || ix >= g.W {
@@ -260,13 +280,6 @@ func (op *poolOp) run(in, out []float32) {
 		for ox := 0; ox < g.OW; ox++ {
 			x0 := ox*g.SW - g.PadLeft
 			dst := out[(oy*g.OW+ox)*c : (oy*g.OW+ox)*c+c]
-			if op.avg {
-				clear(dst)
-			} else {
-				for i := range dst {
-					dst[i] = float32(math.Inf(-1))
-				}
-			}
 			n := 0
 			for ky := 0; ky < g.KH; ky++ {
 				iy := y0 + ky*g.DH
@@ -278,17 +291,20 @@ func (op *poolOp) run(in, out []float32) {
 					if ix < 0 || ix >= g.W {
 						continue
 					}
-					n++
 					src := in[(iy*g.W+ix)*c : (iy*g.W+ix)*c+c]
-					if op.avg {
+					switch {
+					case n == 0:
+						copy(dst, src)
+					case op.avg:
 						for i, v := range src {
 							dst[i] += v
 						}
-					} else {
+					default:
 						for i, v := range src {
 							dst[i] = max(dst[i], v)
 						}
 					}
+					n++
 				}
 			}
 			if op.avg && n > 0 {
