@@ -1,0 +1,326 @@
+package verify
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math"
+	"time"
+
+	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/idcard"
+	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/store"
+)
+
+// Faces is what a call needs of the face pipeline (face.Pipeline).
+type Faces interface {
+	// Probe decodes, quality-checks and embeds a selfie; errors wrap
+	// face.ErrImage or are a *face.QualityError.
+	Probe(ctx context.Context, img []byte) (face.Template, error)
+	// Score is the calibrated 0..100 similarity of two templates.
+	Score(probe, ref face.Template) (float64, error)
+}
+
+// Ledger is where every call of a known merchant is recorded.
+type Ledger interface {
+	// Record returns once row is durable; an error wrapping
+	// store.ErrQuotaExhausted refuses a charged row.
+	Record(ctx context.Context, row store.LedgerRow) error
+	// Answer returns the recorded answer (a row with a Digest) to appKey's
+	// requestID, or an error wrapping store.ErrNotFound.
+	Answer(ctx context.Context, appKey, requestID string) (store.LedgerRow, error)
+}
+
+// Claims marks calls in flight by merchant and request_id, so that a retry
+// arriving while its first call still runs is not run twice.
+type Claims interface {
+	// Claim marks key as in flight for a request of content digest and
+	// returns the function that ends the claim; when another call holds key it
+	// returns that call's digest instead.
+	Claim(ctx context.Context, key string, digest [32]byte) (release func(), holder *[32]byte, err error)
+}
+
+// Config wires a Service. Every field but IdentityTimeout, ReplayWait, Now
+// and Logger is required.
+type Config struct {
+	Merchants  *merchant.Service
+	Claims     Claims
+	Faces      Faces
+	Identities identity.Source
+	Ledger     Ledger
+	// CodeOf maps an outcome's error to the document's code for the ledger
+	// (api.CodeOf), so that the one mapping table stays in the HTTP layer.
+	CodeOf func(error) string
+	// IdentityTimeout bounds one identity lookup; past it the call answers
+	// identity.ErrUnavailable. Default 3 s.
+	IdentityTimeout time.Duration
+	// ReplayWait bounds how long a retry waits for its first call, still in
+	// flight, to finish. Default 20 s.
+	ReplayWait time.Duration
+	Now        func() time.Time
+	Logger     *slog.Logger
+}
+
+// Service is the Verifier of the product: it decides one call from policy to
+// ledger.
+type Service struct {
+	cfg Config
+}
+
+var _ Verifier = (*Service)(nil)
+
+// NewService checks cfg and returns a Service.
+func NewService(cfg Config) (*Service, error) {
+	if cfg.Merchants == nil || cfg.Claims == nil || cfg.Faces == nil || cfg.Identities == nil || cfg.Ledger == nil || cfg.CodeOf == nil {
+		return nil, errors.New("verify: Merchants, Claims, Faces, Identities, Ledger and CodeOf are required")
+	}
+	if cfg.IdentityTimeout == 0 {
+		cfg.IdentityTimeout = 3 * time.Second
+	}
+	if cfg.ReplayWait == 0 {
+		cfg.ReplayWait = 20 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Service{cfg: cfg}, nil
+}
+
+// replayPoll is how often a retry looks whether its first call has finished.
+const replayPoll = 10 * time.Millisecond
+
+// Verify implements Verifier. The order of checks:
+//
+//  1. app_key, timestamp, signature, status, expiry, grant (merchant policy);
+//     an unknown app_key is answered without a ledger row, every later
+//     outcome of this call gets one;
+//  2. idempotency: a request_id this merchant already got a 0000 answer for
+//     is answered with that answer (same trace_id, data and charge; no new
+//     row, no rate token, no quota) when its content is the same, and with
+//     ErrRequestIDReused when not; a retry arriving while its first call runs
+//     waits for it. Error answers are not remembered: a retry runs again;
+//  3. rate limit and quota reservation;
+//  4. ID number and name rules;
+//  5. selfie decode and quality gate;
+//  6. identity lookup, under IdentityTimeout;
+//  7. comparison;
+//  8. the ledger row, committed (with the quota use when charged) before the
+//     answer is returned.
+func (s *Service) Verify(ctx context.Context, req Request) Outcome {
+	now := req.Received
+	if now.IsZero() {
+		now = s.cfg.Now()
+	}
+	acct, err := s.cfg.Merchants.Authenticate(ctx, merchant.Call{
+		AppKey: req.AppKey, IDNumber: req.IDNumber, Name: req.Name, RequestID: req.RequestID,
+		Timestamp: req.Timestamp, Sign: req.Sign, Service: merchant.ServicePortrait, Now: now,
+	})
+	if errors.Is(err, merchant.ErrUnknownAppKey) {
+		return Outcome{TraceID: req.TraceID, Err: err}
+	}
+	if err != nil {
+		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
+	}
+
+	digest := contentDigest(req)
+	release, replay, err := s.claim(ctx, req, digest)
+	if err != nil {
+		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
+	}
+	if replay != nil {
+		return *replay
+	}
+	defer release()
+
+	ticket, err := s.cfg.Merchants.Admit(acct, now)
+	if err != nil {
+		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
+	}
+	out := s.decide(ctx, req, now)
+	var d *[32]byte
+	if out.Err == nil {
+		d = &digest
+	}
+	out = s.record(req, now, d, out)
+	if errors.Is(out.Err, merchant.ErrQuotaExhausted) {
+		ticket.Refused()
+	} else {
+		ticket.Settle(out.Charged)
+	}
+	return out
+}
+
+// contentDigest identifies what a request_id was used for: ID number, name
+// and selfie, each length-prefixed so that no two different requests share a
+// digest. The selfie itself is never kept.
+func contentDigest(req Request) [32]byte {
+	h := sha256.New()
+	for _, part := range [][]byte{[]byte(req.IDNumber), []byte(req.Name), req.Selfie} {
+		var n [8]byte
+		for i, l := 0, uint64(len(part)); i < 8; i++ {
+			n[i] = byte(l >> (8 * i))
+		}
+		h.Write(n[:])
+		h.Write(part)
+	}
+	var d [32]byte
+	h.Sum(d[:0])
+	return d
+}
+
+// claim returns either the release of this call's claim on its request_id,
+// or the first call's answer to replay, or an error (ErrRequestIDReused, or
+// a failure of the claim or ledger lookup).
+func (s *Service) claim(ctx context.Context, req Request, digest [32]byte) (func(), *Outcome, error) {
+	key := req.AppKey + "\x00" + req.RequestID
+	deadline := time.Now().Add(s.cfg.ReplayWait)
+	for {
+		release, holder, err := s.cfg.Claims.Claim(ctx, key, digest)
+		if err != nil {
+			return nil, nil, fmt.Errorf("claim request_id: %w", err)
+		}
+		if holder != nil {
+			if *holder != digest {
+				return nil, nil, fmt.Errorf("request_id %q in flight with other content: %w", req.RequestID, ErrRequestIDReused)
+			}
+			if time.Now().After(deadline) {
+				return nil, nil, fmt.Errorf("request_id %q: first call still running after %s", req.RequestID, s.cfg.ReplayWait)
+			}
+			select {
+			case <-ctx.Done():
+				return nil, nil, fmt.Errorf("wait for request_id %q: %w", req.RequestID, ctx.Err())
+			case <-time.After(replayPoll):
+			}
+			continue
+		}
+		prev, err := s.cfg.Ledger.Answer(ctx, req.AppKey, req.RequestID)
+		if errors.Is(err, store.ErrNotFound) {
+			return release, nil, nil
+		}
+		release()
+		if err != nil {
+			return nil, nil, fmt.Errorf("look up earlier answer: %w", err)
+		}
+		if !bytes.Equal(prev.Digest, digest[:]) {
+			return nil, nil, fmt.Errorf("request_id %q: %w", req.RequestID, ErrRequestIDReused)
+		}
+		return nil, &Outcome{
+			TraceID: prev.TraceID,
+			Data:    Data{Result: prev.Result, IDName: prev.IDName, Photo: prev.Photo, Score: prev.Score, Reason: prev.Reason},
+			Charged: prev.Charged,
+		}, nil
+	}
+}
+
+// decide runs the checks past the policy: ID rules, selfie, lookup, score.
+func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcome {
+	out := Outcome{TraceID: req.TraceID}
+	id, err := idcard.ValidateID(req.IDNumber, now)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	if err := idcard.ValidateName(req.Name); err != nil {
+		out.Err = err
+		return out
+	}
+	probe, err := s.cfg.Faces.Probe(ctx, req.Selfie)
+	var qe *face.QualityError
+	if errors.As(err, &qe) {
+		out.Data = Data{Result: ResultBadQuality, Reason: string(qe.Reason)}
+		return out
+	}
+	if err != nil {
+		out.Err = fmt.Errorf("selfie: %w", err)
+		return out
+	}
+	res, err := s.lookup(ctx, id, req.Name)
+	if err != nil {
+		out.Err = err
+		return out
+	}
+	out.Data.Result = ResultFound
+	switch {
+	case !res.Found || !res.NameMatch:
+		out.Data.IDName = IDNameMismatch
+	case !res.HasPhoto:
+		out.Data.IDName, out.Data.Photo = IDNameMatch, PhotoMissing
+	case !res.Usable:
+		out.Data.IDName, out.Data.Photo = IDNameMatch, PhotoFeatureFailed
+	default:
+		score, err := s.cfg.Faces.Score(probe, res.Template)
+		if err != nil {
+			return Outcome{TraceID: req.TraceID, Err: fmt.Errorf("compare: %w", err)}
+		}
+		out.Data.IDName, out.Data.Photo, out.Data.Score = IDNameMatch, PhotoCompared, roundScore(score)
+	}
+	out.Charged = true
+	return out
+}
+
+func (s *Service) lookup(ctx context.Context, id, name string) (identity.Result, error) {
+	lctx, cancel := context.WithTimeout(ctx, s.cfg.IdentityTimeout)
+	defer cancel()
+	res, err := s.cfg.Identities.Lookup(lctx, id, name)
+	if err != nil {
+		if !errors.Is(err, identity.ErrUnavailable) {
+			err = fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
+		}
+		return identity.Result{}, fmt.Errorf("identity lookup: %w", err)
+	}
+	return res, nil
+}
+
+// roundScore keeps the document's at most two decimals, within [0, 100].
+func roundScore(s float64) float64 {
+	if math.IsNaN(s) {
+		return 0
+	}
+	return math.Round(min(max(s, 0), 100)*100) / 100
+}
+
+// record writes out's ledger row and returns the outcome to answer, which
+// differs from out when the ledger refuses it: a charge beyond the quota
+// (another process spent it) answers ErrQuotaExhausted, a ledger failure an
+// internal error, both uncharged. digest is set for answers a retry replays.
+func (s *Service) record(req Request, start time.Time, digest *[32]byte, out Outcome) Outcome {
+	row := store.LedgerRow{
+		TraceID:   out.TraceID,
+		AppKey:    req.AppKey,
+		RequestID: req.RequestID,
+		Code:      s.cfg.CodeOf(out.Err),
+		Result:    out.Data.Result,
+		IDName:    out.Data.IDName,
+		Photo:     out.Data.Photo,
+		Score:     out.Data.Score,
+		Reason:    out.Data.Reason,
+		Charged:   out.Charged,
+		Time:      start,
+		IDMasked:  idcard.MaskID(req.IDNumber),
+	}
+	if digest != nil {
+		row.Digest = digest[:]
+	}
+	row.Latency = s.cfg.Now().Sub(start)
+	// The row must be committed whatever happened to the caller's context:
+	// a charged answer is never sent without it.
+	err := s.cfg.Ledger.Record(context.Background(), row)
+	if err == nil {
+		return out
+	}
+	if errors.Is(err, store.ErrQuotaExhausted) {
+		refused := Outcome{TraceID: out.TraceID, Err: fmt.Errorf("%w: %w", merchant.ErrQuotaExhausted, err)}
+		return s.record(req, start, nil, refused)
+	}
+	s.cfg.Logger.Error("ledger write failed", slog.String("trace_id", out.TraceID),
+		slog.String("app_key", req.AppKey), slog.String("error", err.Error()))
+	return Outcome{TraceID: out.TraceID, Err: fmt.Errorf("record ledger row: %w", err)}
+}
