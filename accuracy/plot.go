@@ -29,10 +29,10 @@ func WritePlots(dir string, m *Measurement) error {
 func writeROC(path string, m *Measurement) error {
 	p := plot.New()
 	p.Title.Text = "ROC, " + m.Model
-	p.X.Label.Text = "false accept rate (all cross-identity pairs)"
+	p.X.Label.Text = "false accept rate (cross-identity pairs of the population)"
 	p.Y.Label.Text = "true accept rate (genuine pairs)"
 	p.X.Scale = plot.LogScale{}
-	p.X.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.X.Tick.Marker = decadeTicks{}
 	p.Y.Min, p.Y.Max = 0, 1
 	var lines []any
 	add := func(name string, s *Scores) {
@@ -74,7 +74,7 @@ func writeHistograms(path string, m *Measurement) error {
 	p.X.Label.Text = "cosine similarity"
 	p.Y.Label.Text = "share of pairs per bin"
 	p.Y.Scale = plot.LogScale{}
-	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
+	p.Y.Tick.Marker = decadeTicks{}
 	for _, h := range []struct {
 		name string
 		vals []float32
@@ -111,5 +111,21 @@ func sortedKeys[V any](m map[string]V) []string {
 		out = append(out, k)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// decadeTicks labels each power of ten as 1e-k; gonum's LogTicks prints
+// 1e-05 as 9.999…e-06.
+type decadeTicks struct{}
+
+func (decadeTicks) Ticks(lo, hi float64) []plot.Tick {
+	var out []plot.Tick
+	for e := math.Floor(math.Log10(lo)); e <= math.Ceil(math.Log10(hi)); e++ {
+		v := math.Pow(10, e)
+		if v < lo*0.999 || v > hi*1.001 {
+			continue
+		}
+		out = append(out, plot.Tick{Value: v, Label: fmt.Sprintf("1e%d", int(e))})
+	}
 	return out
 }
