@@ -1,0 +1,243 @@
+// Package app assembles the service from its parts (storage, master key,
+// merchants, identity registry, ledger, face pipeline, verification, HTTP
+// handler) for `portrait serve`, the operator's CLI commands and end-to-end
+// tests, so that each of them runs the same wiring.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/portrait-id/portrait/api"
+	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/ledger"
+	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/models"
+	"github.com/portrait-id/portrait/state"
+	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/store/sqlite"
+	"github.com/portrait-id/portrait/verify"
+)
+
+// DefaultDB is where the embedded store lives unless configured: relative to
+// the working directory, so that `portrait serve` alone is ready for a call.
+const DefaultDB = "./data/portrait.db"
+
+// ErrNoMasterKey is a shared database (PostgreSQL) opened without a master
+// key: generating one there would leave every other instance unable to read
+// the secrets.
+var ErrNoMasterKey = errors.New("no master key configured (set PORTRAIT_MASTER_KEY or --master-key-file)")
+
+// Config configures Open. Zero fields take the defaults given.
+type Config struct {
+	// DB is a SQLite file path (default DefaultDB) or, once that backend
+	// exists, a postgres:// URL.
+	DB string
+	// MasterKey is the key as ParseKey reads it (hex or base64); else
+	// MasterKeyFile names a file holding it; else, with SQLite only, the key
+	// is kept in "<DB>.key", generated on first use.
+	MasterKey     string
+	MasterKeyFile string
+
+	// Faces selects what the service compares faces with:
+	// FacesPipeline (default) loads the models from ModelsDir;
+	// FacesNone builds no verifier (administrative commands), and photos
+	// cannot be enrolled; FacesGiven uses Faces and Enroller as given.
+	Faces     FacesMode
+	ModelsDir string // default models.DefaultDir()
+	Verifier  verify.Faces
+	Enroller  identity.Enroller
+
+	// Source replaces the embedded registry as the identity source.
+	Source identity.Source
+	// Limiter and Claims replace the in-process state (several instances).
+	Limiter merchant.Limiter
+	Claims  verify.Claims
+
+	IdentityTimeout time.Duration // default verify's
+	MerchantTTL     time.Duration // default merchant.DefaultCacheTTL
+	Logger          *slog.Logger  // per-call log; default JSON on stderr
+	Notices         io.Writer     // operator notices (generated key); default stderr
+}
+
+// FacesMode is how Open obtains the face pipeline.
+type FacesMode int
+
+const (
+	FacesPipeline FacesMode = iota
+	FacesNone
+	FacesGiven
+)
+
+// App is the assembled service.
+type App struct {
+	Store     store.Store
+	Merchants *merchant.Service
+	Registry  *identity.Registry
+	Ledger    *ledger.Book
+	Verifier  *verify.Service // nil with FacesNone
+
+	handler  http.Handler
+	pipeline *face.Pipeline
+}
+
+// Open assembles the service; Close releases it.
+func Open(ctx context.Context, cfg Config) (*App, error) {
+	if cfg.DB == "" {
+		cfg.DB = DefaultDB
+	}
+	if cfg.Notices == nil {
+		cfg.Notices = os.Stderr
+	}
+	key, err := masterKey(cfg)
+	if err != nil {
+		return nil, err
+	}
+	sealer, err := merchant.NewSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{}
+	var faces verify.Faces
+	var enroller identity.Enroller
+	switch cfg.Faces {
+	case FacesPipeline:
+		p, err := OpenFaces(cfg.ModelsDir)
+		if err != nil {
+			return nil, err
+		}
+		a.pipeline = p
+		faces, enroller = pipelineFaces{p}, p
+	case FacesGiven:
+		faces, enroller = cfg.Verifier, cfg.Enroller
+	}
+	if a.Store, err = OpenStore(ctx, cfg.DB); err != nil {
+		a.Close()
+		return nil, err
+	}
+	limiter := cfg.Limiter
+	if limiter == nil {
+		limiter = state.NewLimiter()
+	}
+	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, CacheTTL: cfg.MerchantTTL})
+	a.Registry = identity.NewRegistry(a.Store, enroller)
+	a.Ledger = ledger.Open(a.Store)
+	if faces == nil {
+		return a, nil
+	}
+	source := cfg.Source
+	if source == nil {
+		source = a.Registry
+	}
+	claims := cfg.Claims
+	if claims == nil {
+		claims = state.NewClaims()
+	}
+	a.Verifier, err = verify.NewService(verify.Config{
+		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, Ledger: a.Ledger,
+		CodeOf: api.CodeOf, IdentityTimeout: cfg.IdentityTimeout, Logger: cfg.Logger,
+	})
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	a.handler = api.NewHandler(a.Verifier, api.Options{Logger: cfg.Logger})
+	return a, nil
+}
+
+// Handler serves the document's API; nil when opened with FacesNone.
+func (a *App) Handler() http.Handler { return a.handler }
+
+// Close stops the ledger writer (after committing what is queued), then
+// closes the store and the face pipeline.
+func (a *App) Close() error {
+	var errs []error
+	if a.Ledger != nil {
+		errs = append(errs, a.Ledger.Close())
+	}
+	if a.Store != nil {
+		errs = append(errs, a.Store.Close())
+	}
+	if a.pipeline != nil {
+		errs = append(errs, a.pipeline.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// OpenStore opens the backend a DSN names: a postgres:// URL, or a SQLite
+// file path (optionally as a file: or sqlite: URL).
+func OpenStore(ctx context.Context, dsn string) (store.Store, error) {
+	if isPostgres(dsn) {
+		return nil, fmt.Errorf("open %s: the PostgreSQL backend is not built yet", redact(dsn))
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+	return sqlite.Open(ctx, path)
+}
+
+func isPostgres(dsn string) bool {
+	return strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://")
+}
+
+// redact drops a URL's password so that errors can name the database.
+func redact(dsn string) string {
+	scheme, rest, ok := strings.Cut(dsn, "://")
+	if !ok {
+		return dsn
+	}
+	if at := strings.LastIndex(rest, "@"); at >= 0 {
+		rest = "…@" + rest[at+1:]
+	}
+	return scheme + "://" + rest
+}
+
+// masterKey resolves the key by Config's order of precedence.
+func masterKey(cfg Config) ([]byte, error) {
+	switch {
+	case cfg.MasterKey != "":
+		return merchant.ParseKey(cfg.MasterKey)
+	case cfg.MasterKeyFile != "":
+		return merchant.ReadKeyFile(cfg.MasterKeyFile)
+	case isPostgres(cfg.DB):
+		return nil, ErrNoMasterKey
+	}
+	path := strings.TrimPrefix(strings.TrimPrefix(cfg.DB, "sqlite:"), "file:") + ".key"
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return nil, fmt.Errorf("create directory of %s: %w", path, err)
+	}
+	key, created, err := merchant.EnsureKeyFile(path)
+	if err != nil {
+		return nil, err
+	}
+	if created {
+		fmt.Fprintf(cfg.Notices, "portrait: generated a master key in %s (mode 0600); keep it with the database: without it no app_secret can be read\n", path)
+	}
+	return key, nil
+}
+
+// OpenFaces loads the face pipeline from modelsDir (default
+// models.DefaultDir()), refusing with the command that fetches the models
+// when they are missing or corrupt.
+func OpenFaces(modelsDir string) (*face.Pipeline, error) {
+	if modelsDir == "" {
+		modelsDir = models.DefaultDir()
+	}
+	if err := models.Check(modelsDir); err != nil {
+		return nil, fmt.Errorf("face models in %s: %w", modelsDir, err)
+	}
+	return face.Open(face.Config{ModelsDir: modelsDir})
+}
+
+// pipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function
+// of two templates, not of the loaded models.
+type pipelineFaces struct{ *face.Pipeline }
+
+func (pipelineFaces) Score(probe, ref face.Template) (float64, error) { return face.Score(probe, ref) }
