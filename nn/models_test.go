@@ -41,3 +41,13 @@ func TestLoadModels(t *testing.T) {
 		})
 	}
 }
+
+func TestIndexByName(t *testing.T) {
+	m := loadTestModel(t, "faceres")
+	if i := m.OutputIndex("age_pred/Softmax"); i < 0 || m.Outputs()[i].Shape[1] != 100 {
+		t.Errorf("OutputIndex(age_pred/Softmax) = %d", i)
+	}
+	if m.InputIndex("input_1") != 0 || m.OutputIndex("nope") != -1 {
+		t.Error("InputIndex/OutputIndex")
+	}
+}

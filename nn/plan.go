@@ -68,7 +68,7 @@ type softmaxStep struct {
 
 func (s *softmaxStep) run(b [][]float32) { softmax(b[s.in], b[s.out], s.n) }
 
-// Tensor names a model input or output and its static shape.
+// IO names a model input or output (its graph node) and its static shape.
 type IO struct {
 	Name  string
 	Shape []int
@@ -99,6 +99,16 @@ func (m *Model) Inputs() []IO { return m.inputs }
 
 // Outputs lists the graph outputs with their shapes.
 func (m *Model) Outputs() []IO { return m.outputs }
+
+// InputIndex is the position of the named input for Session.Input, or -1.
+func (m *Model) InputIndex(name string) int {
+	return slices.IndexFunc(m.inputs, func(io IO) bool { return io.Name == name })
+}
+
+// OutputIndex is the position of the named output for Session.Output, or -1.
+func (m *Model) OutputIndex(name string) int {
+	return slices.IndexFunc(m.outputs, func(io IO) bool { return io.Name == name })
+}
 
 // FLOPs is the work of one inference: two per multiply-add of the
 // convolutions and matrix products.
