@@ -7,7 +7,7 @@ package kernel
 // apart. ldc is in bytes.
 //
 //go:noescape
-func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
+func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32)
 
 //go:noescape
 func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
@@ -70,9 +70,10 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	}
 	goAct := ep.Act == ActElu || ep.Act == ActSigmoid
 
-	// Edge tiles (n not a multiple of nr) go through scratch so the kernels
-	// always store full vectors; bias and slopes are padded to match.
-	var scratch [14 * 32]float32
+	// AVX2 edge tiles (n not a multiple of nr) go through scratch so its
+	// kernel always stores full vectors; bias and slopes are padded for
+	// both paths, as the kernels load them whole.
+	var scratch [6 * 16]float32
 	var biasPad, alphaPad [panel]float32
 
 	for k0 := 0; k0 < k; k0 += kcb {
@@ -102,15 +103,20 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 					mr := min(sh.mr, mcb-t0)
 					row := i0 + t0
 					ap := &a[row*lda+k0]
-					if w == sh.nr {
-						sh.tile(mr, kc, ap, 4*lda, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak)
-					} else {
+					switch {
+					case sh.avx512:
+						// Bit j of the mask stores column j: the edge
+						// tile is written in place.
+						gemmTile512(mr, kc, ap, 4*lda, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1))
+					case w == sh.nr:
+						gemmTile256(mr, kc, ap, 4*lda, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak)
+					default:
 						if mode&modeAcc != 0 {
 							for i := range mr {
 								copy(scratch[i*sh.nr:i*sh.nr+w], c[(row+i)*ldc+p0:])
 							}
 						}
-						sh.tile(mr, kc, ap, 4*lda, bp, &scratch[0], 4*sh.nr, mode, bias, alpha, ep.Leak)
+						gemmTile256(mr, kc, ap, 4*lda, bp, &scratch[0], 4*sh.nr, mode, bias, alpha, ep.Leak)
 						for i := range mr {
 							copy(c[(row+i)*ldc+p0:(row+i)*ldc+p0+w], scratch[i*sh.nr:])
 						}
@@ -126,14 +132,6 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 				}
 			}
 		}
-	}
-}
-
-func (sh *tileShape) tile(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32) {
-	if sh.avx512 {
-		gemmTile512(mr, kc, a, lda, b, c, ldc, mode, bias, alpha, leak)
-	} else {
-		gemmTile256(mr, kc, a, lda, b, c, ldc, mode, bias, alpha, leak)
 	}
 }
 

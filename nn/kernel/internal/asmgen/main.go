@@ -144,15 +144,24 @@ func (s isa) epilogue(g *gen, e epi) {
 }
 
 // Args of gemmTile: mr, kc int, a *float32, lda int, b, c *float32,
-// ldc, mode int, bias, alpha *float32, leak float32.
-const gemmArgs = "$0-84"
+// ldc, mode int, bias, alpha *float32, leak float32, and for AVX-512 a
+// column mask: bit j set stores column j, so edge tiles need no scratch.
+func gemmArgs(s isa) (decl, frame string) {
+	decl = "mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32"
+	if s.reg == "Z" {
+		return decl + ", mask uint32", "$0-88"
+	}
+	return decl, "$0-84"
+}
 
 // gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
 // at a + r*lda + 4k (bytes); B advances 128 bytes (one 32-float panel row)
 // per step.
 func gemmTile(g *gen, s isa, maxRows, cols int) {
-	g.WriteString(fmt.Sprintf("// func gemmTile%s(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)\n", s.name))
-	g.WriteString(fmt.Sprintf("TEXT ·gemmTile%s(SB), NOSPLIT, %s\n", s.name, gemmArgs))
+	decl, frame := gemmArgs(s)
+	masked := s.reg == "Z"
+	g.WriteString(fmt.Sprintf("// func gemmTile%s(%s)\n", s.name, decl))
+	g.WriteString(fmt.Sprintf("TEXT ·gemmTile%s(SB), NOSPLIT, %s\n", s.name, frame))
 	g.p("MOVQ mr+0(FP), AX")
 	g.p("MOVQ kc+8(FP), CX")
 	g.p("MOVQ a+16(FP), SI")
@@ -208,12 +217,28 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 		g.p("MOVQ c+40(FP), DX")
 		g.p("MOVQ ldc+48(FP), R8")
 		g.p("MOVQ mode+56(FP), BX")
+		// kmask[j] guards vector column j of the row.
+		var kmask []string
+		if masked {
+			g.p("MOVL mask+84(FP), AX")
+			g.p("KMOVW AX, K2")
+			g.p("SHRL $16, AX")
+			g.p("KMOVW AX, K3")
+			kmask = []string{"K2", "K3"}
+		}
 		g.p("TESTQ $%d, BX", modeAcc)
 		g.p("JZ %s_noacc", pre)
 		g.p("MOVQ DX, AX")
 		for r := 0; r < mr; r++ {
 			for j := 0; j < cols; j++ {
-				g.p("VADDPS %d(AX), %s, %s", j*s.bytes, accs[r*cols+j], accs[r*cols+j])
+				if masked {
+					// Zeroing the masked-off lanes is harmless: they
+					// are never stored, and the masked load cannot
+					// fault past the end of C.
+					g.p("VADDPS.Z %d(AX), %s, %s, %s", j*s.bytes, accs[r*cols+j], kmask[j], accs[r*cols+j])
+				} else {
+					g.p("VADDPS %d(AX), %s, %s", j*s.bytes, accs[r*cols+j], accs[r*cols+j])
+				}
 			}
 			if r < mr-1 {
 				g.p("ADDQ R8, AX")
@@ -242,7 +267,11 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 		})
 		for r := 0; r < mr; r++ {
 			for j := 0; j < cols; j++ {
-				g.p("VMOVUPS %s, %d(DX)", accs[r*cols+j], j*s.bytes)
+				if masked {
+					g.p("VMOVUPS %s, %s, %d(DX)", accs[r*cols+j], kmask[j], j*s.bytes)
+				} else {
+					g.p("VMOVUPS %s, %d(DX)", accs[r*cols+j], j*s.bytes)
+				}
 			}
 			if r < mr-1 {
 				g.p("ADDQ R8, DX")
