@@ -1,0 +1,211 @@
+package upstream
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/verify"
+)
+
+// registryStub is an identity.Source with one answer, counting lookups.
+type registryStub struct {
+	res   identity.Result
+	err   error
+	calls int
+}
+
+func (r *registryStub) Lookup(context.Context, string, string) (identity.Result, error) {
+	r.calls++
+	return r.res, r.err
+}
+
+func TestRouteModes(t *testing.T) {
+	usable := identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true, Template: face.Template{Model: "m", Vector: []float32{1}}}
+	upData := verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 91}
+	for _, tc := range []struct {
+		name         string
+		mode         Mode
+		registry     identity.Result
+		registryErr  error
+		wantUpstream bool
+		wantErr      error
+	}{
+		{"registry only, not found", ModeRegistry, identity.Result{}, nil, false, nil},
+		{"registry only, failing", ModeRegistry, identity.Result{}, identity.ErrUnavailable, false, identity.ErrUnavailable},
+		{"registry first, usable record", ModeRegistryFirst, usable, nil, false, nil},
+		{"registry first, name mismatch is an answer", ModeRegistryFirst, identity.Result{Found: true}, nil, false, nil},
+		{"registry first, not found", ModeRegistryFirst, identity.Result{}, nil, true, nil},
+		{"registry first, no photo", ModeRegistryFirst, identity.Result{Found: true, NameMatch: true}, nil, true, nil},
+		{"registry first, photo without face", ModeRegistryFirst, identity.Result{Found: true, NameMatch: true, HasPhoto: true}, nil, true, nil},
+		{"registry first, registry failing is not masked", ModeRegistryFirst, identity.Result{}, identity.ErrUnavailable, false, identity.ErrUnavailable},
+		{"upstream only", ModeUpstream, usable, nil, true, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, srv := newFake(t, answering(upData, nil))
+			reg := &registryStub{res: tc.registry, err: tc.registryErr}
+			r, err := Route(reg, newClient(t, srv.URL, nil), ModeRegistry, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			res, err := r.Lookup(context.Background(), query("r"), tc.mode)
+			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
+				t.Fatalf("err %v, want %v", err, tc.wantErr)
+			}
+			if asked := f.calls.Load() == 1; asked != tc.wantUpstream {
+				t.Fatalf("upstream asked: %v, want %v", asked, tc.wantUpstream)
+			}
+			if wantReg := tc.mode != ModeUpstream; (reg.calls == 1) != wantReg {
+				t.Errorf("registry asked %d times in mode %s", reg.calls, tc.mode)
+			}
+			if err != nil {
+				return
+			}
+			if tc.wantUpstream {
+				if res.Upstream == nil || res.Upstream.Data != upData || !res.Upstream.Charged || !res.Scored || res.Score != 91 || !res.Usable || !res.NameMatch {
+					t.Errorf("result %+v, want the upstream's scored answer", res)
+				}
+			} else if res.Upstream != nil || res.Scored || res.Result.Found != tc.registry.Found || res.Result.Usable != tc.registry.Usable {
+				t.Errorf("result %+v, want the registry's %+v", res, tc.registry)
+			}
+		})
+	}
+}
+
+func TestRouteUpstreamShapes(t *testing.T) {
+	for _, tc := range []struct {
+		data                                       verify.Data
+		found, nameMatch, hasPhoto, usable, scored bool
+	}{
+		{verify.Data{Result: 1, IDName: 2}, false, false, false, false, false},
+		{verify.Data{Result: 1, IDName: 1, Photo: 2}, true, true, false, false, false},
+		{verify.Data{Result: 1, IDName: 1, Photo: 3}, true, true, true, false, false},
+		{verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 33}, true, true, true, true, true},
+	} {
+		_, srv := newFake(t, answering(tc.data, nil))
+		r, err := Route(nil, newClient(t, srv.URL, nil), ModeUpstream, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := r.Lookup(context.Background(), query("r"), "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Found != tc.found || res.NameMatch != tc.nameMatch || res.HasPhoto != tc.hasPhoto || res.Usable != tc.usable || res.Scored != tc.scored || res.Score != tc.data.Score {
+			t.Errorf("data %+v gave %+v", tc.data, res)
+		}
+	}
+}
+
+func TestRouteUpstreamQualityGate(t *testing.T) {
+	_, srv := newFake(t, answering(verify.Data{Result: 2, Reason: "pose"}, nil))
+	r, _ := Route(nil, newClient(t, srv.URL, nil), ModeUpstream, nil)
+	res, err := r.Lookup(context.Background(), query("r"), "")
+	var qe *face.QualityError
+	if !errors.As(err, &qe) || qe.Reason != face.ReasonPose {
+		t.Fatalf("err %v, want a *face.QualityError with reason pose", err)
+	}
+	if res.Upstream == nil || res.Upstream.TraceID == "" || res.Upstream.Charged {
+		t.Errorf("upstream call %+v not kept for the ledger", res.Upstream)
+	}
+}
+
+func TestRouteConfig(t *testing.T) {
+	c := newClient(t, "http://127.0.0.1:1", nil)
+	reg := &registryStub{}
+	for _, tc := range []struct {
+		reg  identity.Source
+		up   *Client
+		mode Mode
+		ok   bool
+	}{
+		{reg, nil, ModeRegistry, true},
+		{reg, nil, ModeRegistryFirst, false},
+		{nil, c, ModeUpstream, true},
+		{nil, c, ModeRegistryFirst, false},
+		{reg, c, "both", false},
+	} {
+		if _, err := Route(tc.reg, tc.up, tc.mode, nil); (err == nil) != tc.ok {
+			t.Errorf("Route(registry %v, upstream %v, %q): %v", tc.reg != nil, tc.up != nil, tc.mode, err)
+		}
+	}
+	r, _ := Route(reg, nil, ModeRegistry, nil)
+	if _, err := r.Lookup(context.Background(), query("r"), ModeUpstream); !errors.Is(err, ErrNoUpstream) {
+		t.Errorf("merchant routed to a missing upstream: %v", err)
+	}
+	for in, want := range map[string]Mode{"": ModeRegistryFirst, "registry": ModeRegistry, "upstream": ModeUpstream, "registry-first": ModeRegistryFirst} {
+		if got, err := ParseMode(in, ModeRegistryFirst); err != nil || got != want {
+			t.Errorf("ParseMode(%q) = %q, %v", in, got, err)
+		}
+	}
+	if _, err := ParseMode("Upstream", ModeRegistry); err == nil {
+		t.Error("ParseMode accepted a misspelt mode")
+	}
+}
+
+func TestIDDailyLimit(t *testing.T) {
+	clk := &clock{t: time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)}
+	reg := &registryStub{res: identity.Result{Found: true}}
+	r, err := Route(reg, nil, ModeRegistry, &IDLimit{Max: 2, Counter: NewMemoryCounter(), Now: clk.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(id string) error {
+		_, err := r.Lookup(context.Background(), Query{IDNumber: id, Name: testName}, "")
+		return err
+	}
+	for i := range 2 {
+		if err := lookup(testID); err != nil {
+			t.Fatalf("call %d: %v", i+1, err)
+		}
+	}
+	err = lookup(testID)
+	if !errors.Is(err, ErrIDDailyLimit) || !errors.Is(err, merchant.ErrRateLimited) {
+		t.Fatalf("third call: %v, want ErrIDDailyLimit (merchant.ErrRateLimited)", err)
+	}
+	if reg.calls != 2 {
+		t.Errorf("registry asked %d times, want 2: the limit comes before any source", reg.calls)
+	}
+	if err := lookup("110105194912310037"); err != nil {
+		t.Errorf("another ID number: %v", err)
+	}
+	clk.Add(time.Minute) // next UTC day
+	if err := lookup(testID); err != nil {
+		t.Errorf("next day: %v", err)
+	}
+}
+
+type failingCounter struct{}
+
+func (failingCounter) Incr(context.Context, string, string) (int64, error) {
+	return 0, errors.New("redis down")
+}
+
+func TestIDLimitFailsClosed(t *testing.T) {
+	l := &IDLimit{Max: 5, Counter: failingCounter{}}
+	if err := l.Check(context.Background(), testID); err == nil {
+		t.Error("a failing counter let the call through")
+	}
+	var off *IDLimit
+	if err := off.Check(context.Background(), testID); err != nil {
+		t.Errorf("no limit configured: %v", err)
+	}
+}
+
+func TestIDKeyHidesTheNumber(t *testing.T) {
+	k := idKey(testID)
+	if len(k) != 32 || k == idKey("110105194912310037") {
+		t.Errorf("idKey = %q", k)
+	}
+	for _, part := range []string{testID[:6], testID[len(testID)-4:]} {
+		if strings.Contains(k, part) {
+			t.Errorf("idKey %q shows %q", k, part)
+		}
+	}
+}
+
