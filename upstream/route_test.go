@@ -208,4 +208,3 @@ func TestIDKeyHidesTheNumber(t *testing.T) {
 		}
 	}
 }
-
