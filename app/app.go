@@ -24,6 +24,7 @@ import (
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/state"
 	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/store/postgres"
 	"github.com/portrait-id/portrait/store/sqlite"
 	"github.com/portrait-id/portrait/verify"
 )
@@ -39,8 +40,7 @@ var ErrNoMasterKey = errors.New("no master key configured (set PORTRAIT_MASTER_K
 
 // Config configures Open. Zero fields take the defaults given.
 type Config struct {
-	// DB is a SQLite file path (default DefaultDB) or, once that backend
-	// exists, a postgres:// URL.
+	// DB is a SQLite file path (default DefaultDB) or a postgres:// URL.
 	DB string
 	// MasterKey is the key as ParseKey reads it (hex or base64); else
 	// MasterKeyFile names a file holding it; else, with SQLite only, the key
@@ -177,7 +177,11 @@ func (a *App) Close() error {
 // file path (optionally as a file: or sqlite: URL).
 func OpenStore(ctx context.Context, dsn string) (store.Store, error) {
 	if isPostgres(dsn) {
-		return nil, fmt.Errorf("open %s: the PostgreSQL backend is not built yet", redact(dsn))
+		st, err := postgres.Open(ctx, dsn)
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", redact(dsn), err)
+		}
+		return st, nil
 	}
 	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
 	return sqlite.Open(ctx, path)
