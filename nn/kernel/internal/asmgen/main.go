@@ -183,36 +183,71 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 		pre := fmt.Sprintf("gemm%s_m%d", s.name, mr)
 		g.label(pre)
 		nacc := mr * cols
-		var accs []string
-		for i := 0; i < nacc; i++ {
-			accs = append(accs, s.r(i))
-			s.zero(g, s.r(i))
+		// Fewer than 4 rows leave too few accumulators to cover the FMA
+		// latency, so those tiles keep split independent sums over
+		// alternate k steps and add them up at the end.
+		split := 1
+		if mr < 4 {
+			split = (4 + mr - 1) / mr
 		}
-		bregs := []string{}
-		for j := 0; j < cols; j++ {
-			bregs = append(bregs, s.r(nacc+j))
-		}
-		bc := s.r(nacc + cols)
-		g.p("TESTQ CX, CX")
-		g.p("JZ %s_done", pre)
-		g.label(pre + "_loop")
-		for j, b := range bregs {
-			g.p("VMOVUPS %d(DI), %s", j*s.bytes, b)
-		}
-		for r := 0; r < mr; r++ {
-			base := bases[r/4]
-			addr := []string{"(%s)", "(%s)(R11*1)", "(%s)(R11*2)", "(%s)(R12*1)"}[r%4]
-			g.p("VBROADCASTSS "+addr+", %s", base, bc)
-			for j, b := range bregs {
-				g.p("VFMADD231PS %s, %s, %s", b, bc, accs[r*cols+j])
+		sets := make([][]string, split)
+		for u := range sets {
+			for i := 0; i < nacc; i++ {
+				sets[u] = append(sets[u], s.r(u*nacc+i))
+				s.zero(g, s.r(u*nacc+i))
 			}
 		}
-		for q := 0; q*4 < mr; q++ {
-			g.p("ADDQ $4, %s", bases[q])
+		accs := sets[0]
+		bregs := []string{}
+		for j := 0; j < cols; j++ {
+			bregs = append(bregs, s.r(split*nacc+j))
 		}
-		g.p("ADDQ $128, DI")
+		bc := s.r(split*nacc + cols)
+		// step emits k step u of an iteration into accumulator set acc.
+		step := func(u int, acc []string) {
+			for j, b := range bregs {
+				g.p("VMOVUPS %d(DI), %s", u*128+j*s.bytes, b)
+			}
+			for r := 0; r < mr; r++ {
+				base := bases[r/4]
+				addr := []string{"%d(%s)", "%d(%s)(R11*1)", "%d(%s)(R11*2)", "%d(%s)(R12*1)"}[r%4]
+				g.p("VBROADCASTSS "+addr+", %s", 4*u, base, bc)
+				for j, b := range bregs {
+					g.p("VFMADD231PS %s, %s, %s", b, bc, acc[r*cols+j])
+				}
+			}
+		}
+		advance := func(steps int) {
+			for q := 0; q*4 < mr; q++ {
+				g.p("ADDQ $%d, %s", 4*steps, bases[q])
+			}
+			g.p("ADDQ $%d, DI", 128*steps)
+		}
+		if split > 1 {
+			g.label(pre + "_split")
+			g.p("CMPQ CX, $%d", split)
+			g.p("JLT %s_rest", pre)
+			for u, acc := range sets {
+				step(u, acc)
+			}
+			advance(split)
+			g.p("SUBQ $%d, CX", split)
+			g.p("JMP %s_split", pre)
+			g.label(pre + "_rest")
+		}
+		g.p("TESTQ CX, CX")
+		g.p("JZ %s_sum", pre)
+		g.label(pre + "_loop")
+		step(0, accs)
+		advance(1)
 		g.p("DECQ CX")
 		g.p("JNZ %s_loop", pre)
+		g.label(pre + "_sum")
+		for _, set := range sets[1:] {
+			for i, a := range set {
+				g.p("VADDPS %s, %s, %s", a, accs[i], accs[i])
+			}
+		}
 		g.label(pre + "_done")
 		g.p("MOVQ c+40(FP), DX")
 		g.p("MOVQ ldc+48(FP), R8")
