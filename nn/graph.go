@@ -26,7 +26,12 @@ type graphJSON struct {
 }
 
 type sigTensor struct {
-	Name string `json:"name"`
+	Name        string `json:"name"`
+	TensorShape *struct {
+		Dim []struct {
+			Size string `json:"size"`
+		} `json:"dim"`
+	} `json:"tensorShape"`
 }
 
 type nodeJSON struct {
@@ -48,11 +53,13 @@ type attrJSON struct {
 		S [][]byte  `json:"s"`
 		F []float64 `json:"f"`
 	} `json:"list"`
-	Shape *struct {
-		Dim []struct {
-			Size string `json:"size"`
-		} `json:"dim"`
-	} `json:"shape"`
+	Shape *shapeJSON `json:"shape"`
+}
+
+type shapeJSON struct {
+	Dim []struct {
+		Size string `json:"size"`
+	} `json:"dim"`
 }
 
 // node is one operation of the graph while it is checked, fused and planned.
@@ -174,6 +181,27 @@ func parseGraph(path string) (nodes []*node, inputs, outputs []*node, err error)
 	for _, n := range nodes {
 		if n.op == "Placeholder" {
 			inputs = append(inputs, n)
+		}
+	}
+	if g.Signature != nil {
+		// Some converters leave the shape only in the signature.
+		for key, t := range g.Signature.Inputs {
+			name := t.Name
+			if name == "" {
+				name = key
+			}
+			name, _, _ = strings.Cut(name, ":")
+			n := byName[name]
+			if n == nil || n.op != "Placeholder" || t.TensorShape == nil {
+				continue
+			}
+			if a, ok := n.attr["shape"]; !ok || a.Shape == nil {
+				if n.attr == nil {
+					n.attr = map[string]attrJSON{}
+				}
+				a.Shape = &shapeJSON{Dim: t.TensorShape.Dim}
+				n.attr["shape"] = a
+			}
 		}
 	}
 	if g.Signature != nil && len(g.Signature.Outputs) > 0 {

@@ -370,3 +370,56 @@ func TestUnsupportedOpFailsAtLoad(t *testing.T) {
 		t.Errorf("err = %v, want one naming Erf", err)
 	}
 }
+
+// TestTinyGraph runs a hand-written graph: the input shape only in the
+// signature, a zero Pad folded into a VALID convolution, and a Mul+Add+Relu
+// chain fused into its epilogue.
+func TestTinyGraph(t *testing.T) {
+	dir := t.TempDir()
+	model := `{"format":"graph-model","signature":{"inputs":{"x:0":{"name":"x:0","tensorShape":{"dim":[{"size":"-1"},{"size":"3"},{"size":"3"},{"size":"1"}]}}}},
+	"modelTopology":{"node":[
+		{"name":"x","op":"Placeholder"},
+		{"name":"pads","op":"Const"},
+		{"name":"f","op":"Const"},
+		{"name":"s","op":"Const"},
+		{"name":"b","op":"Const"},
+		{"name":"p","op":"Pad","input":["x","pads"]},
+		{"name":"c","op":"Conv2D","input":["p","f"],"attr":{"padding":{"s":"VkFMSUQ="},"strides":{"list":{"i":["1","1","1","1"]}}}},
+		{"name":"m","op":"Mul","input":["c","s"]},
+		{"name":"a","op":"AddV2","input":["m","b"]},
+		{"name":"y","op":"Relu","input":["a"]}]},
+	"weightsManifest":[{"paths":["w.bin"],"weights":[
+		{"name":"pads","shape":[4,2],"dtype":"int32"},
+		{"name":"f","shape":[2,2,1,1],"dtype":"float32"},
+		{"name":"s","shape":[1],"dtype":"float32"},
+		{"name":"b","shape":[1],"dtype":"float32"}]}]}`
+	var bin []byte
+	le := func(v uint32) { bin = append(bin, byte(v), byte(v>>8), byte(v>>16), byte(v>>24)) }
+	for _, v := range []int32{0, 0, 1, 0, 1, 0, 0, 0} { // pad one row on top, one column on the left
+		le(uint32(v))
+	}
+	for _, v := range []float32{1, 1, 1, 1, 2, -10} { // 2×2 box sum, ×2, −10
+		le(math.Float32bits(v))
+	}
+	if err := os.WriteFile(filepath.Join(dir, "model.json"), []byte(model), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "w.bin"), bin, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadGraphModel(filepath.Join(dir, "model.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.steps) != 1 {
+		t.Errorf("%d steps, want the pad, scale, bias and relu fused into one convolution", len(m.steps))
+	}
+	if got := m.Outputs()[0].Shape; !slices.Equal(got, []int{1, 3, 3, 1}) {
+		t.Fatalf("output shape %v", got)
+	}
+	s := m.NewSession()
+	copy(s.Input(0), seq(1, 3, 3, 1).Data)
+	s.Run()
+	// Box sums of the top/left-padded 1..9 grid: 1 3 5 / 5 12 16 / 11 24 28.
+	closeTo(t, s.Output(0), []float32{0, 0, 0, 0, 14, 22, 12, 38, 46}, 0)
+}
