@@ -65,7 +65,8 @@ func init() {
 	}
 }
 
-// panel is the column width of a packed panel of B.
+// panel is the column width of a packed panel of B: two zmm vectors, the
+// width of the AVX-512 register tile; the AVX2 tile reads half a panel.
 const panel = 32
 
 // PackedB is the right-hand matrix of a GEMM laid out in column panels for

@@ -103,9 +103,10 @@ func TestGemm(t *testing.T) {
 			}
 		}
 	}
-	// K over one block, M over one packed-A block, N over the packing
-	// threshold, and an FC-like shape.
-	cases = append(cases, tc{29, 100, 385}, tc{300, 130, 1000}, tc{5000, 140, 17}, tc{1, 70, 2000}, tc{3, 5, 0})
+	cases = append(cases, tc{3, 5, 0})
+	// Several K blocks, several M blocks (rows past one L2-sized block),
+	// an FC-like row: too slow to cross with every epilogue.
+	big := []tc{{29, 100, 385}, {800, 40, 700}, {5000, 140, 17}, {1, 70, 2000}}
 	forEachPath(t, func(p Path) {
 		for _, c := range cases {
 			for _, act := range allActs {
@@ -113,6 +114,10 @@ func TestGemm(t *testing.T) {
 					checkGemmCase(t, r, p, c.m, c.n, c.k, act, bias)
 				}
 			}
+		}
+		for _, c := range big {
+			checkGemmCase(t, r, p, c.m, c.n, c.k, ActPrelu, true)
+			checkGemmCase(t, r, p, c.m, c.n, c.k, ActSigmoid, false)
 		}
 	})
 }
