@@ -143,13 +143,7 @@ func toRGB(img image.Image) *rgbImage {
 	o := 0
 	switch src := img.(type) {
 	case *image.YCbCr:
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			for x := r.Min.X; x < r.Max.X; x++ {
-				yi, ci := src.YOffset(x, y), src.COffset(x, y)
-				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = color.YCbCrToRGB(src.Y[yi], src.Cb[ci], src.Cr[ci])
-				o += 3
-			}
-		}
+		ycbcrToRGB(src, m.Pix)
 	case *image.Gray:
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			row := src.Pix[src.PixOffset(r.Min.X, y):][:r.Dx()]
@@ -178,6 +172,57 @@ func toRGB(img image.Image) *rgbImage {
 		}
 	}
 	return m
+}
+
+// chromaShift is how many bits each subsampling ratio shifts a luma
+// coordinate by to find its chroma sample (horizontal, vertical).
+var chromaShift = map[image.YCbCrSubsampleRatio][2]int{
+	image.YCbCrSubsampleRatio444: {0, 0},
+	image.YCbCrSubsampleRatio422: {1, 0},
+	image.YCbCrSubsampleRatio420: {1, 1},
+	image.YCbCrSubsampleRatio440: {0, 1},
+	image.YCbCrSubsampleRatio411: {2, 0},
+	image.YCbCrSubsampleRatio410: {2, 1},
+}
+
+// ycbcrToRGB converts a JPEG's planes row by row with the same integer
+// arithmetic as color.YCbCrToRGB: decoding a selfie is mostly this loop, and
+// per-pixel COffset calls and the function call cost as much as the
+// arithmetic.
+func ycbcrToRGB(src *image.YCbCr, dst []byte) {
+	r := src.Rect
+	sh, ok := chromaShift[src.SubsampleRatio]
+	if !ok {
+		sh = [2]int{0, 0}
+	}
+	hs, vs := sh[0], sh[1]
+	cx0 := r.Min.X >> hs
+	o := 0
+	for y := r.Min.Y; y < r.Max.Y; y++ {
+		yrow := src.Y[(y-r.Min.Y)*src.YStride:]
+		crow := ((y >> vs) - (r.Min.Y >> vs)) * src.CStride
+		for x := r.Min.X; x < r.Max.X; x++ {
+			ci := crow + (x >> hs) - cx0
+			yy := int32(yrow[x-r.Min.X]) * 0x10101
+			cb := int32(src.Cb[ci]) - 128
+			cr := int32(src.Cr[ci]) - 128
+			dst[o] = clampByte(yy + 91881*cr)
+			dst[o+1] = clampByte(yy - 22554*cb - 46802*cr)
+			dst[o+2] = clampByte(yy + 116130*cb)
+			o += 3
+		}
+	}
+}
+
+// clampByte is color.YCbCrToRGB's rounding and clamping of a 16.16 value.
+func clampByte(v int32) byte {
+	if uint32(v)&0xff000000 == 0 {
+		return byte(v >> 16)
+	}
+	if v < 0 {
+		return 0
+	}
+	return 255
 }
 
 // orient applies an EXIF orientation (1..8) so the image is upright as a

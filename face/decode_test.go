@@ -296,3 +296,31 @@ func TestExifOrientationIgnoresMalformed(t *testing.T) {
 		}
 	}
 }
+
+// TestYCbCrConversionMatchesStdlib checks the fast JPEG colour conversion
+// against color.YCbCrToRGB for every subsampling ratio, on an odd-offset
+// sub-image so the chroma indexing is exercised.
+func TestYCbCrConversionMatchesStdlib(t *testing.T) {
+	for ratio := range chromaShift {
+		full := image.NewYCbCr(image.Rect(0, 0, 37, 29), ratio)
+		for i := range full.Y {
+			full.Y[i] = byte(i * 7)
+		}
+		for i := range full.Cb {
+			full.Cb[i], full.Cr[i] = byte(i*13), byte(255-i*5)
+		}
+		src := full.SubImage(image.Rect(3, 5, 36, 28)).(*image.YCbCr)
+		got := toRGB(src)
+		o := 0
+		for y := 5; y < 28; y++ {
+			for x := 3; x < 36; x++ {
+				c := src.YCbCrAt(x, y)
+				r, g, b := color.YCbCrToRGB(c.Y, c.Cb, c.Cr)
+				if got.Pix[o] != r || got.Pix[o+1] != g || got.Pix[o+2] != b {
+					t.Fatalf("%v at %d,%d: %v, want %d,%d,%d", ratio, x, y, got.Pix[o:o+3], r, g, b)
+				}
+				o += 3
+			}
+		}
+	}
+}

@@ -70,14 +70,53 @@ func eyeAngle(d Detection) float64 {
 	return math.Atan2(r.Y-l.Y, r.X-l.X)
 }
 
-// landmarks runs the mesh on the detection's face, cropped square around the
-// box, enlarged, and turned so the eyes are level — the mesh model expects an
-// upright face, so a tilted selfie gets the same landmarks as a level one.
-// Returns the points in source pixels and the model's face-presence score
-// in [0, 1].
-func (ms *mesher) landmarks(p *pyramid, d Detection) ([]Point3, float64) {
-	side := ms.enlargement * d.Size()
-	t := cropTransform(d.centre(), side, eyeAngle(d), ms.size)
+// meshCrop is the square the mesh model sees: centre and side in source
+// pixels, and the turn that levels the eyes.
+type meshCrop struct {
+	centre Point
+	side   float64
+	angle  float64
+}
+
+// cropFromDetection centres the crop on the detector's box, enlarged, and
+// turned so the eyes are level — the mesh model expects an upright face, so
+// a tilted selfie gets the same landmarks as a level one.
+func (ms *mesher) cropFromDetection(d Detection) meshCrop {
+	return meshCrop{d.centre(), ms.enlargement * d.Size(), eyeAngle(d)}
+}
+
+// meshSpan is the mesh's extent as a fraction of a detection crop's side,
+// measured on faces-dev (median 0.72): a crop made from a mesh keeps the
+// framing the model gave those landmarks in.
+const meshSpan = 0.72
+
+// cropFromMesh re-frames the face from a first mesh: its eye corners give
+// the turn, its extent (in the levelled frame) the centre and the side.
+// BlazeFace's six keypoints are coarse; on a tilted or turned face the
+// first crop is off-centre and the landmarks suffer for it.
+func cropFromMesh(m []Point3) meshCrop {
+	l, r := m[33], m[263]
+	angle := math.Atan2(r.Y-l.Y, r.X-l.X)
+	cos, sin := math.Cos(angle), math.Sin(angle)
+	lo, hi := Point{math.Inf(1), math.Inf(1)}, Point{math.Inf(-1), math.Inf(-1)}
+	for _, q := range m {
+		// Coordinates in the frame turned by −angle (eyes level).
+		u, v := q.X*cos+q.Y*sin, -q.X*sin+q.Y*cos
+		lo.X, lo.Y = min(lo.X, u), min(lo.Y, v)
+		hi.X, hi.Y = max(hi.X, u), max(hi.Y, v)
+	}
+	cu, cv := (lo.X+hi.X)/2, (lo.Y+hi.Y)/2
+	return meshCrop{
+		centre: Point{cu*cos - cv*sin, cu*sin + cv*cos},
+		side:   max(hi.X-lo.X, hi.Y-lo.Y) / meshSpan,
+		angle:  angle,
+	}
+}
+
+// landmarks runs the mesh on a crop and returns the points in source pixels
+// and the model's face-presence probability.
+func (ms *mesher) landmarks(p *pyramid, c meshCrop) ([]Point3, float64) {
+	t := cropTransform(c.centre, c.side, c.angle, ms.size)
 
 	s := ms.model.Acquire()
 	defer s.Release()
@@ -85,7 +124,7 @@ func (ms *mesher) landmarks(p *pyramid, d Detection) ([]Point3, float64) {
 	s.Run()
 
 	raw := s.Output(ms.points)
-	zScale := side / float64(ms.size)
+	zScale := c.side / float64(ms.size)
 	pts := make([]Point3, MeshPoints)
 	for i := range pts {
 		q := t.apply(float64(raw[3*i]), float64(raw[3*i+1]))

@@ -4,9 +4,8 @@ import "math"
 
 // Pose is the head's orientation in degrees, measured from the mesh.
 //
-// Yaw is the turn about the vertical axis: positive when the image-right
-// side of the face is further from the camera than the image-left side (the
-// face turns toward the image's left). Pitch is the nod: positive when the
+// Yaw is the turn about the vertical axis: positive when the face turns
+// toward the image's right (its image-right side recedes from the camera). Pitch is the nod: positive when the
 // chin is further from the camera than the forehead (head tilted back).
 // Roll is the in-plane tilt of the eye line: positive clockwise in the image.
 // Mirroring an image negates yaw and roll and keeps pitch.

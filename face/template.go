@@ -78,3 +78,7 @@ func (e *QualityError) Error() string {
 // JPG/PNG/BMP/GIF/TIFF, dimensions out of range, truncated or undecodable.
 // Errors wrapping it carry the detail a merchant's developer can act on.
 var ErrImage = errors.New("invalid image")
+
+// ErrNoUsableFace marks a reference photo in which no face could be found
+// or embedded: the document's photo 3.
+var ErrNoUsableFace = errors.New("no usable face in reference photo")

@@ -1,0 +1,182 @@
+package face
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestOpenNamesTheMissingModel(t *testing.T) {
+	_, err := Open(Config{ModelsDir: t.TempDir()})
+	if err == nil {
+		t.Fatal("opened without models")
+	}
+	for _, want := range []string{"blazeface-front.json", "portrait models fetch"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+	if _, err := Open(Config{Detector: "yolo"}); err == nil || !strings.Contains(err.Error(), "yolo") {
+		t.Errorf("unknown detector: %v", err)
+	}
+}
+
+func TestProbe(t *testing.T) {
+	p := testPipeline(t)
+	good := jpegBytes(t, loadRGB(t, frontalA))
+	tpl, a, tr, err := p.ProbeTrace(context.Background(), good)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tpl.Model != p.Model() || len(tpl.Vector) == 0 {
+		t.Fatalf("template %q with %d values", tpl.Model, len(tpl.Vector))
+	}
+	if a.Width != 250 || a.Face == nil || len(a.Face.Mesh) != MeshPoints {
+		t.Fatalf("analysis %+v", a)
+	}
+	for name, d := range map[string]time.Duration{"decode": tr.Decode, "detect": tr.Detect, "landmarks": tr.Landmarks, "quality": tr.Quality, "embed": tr.Embed} {
+		if d <= 0 {
+			t.Errorf("stage %s not timed", name)
+		}
+	}
+
+	if _, err := p.Probe(context.Background(), []byte("not an image")); !errors.Is(err, ErrImage) {
+		t.Errorf("garbage: %v, want ErrImage", err)
+	}
+	var qe *QualityError
+	if _, err := p.Probe(context.Background(), jpegBytes(t, darken(loadRGB(t, frontalA), 0.3))); !errors.As(err, &qe) {
+		t.Errorf("dark selfie: %v, want a QualityError", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := p.Probe(ctx, good); !errors.Is(err, context.Canceled) {
+		t.Errorf("cancelled: %v", err)
+	}
+}
+
+func TestEnroll(t *testing.T) {
+	p := testPipeline(t)
+	// A reference photo need not pass the selfie gate: a turned face enrols.
+	if _, err := p.Enroll(context.Background(), jpegBytes(t, loadRGB(t, turnedRight))); err != nil {
+		t.Fatalf("turned face: %v", err)
+	}
+	for name, img := range map[string][]byte{
+		"no face":      jpegBytes(t, quadrantsRGB(320, 240)),
+		"undecodable":  []byte("GIF89a garbage"),
+		"out of range": encode(t, "PNG", quadrants(32, 32)),
+	} {
+		if _, err := p.Enroll(context.Background(), img); !errors.Is(err, ErrNoUsableFace) {
+			t.Errorf("%s: %v, want ErrNoUsableFace", name, err)
+		}
+	}
+}
+
+// TestProbeConcurrent runs probes from several goroutines at once (run with
+// -race) and expects each to match the same probe run alone.
+func TestProbeConcurrent(t *testing.T) {
+	p := testPipeline(t)
+	imgs := [][]byte{jpegBytes(t, loadRGB(t, frontalA)), jpegBytes(t, loadRGB(t, frontalB))}
+	want := make([][]float32, len(imgs))
+	for i, b := range imgs {
+		tpl, err := p.Probe(context.Background(), b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want[i] = tpl.Vector
+	}
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			i := g % len(imgs)
+			tpl, err := p.Probe(context.Background(), imgs[i])
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			for k := range tpl.Vector {
+				if tpl.Vector[k] != want[i][k] {
+					t.Errorf("goroutine %d: value %d = %v, alone %v", g, k, tpl.Vector[k], want[i][k])
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// cpuTime is the process's user and system CPU time.
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// selfieJPEG is a phone-sized selfie: a faces-dev photo enlarged to
+// 750×750 and saved at quality 92 (about 60–100 KB).
+func selfieJPEG(b *testing.B) []byte {
+	m := loadRGB(b, frontalA)
+	const n = 750
+	big := &rgbImage{W: n, H: n, Pix: make([]byte, 3*n*n)}
+	buf := make([]float32, 3*n*n)
+	newPyramid(m).sample(buf, n, n, cropTransform(Point{125, 125}, 250, 0, n), 1, 0)
+	for i, v := range buf {
+		big.Pix[i] = byte(min(max(v+0.5, 0), 255))
+	}
+	return jpegBytes(b, big)
+}
+
+// BenchmarkAnalyze is decode, detect, landmarks and quality of one selfie on
+// one core (run with -cpu 1); BenchmarkProbe adds the embedding. Both report
+// the median of the per-stage times.
+func BenchmarkAnalyze(b *testing.B) { benchProbe(b, false) }
+func BenchmarkProbe(b *testing.B)   { benchProbe(b, true) }
+
+func benchProbe(b *testing.B, embed bool) {
+	p := testPipeline(b)
+	img := selfieJPEG(b)
+	b.SetBytes(int64(len(img)))
+	var traces []Trace
+	ctx := context.Background()
+	cpu0 := cpuTime()
+	b.ResetTimer()
+	for b.Loop() {
+		var tr Trace
+		var err error
+		if embed {
+			_, _, tr, err = p.ProbeTrace(ctx, img)
+		} else {
+			_, _, err = p.analyze(ctx, img, &tr, true)
+		}
+		if err != nil {
+			b.Fatal(err)
+		}
+		traces = append(traces, tr)
+	}
+	// On a shared machine wall time counts other processes' turns; the
+	// process's CPU time per call is what one core would take.
+	b.ReportMetric(float64(cpuTime()-cpu0)/1e6/float64(len(traces)), "cpu-ms/op")
+	med := func(f func(Trace) time.Duration) float64 {
+		v := make([]float64, len(traces))
+		for i, t := range traces {
+			v[i] = float64(f(t)) / 1e6
+		}
+		sort.Float64s(v)
+		return v[len(v)/2]
+	}
+	b.ReportMetric(float64(len(img))/1024, "KB")
+	b.ReportMetric(med(func(t Trace) time.Duration { return t.Decode }), "decode-ms")
+	b.ReportMetric(med(func(t Trace) time.Duration { return t.Detect }), "detect-ms")
+	b.ReportMetric(med(func(t Trace) time.Duration { return t.Landmarks }), "landmarks-ms")
+	b.ReportMetric(med(func(t Trace) time.Duration { return t.Quality }), "quality-ms")
+	b.ReportMetric(med(func(t Trace) time.Duration { return t.Embed }), "embed-ms")
+	b.ReportMetric(med(Trace.Total), "p50-ms")
+}
