@@ -78,6 +78,8 @@ func failureToken(err error) string {
 		return string(q.Reason)
 	case errors.Is(err, face.ErrImage):
 		return "bad_image"
+	case errors.Is(err, face.ErrNoUsableFace):
+		return "no_usable_face"
 	}
 	return "no_template"
 }

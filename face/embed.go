@@ -1,10 +1,12 @@
 package face
 
 import (
+	"errors"
 	"fmt"
 	"image"
 	"math"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/portrait-id/portrait/face/faceapi"
@@ -70,23 +72,31 @@ const faceResZoom = 1.3
 
 // EmbedderConfig chooses the embedding.
 type EmbedderConfig struct {
-	// Model is one of EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, optionally
-	// with FlipSuffix; "" means DefaultEmbedding.
+	// Model names one or more of EmbedFaceAPI, EmbedFaceRes and
+	// EmbedFaceResRGB joined by "+", optionally followed by FlipSuffix:
+	// several models are fused (their normalised descriptors concatenated,
+	// so the cosine is the mean of theirs). "" means DefaultEmbedding.
 	Model string
 }
 
 // Embedder turns a face, given by its five landmarks in a decoded image,
 // into a Template. It is safe for concurrent use.
 type Embedder struct {
-	name string
+	name  string
+	parts []*embedPart
+	flip  bool
+	dim   int
+}
+
+// embedPart is one network of an embedder with its crop and scratch.
+type embedPart struct {
 	spec embedSpec
 	net  network
-	flip bool
 	bufs sync.Pool // *embedScratch
 }
 
 type embedScratch struct {
-	crop, in, out, sum []float32
+	crop, in, out []float32
 }
 
 // OpenEmbedder loads the configured model from the models cache dir.
@@ -95,40 +105,46 @@ func OpenEmbedder(dir string, c EmbedderConfig) (*Embedder, error) {
 	if name == "" {
 		name = DefaultEmbedding
 	}
-	base, flip := name, false
-	if b, ok := cutSuffix(name, FlipSuffix); ok {
-		base, flip = b, true
+	e := &Embedder{name: name}
+	for i, base := range strings.Split(name, "+") {
+		if base == strings.TrimPrefix(FlipSuffix, "+") && i > 0 && !e.flip {
+			e.flip = true
+			continue
+		}
+		spec, ok := embedSpecs[base]
+		if !ok || e.flip || slices.ContainsFunc(e.parts, func(p *embedPart) bool { return p.spec == spec }) {
+			e.Close()
+			return nil, fmt.Errorf("open embedder: bad model %q (want %s, %s or %s, several joined by \"+\", optionally ending in %q)", name, EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, FlipSuffix)
+		}
+		var net network
+		var err error
+		switch base {
+		case EmbedFaceAPI:
+			net, err = openFaceAPI(models.Path(dir, "face-api", "model/face_recognition_model-weights_manifest.json"))
+		default:
+			net, err = openGraphNet(models.Path(dir, "human", "models/faceres.json"), spec.size, 1024)
+		}
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("open embedder %s: %w", name, err)
+		}
+		e.parts = append(e.parts, &embedPart{spec: spec, net: net})
+		e.dim += net.dim()
 	}
-	spec, ok := embedSpecs[base]
-	if !ok {
-		return nil, fmt.Errorf("open embedder: unknown model %q (want %s, %s or %s, optionally with %q)", name, EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, FlipSuffix)
-	}
-	var net network
-	var err error
-	switch base {
-	case EmbedFaceAPI:
-		net, err = openFaceAPI(models.Path(dir, "face-api", "model/face_recognition_model-weights_manifest.json"))
-	default:
-		net, err = openGraphNet(models.Path(dir, "human", "models/faceres.json"), spec.size, 1024)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("open embedder %s: %w", name, err)
-	}
-	return &Embedder{name: name, spec: spec, net: net, flip: flip}, nil
-}
-
-func cutSuffix(s, suffix string) (string, bool) {
-	if len(s) > len(suffix) && s[len(s)-len(suffix):] == suffix {
-		return s[:len(s)-len(suffix)], true
-	}
-	return s, false
+	return e, nil
 }
 
 // Model is the name templates of this embedder carry.
 func (e *Embedder) Model() string { return e.name }
 
-// Close releases the model.
-func (e *Embedder) Close() error { return e.net.close() }
+// Close releases the models.
+func (e *Embedder) Close() error {
+	var errs []error
+	for _, p := range e.parts {
+		errs = append(errs, p.net.close())
+	}
+	return errors.Join(errs...)
+}
 
 // Embed aligns the face at lm in img and embeds it.
 func (e *Embedder) Embed(img image.Image, lm Landmarks5) (Template, error) {
@@ -137,36 +153,51 @@ func (e *Embedder) Embed(img image.Image, lm Landmarks5) (Template, error) {
 
 // embed is Embed on the pipeline's decoded picture.
 func (e *Embedder) embed(p *pyramid, lm Landmarks5) (Template, error) {
+	v := make([]float32, 0, e.dim)
+	for _, part := range e.parts {
+		d, err := part.embed(p, lm, e.flip)
+		if err != nil {
+			return Template{}, err
+		}
+		v = append(v, d...)
+	}
+	if len(e.parts) > 1 {
+		v = normalized(v)
+	}
+	return Template{Model: e.name, Vector: v}, nil
+}
+
+// embed returns the part's normalised descriptor of the face.
+func (e *embedPart) embed(p *pyramid, lm Landmarks5, flip bool) ([]float32, error) {
 	t, err := alignTransform(e.spec.template, lm)
 	if err != nil {
-		return Template{}, err
+		return nil, err
 	}
 	n := e.spec.size
 	sc, _ := e.bufs.Get().(*embedScratch)
 	if sc == nil {
-		sc = &embedScratch{crop: make([]float32, n*n*3), in: make([]float32, n*n*3),
-			out: make([]float32, e.net.dim()), sum: make([]float32, e.net.dim())}
+		sc = &embedScratch{crop: make([]float32, n*n*3), in: make([]float32, n*n*3), out: make([]float32, e.net.dim())}
 	}
 	defer e.bufs.Put(sc)
 	p.sample(sc.crop, n, n, t, 1, 0)
 	e.prepare(sc.crop, sc.in, false)
 	e.net.run(sc.in, sc.out)
-	if !e.flip {
-		return Template{Model: e.name, Vector: normalized(sc.out)}, nil
+	v := normalized(sc.out)
+	if !flip {
+		return v, nil
 	}
 	// Average the face with its mirror image: both halves of the face then
 	// count alike, which steadies the descriptor against slight yaw.
-	copy(sc.sum, normalized(sc.out))
 	e.prepare(sc.crop, sc.in, true)
 	e.net.run(sc.in, sc.out)
-	for i, v := range normalized(sc.out) {
-		sc.sum[i] += v
+	for i, x := range normalized(sc.out) {
+		v[i] += x
 	}
-	return Template{Model: e.name, Vector: normalized(sc.sum)}, nil
+	return normalized(v), nil
 }
 
 // prepare writes the network input from the RGB crop, mirrored if asked.
-func (e *Embedder) prepare(crop, in []float32, mirror bool) {
+func (e *embedPart) prepare(crop, in []float32, mirror bool) {
 	s := &e.spec
 	n := s.size
 	for y := 0; y < n; y++ {
