@@ -36,7 +36,34 @@ func fuse(order []*node, outputs []*node) ([]*node, error) {
 			}
 		}
 	}
+	for _, n := range order {
+		if n.conv != nil {
+			reluBeforePool(n, outputs)
+		}
+	}
 	return topoOrder(outputs)
+}
+
+// reluBeforePool moves a ReLU after a max pool into the convolution before
+// the pool: ReLU is monotonic, so it commutes with max, and the kernel
+// applies it for free.
+func reluBeforePool(n *node, outputs []*node) {
+	if len(n.users) != 1 || n.conv.act != kernel.ActNone || n.conv.res != nil || slices.Contains(outputs, n) {
+		return
+	}
+	p := n.users[0]
+	if p.op != "MaxPool" || len(p.users) != 1 || slices.Contains(outputs, p) {
+		return
+	}
+	r := p.users[0]
+	if r.op != "Relu" && r.op != "Relu6" {
+		return
+	}
+	n.conv.act = kernel.ActRelu
+	if r.op == "Relu6" {
+		n.conv.act = kernel.ActRelu6
+	}
+	replace(r, p, outputs)
 }
 
 func isZero(n *node) bool { v, ok := scalarConst(n); return ok && v == 0 }
@@ -187,8 +214,12 @@ func absorb(n *node, outputs []*node) bool {
 	switch {
 	case (u.op == "Add" || u.op == "AddV2") && none && !operand.isConst() && sameShape(u, n) && sameShape(operand, n):
 		// A residual connection: added tile by tile while the tile is in cache.
-		s.res = operand
-		n.in = append(n.in, operand)
+		// A shortcut zero-padded on channels only is added unpadded.
+		s.res, s.resC = operand, c
+		if x, rc, ok := channelPad(operand, u); ok {
+			s.res, s.resC = x, rc
+		}
+		n.in = append(n.in, s.res)
 	case u.op == "Mul" && none:
 		m, ok := channelConst(operand, c)
 		if !ok || !sameShape(u, n) {
@@ -237,6 +268,28 @@ func absorb(n *node, outputs []*node) bool {
 	}
 	replace(u, n, outputs)
 	return true
+}
+
+// channelPad reports whether p zero-pads only the end of the last axis and
+// is read by u alone; it returns the unpadded input and its channels.
+func channelPad(p, u *node) (*node, int, bool) {
+	if (p.op != "Pad" && p.op != "PadV2") || len(p.users) != 1 || p.users[0] != u {
+		return nil, 0, false
+	}
+	if p.op == "PadV2" && len(p.in) > 2 && !isZero(p.in[2]) {
+		return nil, 0, false
+	}
+	pads, err := constInts(p.in[1])
+	x := p.in[0]
+	if err != nil || len(pads) != 2*len(x.shape) || len(x.shape) == 0 {
+		return nil, 0, false
+	}
+	for _, v := range pads[:len(pads)-1] {
+		if v != 0 {
+			return nil, 0, false
+		}
+	}
+	return x, x.shape[len(x.shape)-1], true
 }
 
 // absorbPost takes the activation after a residual add.

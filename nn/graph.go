@@ -96,6 +96,7 @@ type convSpec struct {
 	leak      float32
 	// res is added after the epilogue, then post applied (with postAlpha).
 	res       *node
+	resC      int // channels of res: fewer than cout when it was zero-padded
 	post      kernel.Activation
 	postAlpha []float32
 }

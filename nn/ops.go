@@ -76,6 +76,7 @@ type convOp struct {
 
 	// residual add and activation after it, applied per tile (see addAct)
 	res       bool
+	resC      int
 	post      kernel.Activation
 	postAlpha []float32
 }
@@ -130,8 +131,12 @@ func (op *convOp) run(in, out, scratch, res []float32) {
 			op.im2col(in, scratch, p0, p1)
 			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.ep)
 		}
-		if op.res {
+		switch {
+		case !op.res:
+		case op.resC == op.cout:
 			addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
+		default:
+			addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
 		}
 	}
 }
@@ -174,6 +179,27 @@ func addAct(out, res []float32, act kernel.Activation, alpha []float32, c int) {
 	default:
 		for i, r := range res {
 			out[i] += r
+		}
+	}
+}
+
+// addNarrow is addAct for a residual of rc < c channels per pixel (the rest
+// were zero padding): each pixel adds then activates its own row.
+func addNarrow(out, res []float32, act kernel.Activation, alpha []float32, c, rc int) {
+	for p := 0; p*c < len(out); p++ {
+		o, r := out[p*c:p*c+c], res[p*rc:p*rc+rc]
+		for j, v := range r {
+			o[j] += v
+		}
+		for j, v := range o {
+			switch {
+			case act == kernel.ActRelu:
+				o[j] = relu(v)
+			case act == kernel.ActRelu6:
+				o[j] = min(max(v, 0), 6)
+			case act == kernel.ActPrelu && v < 0:
+				o[j] = v * alpha[j]
+			}
 		}
 	}
 }
@@ -274,6 +300,11 @@ type poolOp struct {
 
 func (op *poolOp) run(in, out []float32) {
 	g := &op.g
+	if !op.avg && g.KH == 2 && g.KW == 2 && g.DH == 1 && g.DW == 1 && g.PadTop == 0 && g.PadLeft == 0 &&
+		(g.OH-1)*g.SH+2 <= g.H && (g.OW-1)*g.SW+2 <= g.W {
+		op.max2x2(in, out)
+		return
+	}
 	c := g.C
 	for oy := 0; oy < g.OH; oy++ {
 		y0 := oy*g.SH - g.PadTop
@@ -312,6 +343,26 @@ func (op *poolOp) run(in, out []float32) {
 				for i := range dst {
 					dst[i] *= inv
 				}
+			}
+		}
+	}
+}
+
+// max2x2 is the common 2×2 max pool with every window inside the input:
+// one pass over the four taps per output instead of one per tap.
+func (op *poolOp) max2x2(in, out []float32) {
+	g := &op.g
+	c := g.C
+	for oy := 0; oy < g.OH; oy++ {
+		r0 := in[oy*g.SH*g.W*c:]
+		r1 := r0[g.W*c:]
+		for ox := 0; ox < g.OW; ox++ {
+			x := ox * g.SW * c
+			a, b := r0[x:x+c], r0[x+c:x+2*c]
+			d, e := r1[x:x+c], r1[x+c:x+2*c]
+			dst := out[(oy*g.OW+ox)*c : (oy*g.OW+ox)*c+c]
+			for i := range dst {
+				dst[i] = max(max(a[i], b[i]), max(d[i], e[i]))
 			}
 		}
 	}

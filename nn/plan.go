@@ -349,7 +349,7 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	sc := scratchID(op.scratchLen())
 	st := &convStep{op: op, in: in[0], out: out, scratch: sc, res: sc}
 	if s.res != nil {
-		op.res, op.post, op.postAlpha = true, s.post, s.postAlpha
+		op.res, op.resC, op.post, op.postAlpha = true, s.resC, s.post, s.postAlpha
 		st.res = in[1]
 	}
 	return st, sc, nil
