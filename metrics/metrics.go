@@ -1,0 +1,153 @@
+// Package metrics is what an operator watches: the service's Prometheus
+// metrics (calls by code and charge, latency per stage, model inference time,
+// rate-limit and quota rejections, storage errors, Redis fallbacks) and the
+// liveness and readiness probes. It observes the other packages through
+// decorators of their interfaces and a middleware on the HTTP handler, so
+// that none of them depends on Prometheus.
+package metrics
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/portrait-id/portrait/client"
+)
+
+// Stages of one call, the label values of the stage histogram.
+const (
+	StageAuth      = "auth"      // merchant lookup, timestamp, signature, status
+	StageDecode    = "decode"    // selfie bytes to pixels
+	StageDetect    = "detect"    // face detection
+	StageLandmarks = "landmarks" // face mesh and pose
+	StageQuality   = "quality"   // the selfie's quality gate
+	StageEmbed     = "embed"     // alignment and the embedding network
+	StageLookup    = "lookup"    // identity source
+	StageLedger    = "ledger"    // the ledger row made durable
+)
+
+var stages = []string{StageAuth, StageDecode, StageDetect, StageLandmarks, StageQuality, StageEmbed, StageLookup, StageLedger}
+
+// stageOther stands for a stage name this package does not know, so that a
+// caller's typo cannot grow the label set.
+const stageOther = "other"
+
+// Metrics holds the service's collectors in a registry of its own.
+type Metrics struct {
+	reg *prometheus.Registry
+
+	calls         *prometheus.CounterVec
+	callDuration  *prometheus.HistogramVec
+	rejections    *prometheus.CounterVec
+	stage         *prometheus.HistogramVec
+	inference     *prometheus.HistogramVec
+	storageOps    *prometheus.HistogramVec
+	storageErrors *prometheus.CounterVec
+	fallbacks     *prometheus.CounterVec
+}
+
+// New returns Metrics registered with a new registry, which also carries the
+// Go runtime and process collectors (memory, goroutines, file descriptors).
+func New() *Metrics {
+	m := &Metrics{
+		reg: prometheus.NewRegistry(),
+		calls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_calls_total",
+			Help: "Verification calls answered, by the document's code and charge (1 charged, 2 not).",
+		}, []string{"code", "charge"}),
+		callDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portrait_call_duration_seconds",
+			Help:    "Time from a call's arrival to its answer, by code.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 15), // 1 ms to 16 s
+		}, []string{"code"}),
+		rejections: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_rejections_total",
+			Help: "Calls refused by a merchant's rate limit (reason rate_limit) or free quota (reason quota).",
+		}, []string{"reason"}),
+		stage: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portrait_stage_duration_seconds",
+			Help:    "Time one stage of a call took.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17), // 0.1 ms to 6.5 s
+		}, []string{"stage"}),
+		inference: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portrait_model_inference_seconds",
+			Help:    "Time one face model took on one image, its pre- and post-processing included, by model role (detector, landmarks, embedder).",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17),
+		}, []string{"model"}),
+		storageOps: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portrait_storage_duration_seconds",
+			Help:    "Time one storage operation took, by operation.",
+			Buckets: prometheus.ExponentialBuckets(0.0001, 2, 17),
+		}, []string{"op"}),
+		storageErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_storage_errors_total",
+			Help: "Storage operations that failed (not counting not-found, already-exists and quota refusals), by operation.",
+		}, []string{"op"}),
+		fallbacks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_redis_fallbacks_total",
+			Help: "Redis failures answered by the in-process limiter or claims instead, by operation.",
+		}, []string{"op"}),
+	}
+	m.reg.MustRegister(m.calls, m.callDuration, m.rejections, m.stage, m.inference, m.storageOps, m.storageErrors, m.fallbacks,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// Every series a dashboard plots exists from the start, at zero, so that
+	// rates and alerts work before the first event of each kind.
+	for _, s := range stages {
+		m.stage.WithLabelValues(s)
+	}
+	for _, r := range []string{"rate_limit", "quota"} {
+		m.rejections.WithLabelValues(r)
+	}
+	return m
+}
+
+// Handler serves the metrics in Prometheus' text format (GET /metrics).
+func (m *Metrics) Handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{})
+}
+
+// Registry is where further collectors can be registered.
+func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
+
+// ObserveCall counts one answered call. code is the document's code and
+// charged the envelope's charge; an unknown code is counted as 9999.
+func (m *Metrics) ObserveCall(code string, charged bool, d time.Duration) {
+	c := client.Code(code)
+	if !c.Known() {
+		c = client.CodeOther
+	}
+	charge := "2"
+	if charged {
+		charge = "1"
+	}
+	m.calls.WithLabelValues(string(c), charge).Inc()
+	m.callDuration.WithLabelValues(string(c)).Observe(d.Seconds())
+	switch c {
+	case client.CodeRateLimited:
+		m.rejections.WithLabelValues("rate_limit").Inc()
+	case client.CodeQuotaExhausted:
+		m.rejections.WithLabelValues("quota").Inc()
+	}
+}
+
+// ObserveStage records the time one stage of a call took (Stage*).
+func (m *Metrics) ObserveStage(stage string, d time.Duration) {
+	known := false
+	for _, s := range stages {
+		known = known || s == stage
+	}
+	if !known {
+		stage = stageOther
+	}
+	m.stage.WithLabelValues(stage).Observe(d.Seconds())
+}
+
+// RedisFallback counts a Redis failure answered locally; its signature is
+// redisstate.Options.OnFallback's. The error is not a label: its text varies
+// without bound.
+func (m *Metrics) RedisFallback(op string, _ error) {
+	m.fallbacks.WithLabelValues(op).Inc()
+}
