@@ -98,14 +98,6 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Notices == nil {
 		cfg.Notices = os.Stderr
 	}
-	key, err := masterKey(cfg)
-	if err != nil {
-		return nil, err
-	}
-	sealer, err := merchant.NewSealer(key)
-	if err != nil {
-		return nil, err
-	}
 	a := &App{}
 	var faces verify.Faces
 	var enroller identity.Enroller
@@ -119,6 +111,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		faces, enroller = pipelineFaces{p}, p
 	case FacesGiven:
 		faces, enroller = cfg.Verifier, cfg.Enroller
+	}
+	// The key comes after the models: a refused start creates no key file.
+	key, err := masterKey(cfg)
+	if err != nil {
+		a.Close()
+		return nil, err
+	}
+	sealer, err := merchant.NewSealer(key)
+	if err != nil {
+		a.Close()
+		return nil, err
 	}
 	if a.Store, err = OpenStore(ctx, cfg.DB); err != nil {
 		a.Close()

@@ -436,7 +436,7 @@ func testLedgerUsage(t *testing.T, s store.Store) {
 		r.Code, r.Time = code, at
 		return r
 	}
-	day1 := base                      // 2026-03-14 23:30 UTC
+	day1 := base                       // 2026-03-14 23:30 UTC
 	day2 := base.Add(40 * time.Minute) // 2026-03-15 00:10 UTC
 	appendOK(t, s,
 		mk("u1", "pk_a", "0000", true, day1),

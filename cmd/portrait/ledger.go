@@ -1,0 +1,114 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/ledger"
+	"github.com/portrait-id/portrait/store"
+)
+
+func init() {
+	register("ledger", "per-merchant, per-day usage (calls, charged, by code) and, with --rows, the calls", ledgerCmd)
+}
+
+type ledgerRowJSON struct {
+	TraceID   string    `json:"trace_id"`
+	AppKey    string    `json:"app_key"`
+	RequestID string    `json:"request_id"`
+	Code      string    `json:"code"`
+	Result    int       `json:"result,omitempty"`
+	Charge    bool      `json:"charge"`
+	LatencyMS float64   `json:"latency_ms"`
+	Time      time.Time `json:"time"`
+	IDNumber  string    `json:"id_number"` // masked
+}
+
+type ledgerJSON struct {
+	Usage []ledger.DayUsage `json:"usage"`
+	Rows  []ledgerRowJSON   `json:"rows,omitempty"`
+}
+
+func ledgerCmd(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("portrait ledger", flag.ContinueOnError)
+	sf := addStoreFlags(fs)
+	appKey := fs.String("app-key", "", "only this merchant")
+	from := fs.String("from", "", "from this UTC day (2006-01-02) or RFC 3339 instant, inclusive")
+	to := fs.String("to", "", "to this UTC day, inclusive, or RFC 3339 instant, exclusive")
+	withRows := fs.Bool("rows", false, "also list the calls")
+	limit := fs.Int("limit", 1000, "at most this many rows with --rows; 0: all")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	f := store.LedgerFilter{AppKey: *appKey}
+	var err error
+	if *from != "" {
+		if f.From, err = parseTime(*from); err != nil {
+			return err
+		}
+	}
+	if *to != "" {
+		if f.To, err = parseTime(*to); err != nil {
+			return err
+		}
+		if _, dayErr := time.Parse(time.DateOnly, *to); dayErr == nil {
+			f.To = f.To.AddDate(0, 0, 1) // a day given as --to includes that day
+		}
+	}
+	a, err := sf.open(ctx, app.FacesNone)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var out ledgerJSON
+	if out.Usage, err = ledger.Usage(ctx, a.Store, f); err != nil {
+		return err
+	}
+	if out.Usage == nil {
+		out.Usage = []ledger.DayUsage{}
+	}
+	if *withRows {
+		f.Limit = *limit
+		rows, err := a.Store.ListLedger(ctx, f)
+		if err != nil {
+			return err
+		}
+		out.Rows = make([]ledgerRowJSON, 0, len(rows))
+		for _, r := range rows {
+			out.Rows = append(out.Rows, ledgerRowJSON{TraceID: r.TraceID, AppKey: r.AppKey, RequestID: r.RequestID, Code: r.Code,
+				Result: r.Result, Charge: r.Charged, LatencyMS: float64(r.Latency.Microseconds()) / 1000, Time: r.Time, IDNumber: r.IDMasked})
+		}
+	}
+	if *sf.json {
+		return printJSON(out)
+	}
+	w := tabwriter.NewWriter(opsOut, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "DAY\tAPP_KEY\tCALLS\tCHARGED\tBY CODE")
+	for _, u := range out.Usage {
+		var parts []string
+		for _, c := range slices.Sorted(maps.Keys(u.ByCode)) {
+			parts = append(parts, fmt.Sprintf("%s:%d", c, u.ByCode[c]))
+		}
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", u.Day, u.AppKey, u.Calls, u.Charged, strings.Join(parts, " "))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if *withRows {
+		w = tabwriter.NewWriter(opsOut, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(w, "\nTIME\tTRACE_ID\tAPP_KEY\tREQUEST_ID\tCODE\tRESULT\tCHARGE\tLATENCY\tID_NUMBER")
+		for _, r := range out.Rows {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%v\t%.1fms\t%s\n", r.Time.Format(time.RFC3339), r.TraceID, r.AppKey,
+				r.RequestID, r.Code, r.Result, r.Charge, r.LatencyMS, r.IDNumber)
+		}
+		return w.Flush()
+	}
+	return nil
+}

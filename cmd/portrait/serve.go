@@ -1,0 +1,71 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/portrait-id/portrait/api"
+	"github.com/portrait-id/portrait/app"
+)
+
+func init() {
+	register("serve", "run the verification service (defaults: 127.0.0.1:8080, ./data/portrait.db)", serve)
+}
+
+// shutdownGrace is how long SIGTERM waits for calls in flight; a face
+// comparison takes well under a second, so this is ample.
+const shutdownGrace = 30 * time.Second
+
+func serve(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("portrait serve", flag.ContinueOnError)
+	sf := addStoreFlags(fs)
+	addr := fs.String("addr", envOr("PORTRAIT_ADDR", "127.0.0.1:8080"), "listen address (env PORTRAIT_ADDR)")
+	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	cfg := sf.config(app.FacesPipeline)
+	cfg.IdentityTimeout = *identityTimeout
+	cfg.Logger = slog.New(slog.NewJSONHandler(opsErr, nil))
+	a, err := app.Open(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	return serveOn(ctx, ln, a.Handler(), cfg.Logger)
+}
+
+// serveOn serves until ctx ends (SIGINT/SIGTERM), then stops accepting and
+// lets the calls in flight finish, their ledger rows included, before
+// returning (and the caller closing the app).
+func serveOn(ctx context.Context, ln net.Listener, h http.Handler, log *slog.Logger) error {
+	srv := api.NewServer(ln.Addr().String(), h)
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	log.Info("listening", slog.String("addr", "http://"+ln.Addr().String()))
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing calls in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
+	if err := srv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
