@@ -2,7 +2,9 @@ package face
 
 import (
 	"context"
+	"encoding/binary"
 	"errors"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -179,4 +181,20 @@ func benchProbe(b *testing.B, embed bool) {
 	b.ReportMetric(med(func(t Trace) time.Duration { return t.Quality }), "quality-ms")
 	b.ReportMetric(med(func(t Trace) time.Duration { return t.Embed }), "embed-ms")
 	b.ReportMetric(med(Trace.Total), "p50-ms")
+}
+
+// TestProbeHonoursExifOrientation: a phone stores a portrait selfie
+// sideways and tags it; the face must be found upright.
+func TestProbeHonoursExifOrientation(t *testing.T) {
+	p := testPipeline(t)
+	upright := loadRGB(t, frontalA)
+	sideways := orient(upright, 8) // the stored pixels: turned a quarter anticlockwise
+	tagged := withOrientation(jpegBytes(t, sideways), 6, binary.BigEndian)
+	_, a, _, err := p.ProbeTrace(context.Background(), tagged)
+	if err != nil {
+		t.Fatalf("tagged sideways selfie: %v", err)
+	}
+	if math.Abs(a.Face.Pose.Roll) > 10 {
+		t.Errorf("face not upright: roll %.1f°", a.Face.Pose.Roll)
+	}
 }
