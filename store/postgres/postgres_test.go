@@ -2,62 +2,18 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
-	"net/url"
-	"os"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/store/postgres/pgtest"
 	"github.com/portrait-id/portrait/store/storetest"
 )
 
-// freshDSN creates an empty schema for one test and returns a DSN whose
-// search_path points at it, so that tests sharing one server never see each
-// other's rows. The schema is dropped when the test ends.
-func freshDSN(t *testing.T) string {
-	t.Helper()
-	base := os.Getenv("PORTRAIT_TEST_POSTGRES")
-	if base == "" {
-		t.Skip("PORTRAIT_TEST_POSTGRES is not set (a postgres:// URL of a throwaway server; .ci/run sets it)")
-	}
-	ctx := context.Background()
-	admin, err := pgx.Connect(ctx, base)
-	if err != nil {
-		t.Fatalf("connect to PORTRAIT_TEST_POSTGRES: %v", err)
-	}
-	defer admin.Close(ctx)
-	b := make([]byte, 6)
-	rand.Read(b)
-	schema := "t_" + hex.EncodeToString(b)
-	if _, err := admin.Exec(ctx, "CREATE SCHEMA "+schema); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		c, err := pgx.Connect(context.Background(), base)
-		if err != nil {
-			return
-		}
-		defer c.Close(context.Background())
-		c.Exec(context.Background(), "DROP SCHEMA "+schema+" CASCADE")
-	})
-	u, err := url.Parse(base)
-	if err != nil {
-		t.Fatal(err)
-	}
-	q := u.Query()
-	q.Set("search_path", schema)
-	u.RawQuery = q.Encode()
-	return u.String()
-}
-
 func openFresh(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(context.Background(), freshDSN(t))
+	s, err := Open(context.Background(), pgtest.FreshDSN(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +26,7 @@ func TestConformance(t *testing.T) {
 
 func TestReopenKeepsDataAndSchema(t *testing.T) {
 	ctx := context.Background()
-	dsn := freshDSN(t)
+	dsn := pgtest.FreshDSN(t)
 	s, err := Open(ctx, dsn)
 	if err != nil {
 		t.Fatal(err)
