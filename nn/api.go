@@ -103,7 +103,7 @@ func (c *Conv2D) Forward(dst, src *Tensor, scratch []float32) error {
 	if err != nil {
 		return err
 	}
-	if err := checkOut("conv2d", dst, []int{1, op.g.OH, op.g.OW, op.cout}); err != nil {
+	if err := checkOut("conv2d", dst, dims4(1, op.g.OH, op.g.OW, op.cout)); err != nil {
 		return err
 	}
 	if len(scratch) < op.scratchLen() {
@@ -136,15 +136,15 @@ func NewDepthwiseConv2D(filter *Tensor, w Window, ep Epilogue) (*DepthwiseConv2D
 	return &DepthwiseConv2D{win: w, c: c, mult: m, filter: filter.Data, ep: ep}, nil
 }
 
-func (d *DepthwiseConv2D) op(in []int) (*depthwiseOp, error) {
+func (d *DepthwiseConv2D) op(in []int) (depthwiseOp, error) {
 	g, err := resolve4(d.win, in)
 	if err != nil {
-		return nil, fmt.Errorf("depthwise conv2d: %w", err)
+		return depthwiseOp{}, fmt.Errorf("depthwise conv2d: %w", err)
 	}
 	if g.C != d.c {
-		return nil, fmt.Errorf("depthwise conv2d: input %v for %d channels", in, d.c)
+		return depthwiseOp{}, fmt.Errorf("depthwise conv2d: input %v for %d channels", in, d.c)
 	}
-	return newDepthwiseOp(g, d.filter, d.mult, d.ep.kernel()), nil
+	return makeDepthwiseOp(g, d.filter, d.mult, d.ep.kernel()), nil
 }
 
 // OutShape is the output shape for an input shape [1,H,W,C].
@@ -156,14 +156,24 @@ func (d *DepthwiseConv2D) OutShape(in []int) ([]int, error) {
 	return []int{1, op.p.OH, op.p.OW, op.p.C}, nil
 }
 
-// Forward computes dst from src; scratch is needed only for a channel
-// multiplier above 1 (H·W·C·M floats; allocated here when short).
+// ScratchLen is the scratch Forward needs for an input shape: H·W·C·M
+// floats for a channel multiplier M above 1, else none.
+func (d *DepthwiseConv2D) ScratchLen(in []int) int {
+	op, err := d.op(in)
+	if err != nil {
+		return 0
+	}
+	return op.scratchLen()
+}
+
+// Forward computes dst from src; scratch of ScratchLen floats avoids an
+// allocation (nil or short scratch is allocated here).
 func (d *DepthwiseConv2D) Forward(dst, src *Tensor, scratch []float32) error {
 	op, err := d.op(src.Shape)
 	if err != nil {
 		return err
 	}
-	if err := checkOut("depthwise conv2d", dst, []int{1, op.p.OH, op.p.OW, op.p.C}); err != nil {
+	if err := checkOut("depthwise conv2d", dst, dims4(1, op.p.OH, op.p.OW, op.p.C)); err != nil {
 		return err
 	}
 	if len(scratch) < op.scratchLen() {
@@ -199,16 +209,33 @@ func (d *Dense) Forward(dst, src *Tensor) error {
 		return fmt.Errorf("dense: input %v for K=%d", src.Shape, k)
 	}
 	m := len(src.Data) / k
-	if err := checkOut("dense", dst, []int{m, n}); err != nil {
+	if err := checkOut("dense", dst, dims{[maxRank]int{m, n}, 2}); err != nil {
 		return err
 	}
 	kernel.Gemm(m, src.Data, k, d.packed, dst.Data, n, d.ep.kernel())
 	return nil
 }
 
-func checkOut(op string, dst *Tensor, shape []int) error {
-	if numel(dst.Shape) != numel(shape) || len(dst.Data) < numel(shape) {
-		return fmt.Errorf("%s: output %v, want %v", op, dst.Shape, shape)
+// dims is a shape held by value, so that checking one allocates nothing.
+type dims struct {
+	d [maxRank]int
+	r int
+}
+
+func dims4(a, b, c, d int) dims { return dims{[maxRank]int{a, b, c, d}, 4} }
+
+func dimsOf(s []int) dims {
+	var x dims
+	x.r = copy(x.d[:], s)
+	return x
+}
+
+// checkOut reports whether dst has room and the element count of shape;
+// only the error path copies the shape to the heap.
+func checkOut(op string, dst *Tensor, shape dims) error {
+	n := numel(shape.d[:shape.r])
+	if numel(dst.Shape) != n || len(dst.Data) < n {
+		return fmt.Errorf("%s: output %v, want %v", op, dst.Shape, slices.Clone(shape.d[:shape.r]))
 	}
 	return nil
 }
@@ -233,7 +260,7 @@ func pool(dst, src *Tensor, w Window, avg bool) error {
 	if err != nil {
 		return fmt.Errorf("pool: %w", err)
 	}
-	if err := checkOut("pool", dst, []int{1, g.OH, g.OW, g.C}); err != nil {
+	if err := checkOut("pool", dst, dims4(1, g.OH, g.OW, g.C)); err != nil {
 		return err
 	}
 	op := poolOp{g: g, avg: avg}
@@ -254,7 +281,7 @@ func Pad(dst, src *Tensor, before, after []int) error {
 		}
 		out[i] = d + before[i] + after[i]
 	}
-	if err := checkOut("pad", dst, out); err != nil {
+	if err := checkOut("pad", dst, dimsOf(out)); err != nil {
 		return err
 	}
 	op := padOp{inShape: src.Shape, outShape: out, before: before}
@@ -280,7 +307,7 @@ func Binary(op BinaryOp, dst, a, b *Tensor) error {
 	if err != nil {
 		return fmt.Errorf("binary op: %w", err)
 	}
-	if err := checkOut("binary op", dst, bo.outShape); err != nil {
+	if err := checkOut("binary op", dst, dimsOf(bo.outShape)); err != nil {
 		return err
 	}
 	bo.run(a.Data, b.Data, dst.Data[:numel(bo.outShape)])
@@ -362,7 +389,7 @@ func Mean(dst, src *Tensor, axes ...int) error {
 	if err != nil {
 		return fmt.Errorf("mean: %w", err)
 	}
-	if err := checkOut("mean", dst, kept); err != nil {
+	if err := checkOut("mean", dst, dimsOf(kept)); err != nil {
 		return err
 	}
 	op.run(src.Data, dst.Data[:numel(kept)])

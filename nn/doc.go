@@ -21,6 +21,11 @@
 //	out := s.Output(0) // valid until the next Run or Release
 //
 // The same ops are exported for networks shipped as weights only (their
-// architecture lives in code): LoadWeightsManifest reads the tensors, and
-// Conv2D, Dense and the elementwise functions run them.
+// architecture lives in code, e.g. face-api's ResNet): LoadWeightsManifest
+// reads the tensors; NewConv2D, NewDepthwiseConv2D and NewDense pack them
+// once into layers with a fused Epilogue (bias, ReLU/ReLU6/PReLU/...), and
+// MaxPool, AvgPool, Pad, Binary (Add, Mul, ... with broadcasting),
+// ScaleShift (batch norm), Activate, Mean and Softmax complete the set. The
+// layers, pools, ScaleShift and Activate allocate nothing given outputs and
+// scratch; Pad, Binary and Mean allocate a little shape metadata per call.
 package nn

@@ -258,7 +258,12 @@ type depthwiseOp struct {
 }
 
 func newDepthwiseOp(g geometry, filter []float32, mult int, ep kernel.Epilogue) *depthwiseOp {
-	return &depthwiseOp{
+	op := makeDepthwiseOp(g, filter, mult, ep)
+	return &op
+}
+
+func makeDepthwiseOp(g geometry, filter []float32, mult int, ep kernel.Epilogue) depthwiseOp {
+	return depthwiseOp{
 		p: kernel.DepthwiseParams{H: g.H, W: g.W, C: g.C * mult, KH: g.KH, KW: g.KW, StrideH: g.SH, StrideW: g.SW,
 			DilH: g.DH, DilW: g.DW, PadTop: g.PadTop, PadLeft: g.PadLeft, OH: g.OH, OW: g.OW},
 		mult: mult, filter: filter, ep: ep,

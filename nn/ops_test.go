@@ -423,3 +423,45 @@ func TestTinyGraph(t *testing.T) {
 	// Box sums of the top/left-padded 1..9 grid: 1 3 5 / 5 12 16 / 11 24 28.
 	closeTo(t, s.Output(0), []float32{0, 0, 0, 0, 14, 22, 12, 38, 46}, 0)
 }
+
+// TestLayersAllocateNothing keeps hand-written networks allocation-free
+// when they pass scratch and preallocated outputs.
+func TestLayersAllocateNothing(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 8))
+	in := randTensor(r, 1, 9, 9, 8)
+	conv, err := NewConv2D(randTensor(r, 3, 3, 8, 8), Window{Padding: PadSame}, Epilogue{Act: ActRelu})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dw, err := NewDepthwiseConv2D(randTensor(r, 3, 3, 8, 1), Window{Padding: PadSame, StrideH: 2, StrideW: 2}, Epilogue{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dense, err := NewDense(randTensor(r, 8, 4), Epilogue{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, small, pooled := NewTensor(1, 9, 9, 8), NewTensor(1, 5, 5, 8), NewTensor(1, 4, 4, 8)
+	vec, fc := NewTensor(1, 1, 1, 8), NewTensor(1, 4)
+	scratch := make([]float32, conv.ScratchLen(in.Shape))
+	scale := randTensor(r, 8).Data
+	for _, tc := range []struct {
+		name string
+		f    func() error
+	}{
+		{"conv", func() error { return conv.Forward(out, in, scratch) }},
+		{"depthwise", func() error { return dw.Forward(small, in, nil) }},
+		{"maxpool", func() error { return MaxPool(pooled, in, Window{KH: 3, KW: 3, StrideH: 2, StrideW: 2}) }},
+		{"scaleshift", func() error { return ScaleShift(out, out, scale, scale) }},
+		{"activate", func() error { return Activate(out, out, ActRelu, nil) }},
+		{"dense", func() error { return dense.Forward(fc, vec) }},
+	} {
+		if n := testing.AllocsPerRun(1, func() {
+			if err := tc.f(); err != nil {
+				t.Fatal(err)
+			}
+		}); n != 0 {
+			t.Errorf("%s: %v allocations", tc.name, n)
+		}
+	}
+}
