@@ -5,11 +5,12 @@ package kernel
 type dwArgs struct {
 	out, in, filter *float32
 	bias, alpha     *float32
-	taps            *int // ntaps pairs of byte offsets: input (from in), filter
+	taps            *int // ntaps pairs of byte offsets, input (from in) and filter, then -1
 	ntaps, c, npix  int
 	inStep, outStep int // bytes between consecutive output pixels
 	mode            int
 	leak            float32
+	cvec            int // bytes of channels in whole vectors
 }
 
 // depthwise512 and depthwise256 compute npix consecutive output pixels of a
@@ -41,14 +42,18 @@ func depthwiseSIMD(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue, 
 	case ep.Act == ActPrelu && len(ep.Alpha) < c:
 		panic("kernel: DepthwiseConv2D: alpha shorter than C")
 	}
-	var taps [2 * maxTaps]int
+	var taps [2*maxTaps + 1]int
 	args := dwArgs{
 		filter: &filter[0],
 		taps:   &taps[0],
 		c:      c,
+		cvec:   4 * (c &^ 7),
 		inStep: 4 * c * p.StrideW, outStep: 4 * c,
 		mode: asmAct(ep.Act) << actShift,
 		leak: ep.Leak,
+	}
+	if wide {
+		args.cvec = 4 * (c &^ 15)
 	}
 	if len(in) > 0 {
 		args.in = &in[0]
@@ -81,7 +86,7 @@ func depthwiseSIMD(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue, 
 
 // dwRun computes npix output pixels from (oy, ox) on, all of which have the
 // in-image taps of the first.
-func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2 * maxTaps]int, out []float32, oy, ox, npix int, wide bool, ep *Epilogue) {
+func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2*maxTaps + 1]int, out []float32, oy, ox, npix int, wide bool, ep *Epilogue) {
 	c := p.C
 	iy0 := oy*p.StrideH - p.PadTop
 	ix0 := ox*p.StrideW - p.PadLeft
@@ -101,6 +106,7 @@ func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2 * maxTaps]int, out []float32,
 			nt++
 		}
 	}
+	taps[2*nt] = -1
 	o := (oy*p.OW + ox) * c
 	a.ntaps, a.npix, a.out = nt, npix, &out[o]
 	if wide {

@@ -151,7 +151,7 @@ func padded(pad *[panel]float32, v []float32, w int) *float32 {
 func checkGemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
 	k, n := b.K, b.N
 	switch {
-	case m < 0 || k < 0 || n < 0 || lda < k || ldc < n:
+	case m < 0 || k < 0 || n < 0 || m > 1 && (lda < k || ldc < n):
 		panic("kernel: Gemm: bad dimensions or strides")
 	case len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n || len(b.Data) < PackedLen(k, n):
 		panic("kernel: Gemm: operand shorter than its shape")

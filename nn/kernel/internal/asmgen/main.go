@@ -333,6 +333,7 @@ const (
 	dwOutStep = 80
 	dwMode    = 88
 	dwLeak    = 96
+	dwCVec    = 104
 )
 
 // depthwise emits the per-pixel loop: for each of npix output pixels, every
@@ -364,7 +365,8 @@ func depthwise(g *gen, s isa) {
 		g.p("LEAQ dwMask<>+32(SB), BX")
 		g.p("VMOVUPS (BX)(CX*4), Y15")
 	}
-	depthwiseQuad(g, s, mask)
+	depthwiseGroup(g, s, mask, 8)
+	depthwiseGroup(g, s, mask, 4)
 	g.p("TESTQ R8, R8")
 	g.p("JZ dw%s_end", s.name)
 	g.label(fmt.Sprintf("dw%s_pix", s.name))
@@ -480,20 +482,30 @@ func depthwise(g *gen, s isa) {
 	g.WriteString("\n")
 }
 
-// depthwiseQuad emits the loop over groups of four pixels: one vector of
-// channels at a time, four accumulators, so each filter load feeds four FMAs
-// and four independent chains hide the FMA latency even when C is a single
-// vector. It leaves the 0-3 remaining pixels to the single-pixel loop.
-func depthwiseQuad(g *gen, s isa, mask string) {
-	lanes := s.bytes / 4
-	pre := fmt.Sprintf("dw%s_q", s.name)
+// depthwiseGroup emits the loop over groups of np (4 or 8) pixels: one
+// vector of channels at a time, np accumulators, so each filter load feeds
+// np FMAs and np independent chains cover the FMA latency even when C is a
+// single vector. It leaves the remaining pixels to the next loop. The tap
+// loop is the hot one, so it runs off a -1-terminated list with its bases
+// precomputed per channel block: no counter, no per-tap adds.
+func depthwiseGroup(g *gen, s isa, mask string, np int) {
+	pre := fmt.Sprintf("dw%s_g%d", s.name, np)
+	// CX and R12 hold 1 and 3 input steps, so a tap's pixels are (AX),
+	// (AX)(CX*1), (AX)(CX*2), (AX)(R12*1), then the same from BX = AX+4CX.
 	g.p("MOVQ %d(R14), CX", dwInStep)
+	g.p("LEAQ (CX)(CX*2), R12")
 	g.label(pre)
-	g.p("CMPQ R8, $4")
+	g.p("CMPQ R8, $%d", np)
 	g.p("JLT %s_end", pre)
 	g.p("XORQ R9, R9")
-	g.p("MOVQ %d(R14), R10", dwC)
-	accs := []string{s.r(0), s.r(1), s.r(2), s.r(3)}
+	var accs []string
+	for i := range np {
+		accs = append(accs, s.r(i))
+	}
+	f, tmp := s.r(8), s.r(9)
+	quad := func(base, idx3 string) []string {
+		return []string{"(" + base + ")", "(" + base + ")(" + "CX*1)", "(" + base + ")(CX*2)", "(" + base + ")(" + idx3 + "*1)"}
+	}
 	for _, masked := range []bool{false, true} {
 		bp := pre + "_full"
 		if masked {
@@ -501,51 +513,54 @@ func depthwiseQuad(g *gen, s isa, mask string) {
 		}
 		g.label(bp)
 		if masked {
-			g.p("TESTQ R10, R10")
-			g.p("JZ %s_next", pre)
+			g.p("MOVQ %d(R14), AX", dwC)
+			g.p("SHLQ $2, AX")
+			g.p("CMPQ R9, AX")
+			g.p("JGE %s_next", pre)
 		} else {
-			g.p("CMPQ R10, $%d", lanes)
-			g.p("JLT %s_tail", pre)
+			g.p("CMPQ R9, %d(R14)", dwCVec)
+			g.p("JGE %s_tail", pre)
 		}
 		for _, a := range accs {
 			s.zero(g, a)
 		}
+		g.p("LEAQ (SI)(R9*1), DI")
+		g.p("MOVQ %d(R14), R10", dwFilter)
+		g.p("ADDQ R9, R10")
 		g.p("MOVQ %d(R14), R11", dwTaps)
-		g.p("MOVQ %d(R14), R12", dwNTaps)
-		g.p("TESTQ R12, R12")
-		g.p("JZ %s_epi", bp)
+		g.p("CMPQ 0(R11), $-1")
+		g.p("JEQ %s_epi", bp)
 		g.label(bp + "_tap")
 		g.p("MOVQ 0(R11), BX")
 		g.p("MOVQ 8(R11), R13")
-		g.p("ADDQ SI, BX")
-		g.p("ADDQ R9, BX")
-		g.p("ADDQ DI, R13")
-		g.p("ADDQ R9, R13")
-		g.p("LEAQ (BX)(CX*2), AX")
-		f := s.r(8)
-		in := []string{"(BX)", "(BX)(CX*1)", "(AX)", "(AX)(CX*1)"}
+		g.p("LEAQ (DI)(BX*1), AX")
+		in := quad("AX", "R12")
+		if np == 8 {
+			g.p("LEAQ (AX)(CX*4), BX")
+			in = append(in, quad("BX", "R12")...)
+		}
 		switch {
 		case !masked:
-			g.p("VMOVUPS (R13), %s", f)
+			g.p("VMOVUPS (R10)(R13*1), %s", f)
 			for i, a := range accs {
 				g.p("VFMADD231PS %s, %s, %s", in[i], f, a)
 			}
 		case s.reg == "Z":
-			g.p("VMOVUPS.Z (R13), K1, %s", f)
+			g.p("VMOVUPS.Z (R10)(R13*1), K1, %s", f)
 			for i, a := range accs {
-				g.p("VMOVUPS.Z %s, K1, Z%d", in[i], 4+i)
-				g.p("VFMADD231PS Z%d, %s, %s", 4+i, f, a)
+				g.p("VMOVUPS.Z %s, K1, %s", in[i], tmp)
+				g.p("VFMADD231PS %s, %s, %s", tmp, f, a)
 			}
 		default:
-			g.p("VMASKMOVPS (R13), %s, %s", mask, f)
+			g.p("VMASKMOVPS (R10)(R13*1), %s, %s", mask, f)
 			for i, a := range accs {
-				g.p("VMASKMOVPS %s, %s, Y%d", in[i], mask, 4+i)
-				g.p("VFMADD231PS Y%d, %s, %s", 4+i, f, a)
+				g.p("VMASKMOVPS %s, %s, %s", in[i], mask, tmp)
+				g.p("VFMADD231PS %s, %s, %s", tmp, f, a)
 			}
 		}
 		g.p("ADDQ $16, R11")
-		g.p("DECQ R12")
-		g.p("JNZ %s_tap", bp)
+		g.p("CMPQ 0(R11), $-1")
+		g.p("JNE %s_tap", bp)
 		g.label(bp + "_epi")
 		load := func(off int) func(g *gen, dst []string) {
 			return func(g *gen, dst []string) {
@@ -567,36 +582,43 @@ func depthwiseQuad(g *gen, s isa, mask string) {
 			loadBias:  load(dwBias),
 			loadAlpha: load(dwAlpha),
 			leak:      fmt.Sprintf("%d(R14)", dwLeak),
-			scratch:   []string{s.r(8), s.r(9), s.r(10)},
+			scratch:   []string{s.r(10), s.r(11), s.r(12)},
 			prefix:    bp,
 		})
-		g.p("MOVQ %d(R14), R12", dwOutStep)
+		// Output pixels are outStep apart: R13 = outStep, AX = 3 steps.
+		g.p("MOVQ %d(R14), R13", dwOutStep)
+		g.p("LEAQ (R13)(R13*2), AX")
 		g.p("LEAQ (DX)(R9*1), BX")
-		g.p("LEAQ (BX)(R12*2), AX")
-		out := []string{"(BX)", "(BX)(R12*1)", "(AX)", "(AX)(R12*1)"}
+		out := []string{"(BX)", "(BX)(R13*1)", "(BX)(R13*2)", "(BX)(AX*1)"}
 		for i, a := range accs {
+			if i == 4 {
+				g.p("LEAQ (BX)(R13*4), BX")
+			}
+			o := out[i%4]
 			switch {
 			case !masked:
-				g.p("VMOVUPS %s, %s", a, out[i])
+				g.p("VMOVUPS %s, %s", a, o)
 			case s.reg == "Z":
-				g.p("VMOVUPS %s, K1, %s", a, out[i])
+				g.p("VMOVUPS %s, K1, %s", a, o)
 			default:
-				g.p("VMASKMOVPS %s, %s, %s", a, mask, out[i])
+				g.p("VMASKMOVPS %s, %s, %s", a, mask, o)
 			}
 		}
 		if !masked {
 			g.p("ADDQ $%d, R9", s.bytes)
-			g.p("SUBQ $%d, R10", lanes)
 			g.p("JMP %s_full", pre)
 		}
 	}
 	g.label(pre + "_next")
-	g.p("LEAQ (SI)(CX*4), SI")
 	g.p("MOVQ %d(R14), AX", dwOutStep)
-	g.p("LEAQ (DX)(AX*4), DX")
-	g.p("SUBQ $4, R8")
+	for range np / 4 {
+		g.p("LEAQ (SI)(CX*4), SI")
+		g.p("LEAQ (DX)(AX*4), DX")
+	}
+	g.p("SUBQ $%d, R8", np)
 	g.p("JMP %s", pre)
 	g.label(pre + "_end")
+	g.p("MOVQ %d(R14), DI", dwFilter)
 }
 
 func main() {
