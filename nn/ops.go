@@ -49,6 +49,9 @@ func (w Window) resolve(h, wd, c int) (geometry, error) {
 		g.PadTop = max((g.OH-1)*g.SH+ekh-h, 0) / 2
 		g.PadLeft = max((g.OW-1)*g.SW+ekw-wd, 0) / 2
 	case PadExplicit:
+		if w.Top < 0 || w.Bottom < 0 || w.Left < 0 || w.Right < 0 {
+			return g, fmt.Errorf("negative padding %d,%d,%d,%d", w.Top, w.Bottom, w.Left, w.Right)
+		}
 		g.PadTop, g.PadLeft = w.Top, w.Left
 		g.OH = (h+w.Top+w.Bottom-ekh)/g.SH + 1
 		g.OW = (wd+w.Left+w.Right-ekw)/g.SW + 1
