@@ -129,7 +129,7 @@ func (d *detector) detect(p *pyramid, minScore, iou float64) []Detection {
 	t := cropTransform(Point{float64(img.W) / 2, float64(img.H) / 2}, side, 0, d.size)
 
 	s := d.model.Acquire()
-	defer s.Release()
+	defer release(s)
 	// Normalisation as blazeface.ts: v/127.5 − 1.
 	p.sample(s.Input(0), d.size, d.size, t, 1/127.5, -1)
 	s.Run()
@@ -201,6 +201,13 @@ func overlap(a, b Detection) float64 {
 	}
 	inter := w * h
 	return inter / (a.area() + b.area() - inter)
+}
+
+// release returns a session to its pool with its input wiped: the input is
+// a thumbnail of the selfie, and pooled sessions outlive the call.
+func release(s *nn.Session) {
+	clear(s.Input(0))
+	s.Release()
 }
 
 func loadModel(path string) (*nn.Model, error) {

@@ -119,7 +119,7 @@ func (ms *mesher) landmarks(p *pyramid, c meshCrop) ([]Point3, float64) {
 	t := cropTransform(c.centre, c.side, c.angle, ms.size)
 
 	s := ms.model.Acquire()
-	defer s.Release()
+	defer release(s)
 	p.sample(s.Input(0), ms.size, ms.size, t, 1.0/255, 0)
 	s.Run()
 

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/portrait-id/portrait/nn"
 )
 
 func TestOpenNamesTheMissingModel(t *testing.T) {
@@ -196,5 +198,24 @@ func TestProbeHonoursExifOrientation(t *testing.T) {
 	}
 	if math.Abs(a.Face.Pose.Roll) > 10 {
 		t.Errorf("face not upright: roll %.1f°", a.Face.Pose.Roll)
+	}
+}
+
+// TestReleaseWipesTheInput: the models' pooled sessions outlive a call, and
+// their inputs hold a thumbnail or a face crop of the selfie.
+func TestReleaseWipesTheInput(t *testing.T) {
+	p := testPipeline(t)
+	for name, m := range map[string]*nn.Model{"detector": p.detector.model, "mesh": p.mesher.model} {
+		s := m.Acquire()
+		in := s.Input(0)
+		for i := range in {
+			in[i] = 0.5
+		}
+		release(s)
+		for i, v := range in {
+			if v != 0 {
+				t.Fatalf("%s: input[%d] = %v after release", name, i, v)
+			}
+		}
 	}
 }
