@@ -1,15 +1,15 @@
-package upstream
+package upstream_test
 
 import (
 	"context"
 	"errors"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -30,26 +30,26 @@ func TestRouteModes(t *testing.T) {
 	upData := verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 91}
 	for _, tc := range []struct {
 		name         string
-		mode         Mode
+		mode         upstream.Mode
 		registry     identity.Result
 		registryErr  error
 		wantUpstream bool
 		wantErr      error
 	}{
-		{"registry only, not found", ModeRegistry, identity.Result{}, nil, false, nil},
-		{"registry only, failing", ModeRegistry, identity.Result{}, identity.ErrUnavailable, false, identity.ErrUnavailable},
-		{"registry first, usable record", ModeRegistryFirst, usable, nil, false, nil},
-		{"registry first, name mismatch is an answer", ModeRegistryFirst, identity.Result{Found: true}, nil, false, nil},
-		{"registry first, not found", ModeRegistryFirst, identity.Result{}, nil, true, nil},
-		{"registry first, no photo", ModeRegistryFirst, identity.Result{Found: true, NameMatch: true}, nil, true, nil},
-		{"registry first, photo without face", ModeRegistryFirst, identity.Result{Found: true, NameMatch: true, HasPhoto: true}, nil, true, nil},
-		{"registry first, registry failing is not masked", ModeRegistryFirst, identity.Result{}, identity.ErrUnavailable, false, identity.ErrUnavailable},
-		{"upstream only", ModeUpstream, usable, nil, true, nil},
+		{"registry only, not found", upstream.ModeRegistry, identity.Result{}, nil, false, nil},
+		{"registry only, failing", upstream.ModeRegistry, identity.Result{}, identity.ErrUnavailable, false, identity.ErrUnavailable},
+		{"registry first, usable record", upstream.ModeRegistryFirst, usable, nil, false, nil},
+		{"registry first, name mismatch is an answer", upstream.ModeRegistryFirst, identity.Result{Found: true}, nil, false, nil},
+		{"registry first, not found", upstream.ModeRegistryFirst, identity.Result{}, nil, true, nil},
+		{"registry first, no photo", upstream.ModeRegistryFirst, identity.Result{Found: true, NameMatch: true}, nil, true, nil},
+		{"registry first, photo without face", upstream.ModeRegistryFirst, identity.Result{Found: true, NameMatch: true, HasPhoto: true}, nil, true, nil},
+		{"registry first, registry failing is not masked", upstream.ModeRegistryFirst, identity.Result{}, identity.ErrUnavailable, false, identity.ErrUnavailable},
+		{"upstream only", upstream.ModeUpstream, usable, nil, true, nil},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, srv := newFake(t, answering(upData, nil))
 			reg := &registryStub{res: tc.registry, err: tc.registryErr}
-			r, err := Route(reg, newClient(t, srv.URL, nil), ModeRegistry, nil)
+			r, err := upstream.Route(reg, newClient(t, srv.URL, nil), upstream.ModeRegistry, nil)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -60,7 +60,7 @@ func TestRouteModes(t *testing.T) {
 			if asked := f.calls.Load() == 1; asked != tc.wantUpstream {
 				t.Fatalf("upstream asked: %v, want %v", asked, tc.wantUpstream)
 			}
-			if wantReg := tc.mode != ModeUpstream; (reg.calls == 1) != wantReg {
+			if wantReg := tc.mode != upstream.ModeUpstream; (reg.calls == 1) != wantReg {
 				t.Errorf("registry asked %d times in mode %s", reg.calls, tc.mode)
 			}
 			if err != nil {
@@ -88,7 +88,7 @@ func TestRouteUpstreamShapes(t *testing.T) {
 		{verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 33}, true, true, true, true, true},
 	} {
 		_, srv := newFake(t, answering(tc.data, nil))
-		r, err := Route(nil, newClient(t, srv.URL, nil), ModeUpstream, nil)
+		r, err := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -104,7 +104,7 @@ func TestRouteUpstreamShapes(t *testing.T) {
 
 func TestRouteUpstreamQualityGate(t *testing.T) {
 	_, srv := newFake(t, answering(verify.Data{Result: 2, Reason: "pose"}, nil))
-	r, _ := Route(nil, newClient(t, srv.URL, nil), ModeUpstream, nil)
+	r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream, nil)
 	res, err := r.Lookup(context.Background(), query("r"), "")
 	var qe *face.QualityError
 	if !errors.As(err, &qe) || qe.Reason != face.ReasonPose {
@@ -120,30 +120,30 @@ func TestRouteConfig(t *testing.T) {
 	reg := &registryStub{}
 	for _, tc := range []struct {
 		reg  identity.Source
-		up   *Client
-		mode Mode
+		up   *upstream.Client
+		mode upstream.Mode
 		ok   bool
 	}{
-		{reg, nil, ModeRegistry, true},
-		{reg, nil, ModeRegistryFirst, false},
-		{nil, c, ModeUpstream, true},
-		{nil, c, ModeRegistryFirst, false},
+		{reg, nil, upstream.ModeRegistry, true},
+		{reg, nil, upstream.ModeRegistryFirst, false},
+		{nil, c, upstream.ModeUpstream, true},
+		{nil, c, upstream.ModeRegistryFirst, false},
 		{reg, c, "both", false},
 	} {
-		if _, err := Route(tc.reg, tc.up, tc.mode, nil); (err == nil) != tc.ok {
+		if _, err := upstream.Route(tc.reg, tc.up, tc.mode, nil); (err == nil) != tc.ok {
 			t.Errorf("Route(registry %v, upstream %v, %q): %v", tc.reg != nil, tc.up != nil, tc.mode, err)
 		}
 	}
-	r, _ := Route(reg, nil, ModeRegistry, nil)
-	if _, err := r.Lookup(context.Background(), query("r"), ModeUpstream); !errors.Is(err, ErrNoUpstream) {
+	r, _ := upstream.Route(reg, nil, upstream.ModeRegistry, nil)
+	if _, err := r.Lookup(context.Background(), query("r"), upstream.ModeUpstream); !errors.Is(err, upstream.ErrNoUpstream) {
 		t.Errorf("merchant routed to a missing upstream: %v", err)
 	}
-	for in, want := range map[string]Mode{"": ModeRegistryFirst, "registry": ModeRegistry, "upstream": ModeUpstream, "registry-first": ModeRegistryFirst} {
-		if got, err := ParseMode(in, ModeRegistryFirst); err != nil || got != want {
+	for in, want := range map[string]upstream.Mode{"": upstream.ModeRegistryFirst, "registry": upstream.ModeRegistry, "upstream": upstream.ModeUpstream, "registry-first": upstream.ModeRegistryFirst} {
+		if got, err := upstream.ParseMode(in, upstream.ModeRegistryFirst); err != nil || got != want {
 			t.Errorf("ParseMode(%q) = %q, %v", in, got, err)
 		}
 	}
-	if _, err := ParseMode("Upstream", ModeRegistry); err == nil {
+	if _, err := upstream.ParseMode("Upstream", upstream.ModeRegistry); err == nil {
 		t.Error("ParseMode accepted a misspelt mode")
 	}
 }
@@ -151,12 +151,12 @@ func TestRouteConfig(t *testing.T) {
 func TestIDDailyLimit(t *testing.T) {
 	clk := &clock{t: time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)}
 	reg := &registryStub{res: identity.Result{Found: true}}
-	r, err := Route(reg, nil, ModeRegistry, &IDLimit{Max: 2, Counter: NewMemoryCounter(), Now: clk.Now})
+	r, err := upstream.Route(reg, nil, upstream.ModeRegistry, &upstream.IDLimit{Max: 2, Counter: upstream.NewMemoryCounter(), Now: clk.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	lookup := func(id string) error {
-		_, err := r.Lookup(context.Background(), Query{IDNumber: id, Name: testName}, "")
+		_, err := r.Lookup(context.Background(), upstream.Query{IDNumber: id, Name: testName}, "")
 		return err
 	}
 	for i := range 2 {
@@ -165,8 +165,8 @@ func TestIDDailyLimit(t *testing.T) {
 		}
 	}
 	err = lookup(testID)
-	if !errors.Is(err, ErrIDDailyLimit) || !errors.Is(err, merchant.ErrRateLimited) {
-		t.Fatalf("third call: %v, want ErrIDDailyLimit (merchant.ErrRateLimited)", err)
+	if !errors.Is(err, upstream.ErrIDDailyLimit) || !errors.Is(err, merchant.ErrRateLimited) {
+		t.Fatalf("third call: %v, want upstream.ErrIDDailyLimit (merchant.ErrRateLimited)", err)
 	}
 	if reg.calls != 2 {
 		t.Errorf("registry asked %d times, want 2: the limit comes before any source", reg.calls)
@@ -177,34 +177,5 @@ func TestIDDailyLimit(t *testing.T) {
 	clk.Add(time.Minute) // next UTC day
 	if err := lookup(testID); err != nil {
 		t.Errorf("next day: %v", err)
-	}
-}
-
-type failingCounter struct{}
-
-func (failingCounter) Incr(context.Context, string, string) (int64, error) {
-	return 0, errors.New("redis down")
-}
-
-func TestIDLimitFailsClosed(t *testing.T) {
-	l := &IDLimit{Max: 5, Counter: failingCounter{}}
-	if err := l.Check(context.Background(), testID); err == nil {
-		t.Error("a failing counter let the call through")
-	}
-	var off *IDLimit
-	if err := off.Check(context.Background(), testID); err != nil {
-		t.Errorf("no limit configured: %v", err)
-	}
-}
-
-func TestIDKeyHidesTheNumber(t *testing.T) {
-	k := idKey(testID)
-	if len(k) != 32 || k == idKey("110105194912310037") {
-		t.Errorf("idKey = %q", k)
-	}
-	for _, part := range []string{testID[:6], testID[len(testID)-4:]} {
-		if strings.Contains(k, part) {
-			t.Errorf("idKey %q shows %q", k, part)
-		}
 	}
 }
