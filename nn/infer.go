@@ -185,6 +185,8 @@ func inferNode(n *node) error {
 		}
 		n.exec = func(in []int, out int) step { return &reduceStep{op, in[0], out} }
 		return nil
+	case "ConcatV2", "Concat":
+		return inferConcat(n)
 	case "Softmax":
 		if err := want(1); err != nil {
 			return err
@@ -441,6 +443,57 @@ func fusedAttrs(n *node, spec *convSpec) error {
 		default:
 			return fmt.Errorf("unsupported fused activation %s", ops[1])
 		}
+	}
+	return nil
+}
+
+// inferConcat joins its inputs along an axis given by the last input
+// (ConcatV2) or the first (Concat).
+func inferConcat(n *node) error {
+	if len(n.in) < 2 {
+		return fmt.Errorf("%d inputs", len(n.in))
+	}
+	axisNode, parts := n.in[len(n.in)-1], n.in[:len(n.in)-1]
+	if n.op == "Concat" {
+		axisNode, parts = n.in[0], n.in[1:]
+	}
+	ax, err := constInts(axisNode)
+	if err != nil || len(ax) != 1 {
+		return fmt.Errorf("axis must be one constant")
+	}
+	r := len(parts[0].shape)
+	a := ax[0]
+	if a < 0 {
+		a += r
+	}
+	if a < 0 || a >= r {
+		return fmt.Errorf("axis %d for rank %d", ax[0], r)
+	}
+	shape := slices.Clone(parts[0].shape)
+	shape[a] = 0
+	op := &concatOp{outer: numel(shape[:a])}
+	for _, p := range parts {
+		if len(p.shape) != r {
+			return fmt.Errorf("concat of ranks %d and %d", r, len(p.shape))
+		}
+		for i, d := range p.shape {
+			if i != a && d != shape[i] {
+				return fmt.Errorf("concat of shapes %v and %v on axis %d", parts[0].shape, p.shape, a)
+			}
+		}
+		shape[a] += p.shape[a]
+		op.chunks = append(op.chunks, numel(p.shape[a:]))
+	}
+	n.shape = shape
+	if len(n.in) > len(parts)+1 {
+		return fmt.Errorf("%d inputs for %d parts", len(n.in), len(parts))
+	}
+	n.exec = func(in []int, out int) step {
+		ids := slices.Clone(in[:len(parts)])
+		if n.op == "Concat" {
+			ids = slices.Clone(in[1:])
+		}
+		return &concatStep{op, ids, out}
 	}
 	return nil
 }

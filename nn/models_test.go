@@ -17,6 +17,7 @@ var testModels = []struct{ name, pkg, rel string }{
 	{"faceres-deep", "human-models", "models/faceres-deep.json"},
 	{"mobileface", "human-models", "models/mobileface.json"},
 	{"blazeface-front", "human-models", "models/blazeface-front.json"},
+	{"iris", "human", "models/iris.json"},
 }
 
 // modelsDir returns the verified model cache, or skips the test.

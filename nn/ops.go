@@ -747,3 +747,20 @@ func softmax(in, out []float32, n int) {
 		}
 	}
 }
+
+// concatOp joins inputs along an axis: for each of outer slices, each
+// input contributes its chunk of contiguous values in turn.
+type concatOp struct {
+	outer  int
+	chunks []int
+}
+
+func (op *concatOp) run(b [][]float32, ins []int, out []float32) {
+	d := 0
+	for o := 0; o < op.outer; o++ {
+		for i, id := range ins {
+			c := op.chunks[i]
+			d += copy(out[d:d+c], b[id][o*c:o*c+c])
+		}
+	}
+}

@@ -465,3 +465,19 @@ func TestLayersAllocateNothing(t *testing.T) {
 		}
 	}
 }
+
+func TestConcat(t *testing.T) {
+	a := &node{name: "a", shape: []int{2, 1}}
+	b := &node{name: "b", shape: []int{2, 2}}
+	axis := &node{name: "axis", op: "Const", shape: []int{}, val: []float32{-1}}
+	n := &node{name: "c", op: "ConcatV2", in: []*node{a, b, axis}}
+	if err := inferNode(n); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(n.shape, []int{2, 3}) {
+		t.Fatalf("shape %v", n.shape)
+	}
+	bufs := [][]float32{{1, 2}, {3, 4, 5, 6}, {-1}, make([]float32, 6)}
+	n.exec([]int{0, 1, 2}, 3).run(bufs)
+	closeTo(t, bufs[3], []float32{1, 3, 4, 2, 5, 6}, 0)
+}

@@ -62,6 +62,14 @@ type reduceStep struct {
 
 func (s *reduceStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out]) }
 
+type concatStep struct {
+	op  *concatOp
+	ins []int
+	out int
+}
+
+func (s *concatStep) run(b [][]float32) { s.op.run(b, s.ins, b[s.out]) }
+
 type softmaxStep struct {
 	n, in, out int
 }
