@@ -115,9 +115,8 @@ func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2*maxTaps + 1]int, out []float3
 		depthwise256(a)
 	}
 	if ep.Act == ActElu || ep.Act == ActSigmoid {
-		dst := out[o : o+npix*c]
-		for i, v := range dst {
-			dst[i] = activate(v, ep, i%c)
+		for px := range npix {
+			activateRow(out[o+px*c:o+px*c+c], 0, ep)
 		}
 	}
 }

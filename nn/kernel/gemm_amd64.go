@@ -123,10 +123,7 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 					}
 					if last && goAct {
 						for i := range mr {
-							cr := c[(row+i)*ldc+p0 : (row+i)*ldc+p0+w]
-							for j, v := range cr {
-								cr[j] = activate(v, ep, p0+j)
-							}
+							activateRow(c[(row+i)*ldc+p0:(row+i)*ldc+p0+w], p0, ep)
 						}
 					}
 				}

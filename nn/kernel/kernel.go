@@ -156,9 +156,8 @@ func gemmPortable(m int, a []float32, lda int, b *PackedB, c []float32, ldc int,
 				}
 			}
 			cr := c[i*ldc+p0 : i*ldc+p0+w]
-			for j := range cr {
-				cr[j] = ep.apply(acc[j], p0+j)
-			}
+			copy(cr, acc[:])
+			applyRow(cr, p0, ep)
 		}
 	}
 }
@@ -181,24 +180,14 @@ func depthwisePortable(p *DepthwiseParams, in, filter, out []float32, ep *Epilog
 					if ix < 0 || ix >= p.W {
 						continue
 					}
-					src := in[(iy*p.W+ix)*c : (iy*p.W+ix)*c+c]
-					f := filter[(ky*p.KW+kx)*c : (ky*p.KW+kx)*c+c]
-					for ch := range acc {
-						acc[ch] += src[ch] * f[ch]
+					src := in[(iy*p.W+ix)*c:][:len(acc)]
+					f := filter[(ky*p.KW+kx)*c:][:len(acc)]
+					for ch, x := range src {
+						acc[ch] += x * f[ch]
 					}
 				}
 			}
-			for ch := range acc {
-				acc[ch] = ep.apply(acc[ch], ch)
-			}
+			applyRow(acc, 0, ep)
 		}
 	}
-}
-
-// apply is the scalar epilogue for output column (or channel) j.
-func (ep *Epilogue) apply(v float32, j int) float32 {
-	if ep.Bias != nil {
-		v += ep.Bias[j]
-	}
-	return activate(v, ep, j)
 }
