@@ -141,3 +141,41 @@ func resultOf(ans Answer) Result {
 		Upstream: &ans,
 	}
 }
+
+// Settings are the operator's choices about identity sources, as `portrait
+// serve` reads them.
+type Settings struct {
+	Upstream *Config // nil: no upstream
+	// Mode is the default route; "" means ModeRegistryFirst with an
+	// upstream and ModeRegistry without.
+	Mode Mode
+	// IDDailyLimit is the number of verifications of one ID number per UTC
+	// day across all merchants; 0: no limit. IDCounter shares the counts
+	// between instances; nil: counted in this process.
+	IDDailyLimit int64
+	IDCounter    Counter
+}
+
+// Open builds the Router the settings describe in front of registry.
+func Open(registry identity.Source, s Settings) (*Router, error) {
+	var up *Client
+	mode := ModeRegistry
+	if s.Upstream != nil {
+		var err error
+		if up, err = New(*s.Upstream); err != nil {
+			return nil, err
+		}
+		mode = ModeRegistryFirst
+	}
+	if s.Mode != "" {
+		mode = s.Mode
+	}
+	var limit *IDLimit
+	if s.IDDailyLimit > 0 {
+		limit = &IDLimit{Max: s.IDDailyLimit, Counter: s.IDCounter}
+		if limit.Counter == nil {
+			limit.Counter = NewMemoryCounter()
+		}
+	}
+	return Route(registry, up, mode, limit)
+}

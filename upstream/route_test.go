@@ -179,3 +179,48 @@ func TestIDDailyLimit(t *testing.T) {
 		t.Errorf("next day: %v", err)
 	}
 }
+
+func TestOpenDefaults(t *testing.T) {
+	_, srv := newFake(t, answering(verify.Data{Result: 1, IDName: 2}, nil))
+	upCfg := &upstream.Config{URL: srv.URL, AppKey: testKey, AppSecret: testSecret}
+	for _, tc := range []struct {
+		name         string
+		s            upstream.Settings
+		registry     identity.Result
+		wantUpstream bool
+		wantErr      bool
+	}{
+		{"no upstream: registry only", upstream.Settings{}, identity.Result{}, false, false},
+		{"upstream: registry first", upstream.Settings{Upstream: upCfg}, identity.Result{}, true, false},
+		{"upstream, registry first keeps a registry answer", upstream.Settings{Upstream: upCfg}, identity.Result{Found: true}, false, false},
+		{"upstream only", upstream.Settings{Upstream: upCfg, Mode: upstream.ModeUpstream}, identity.Result{Found: true}, true, false},
+		{"upstream mode without an upstream", upstream.Settings{Mode: upstream.ModeUpstream}, identity.Result{}, false, true},
+		{"bad upstream URL", upstream.Settings{Upstream: &upstream.Config{URL: "nope", AppKey: "k", AppSecret: "s"}}, identity.Result{}, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reg := &registryStub{res: tc.registry}
+			r, err := upstream.Open(reg, tc.s)
+			if (err != nil) != tc.wantErr {
+				t.Fatalf("Open: %v", err)
+			}
+			if err != nil {
+				return
+			}
+			res, err := r.Lookup(context.Background(), query("r"), "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (res.Upstream != nil) != tc.wantUpstream {
+				t.Errorf("upstream asked: %v, want %v", res.Upstream != nil, tc.wantUpstream)
+			}
+		})
+	}
+	r, err := upstream.Open(&registryStub{}, upstream.Settings{IDDailyLimit: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Lookup(context.Background(), query("a"), "")
+	if _, err := r.Lookup(context.Background(), query("b"), ""); !errors.Is(err, upstream.ErrIDDailyLimit) {
+		t.Errorf("IDDailyLimit 1 with the default counter, second call: %v", err)
+	}
+}
