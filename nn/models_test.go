@@ -18,6 +18,7 @@ var testModels = []struct{ name, pkg, rel string }{
 	{"mobileface", "human-models", "models/mobileface.json"},
 	{"blazeface-front", "human-models", "models/blazeface-front.json"},
 	{"iris", "human", "models/iris.json"},
+	{"blazeface-back", "human-models", "models/blazeface-back.json"},
 }
 
 // modelsDir returns the verified model cache, or skips the test.

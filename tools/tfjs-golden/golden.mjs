@@ -28,6 +28,7 @@ const specs = [
   ['mobileface', 'human-models@3.0.4/models/mobileface.json', 'face-api@1.7.15/demo/sample2.jpg', 1, 0],
   ['blazeface-front', 'human-models@3.0.4/models/blazeface-front.json', 'face-api@1.7.15/demo/sample3.jpg', 1 / 127.5, -1],
   ['iris', 'human@3.3.6/models/iris.json', 'face-api@1.7.15/demo/sample4.jpg', 1 / 255, 0],
+  ['blazeface-back', 'human-models@3.0.4/models/blazeface-back.json', 'face-api@1.7.15/demo/sample5.jpg', 1 / 127.5, -1],
 ];
 
 function loadArtifacts(jsonPath) {
