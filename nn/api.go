@@ -44,6 +44,34 @@ func (e Epilogue) kernel() kernel.Epilogue {
 	return kernel.Epilogue{Bias: e.Bias, Act: e.Act, Alpha: e.Alpha, Leak: e.Leak}
 }
 
+// FoldScaleShift folds a per-channel y = x·scale + shift that follows a
+// convolution or dense layer into its weights (last axis = output channel)
+// and bias, so the layer's epilogue does the batch norm for free. bias may
+// be nil; the inputs are not modified.
+func FoldScaleShift(weights *Tensor, bias, scale, shift []float32) (*Tensor, []float32, error) {
+	c := 0
+	if len(weights.Shape) > 0 {
+		c = weights.Shape[len(weights.Shape)-1]
+	}
+	if c == 0 || len(scale) != c || (shift != nil && len(shift) != c) || (bias != nil && len(bias) != c) {
+		return nil, nil, fmt.Errorf("fold scale: weights %v with %d scales, %d shifts, %d biases", weights.Shape, len(scale), len(shift), len(bias))
+	}
+	w := &Tensor{Shape: slices.Clone(weights.Shape), Data: make([]float32, len(weights.Data))}
+	for i, v := range weights.Data {
+		w.Data[i] = v * scale[i%c]
+	}
+	b := make([]float32, c)
+	for j := range b {
+		if bias != nil {
+			b[j] = bias[j] * scale[j]
+		}
+		if shift != nil {
+			b[j] += shift[j]
+		}
+	}
+	return w, b, nil
+}
+
 // Conv2D is an NHWC convolution layer (batch 1) whose weights are packed
 // once, for networks written in Go against the runtime.
 type Conv2D struct {

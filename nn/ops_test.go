@@ -481,3 +481,33 @@ func TestConcat(t *testing.T) {
 	n.exec([]int{0, 1, 2}, 3).run(bufs)
 	closeTo(t, bufs[3], []float32{1, 3, 4, 2, 5, 6}, 0)
 }
+
+func TestFoldScaleShift(t *testing.T) {
+	r := rand.New(rand.NewPCG(9, 10))
+	in, f := randTensor(r, 1, 5, 5, 3), randTensor(r, 3, 3, 3, 4)
+	bias, scale, shift := randTensor(r, 4).Data, randTensor(r, 4).Data, randTensor(r, 4).Data
+	conv, err := NewConv2D(f, Window{Padding: PadSame}, Epilogue{Bias: bias})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := NewTensor(1, 5, 5, 4)
+	if err := conv.Forward(want, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := ScaleShift(want, want, scale, shift); err != nil {
+		t.Fatal(err)
+	}
+	fw, fb, err := FoldScaleShift(f, bias, scale, shift)
+	if err != nil {
+		t.Fatal(err)
+	}
+	folded, err := NewConv2D(fw, Window{Padding: PadSame}, Epilogue{Bias: fb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := NewTensor(1, 5, 5, 4)
+	if err := folded.Forward(got, in, nil); err != nil {
+		t.Fatal(err)
+	}
+	closeTo(t, got.Data, want.Data, 1e-5)
+}
