@@ -1,26 +1,33 @@
 package kernel
 
-import "golang.org/x/sys/cpu"
+import (
+	"slices"
+
+	"golang.org/x/sys/cpu"
+)
 
 //go:generate go run ./internal/asmgen
 
-// The AVX-512 kernels use EVEX forms of F and DQ instructions (VPXORD,
-// VPBROADCASTD from a GPR, masked moves); the OS must also save zmm state,
-// which x/sys/cpu folds into HasAVX512F.
+// Every instruction of the AVX-512 kernels is in AVX512F (integer xor and
+// broadcast rather than the DQ float forms, 16-bit k-masks); x/sys/cpu
+// reports it only when the OS also saves the zmm and mask state.
 var (
-	hasAVX512 = cpu.X86.HasAVX512F && cpu.X86.HasAVX512DQ && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL
+	hasAVX512 = cpu.X86.HasAVX512F
 	hasAVX2   = cpu.X86.HasAVX2 && cpu.X86.HasFMA
 )
 
-func available() []Path {
-	switch {
-	case hasAVX512:
-		return []Path{PathAVX512, PathAVX2, PathPortable}
-	case hasAVX2:
-		return []Path{PathAVX2, PathPortable}
+var paths = func() []Path {
+	var p []Path
+	if hasAVX512 {
+		p = append(p, PathAVX512)
 	}
-	return []Path{PathPortable}
-}
+	if hasAVX2 {
+		p = append(p, PathAVX2)
+	}
+	return append(p, PathPortable)
+}()
+
+func available() []Path { return slices.Clone(paths) }
 
 func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
 	switch current {
