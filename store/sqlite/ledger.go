@@ -130,10 +130,15 @@ func (db *DB) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Us
 	return out, nil
 }
 
-// FindAnswer implements store.Ledger.
+const findAnswerQuery = `SELECT ` + ledgerColumns + ` FROM ledger
+	WHERE app_key = ? AND request_id = ? AND digest IS NOT NULL LIMIT 1`
+
+// FindAnswer implements store.Ledger. There is at most one answer per
+// request_id (later calls with it are replays, which write no row, or
+// refusals, which carry no digest); no ORDER BY, which would tempt the
+// planner into walking the merchant's whole ledger by time.
 func (db *DB) FindAnswer(ctx context.Context, appKey, requestID string) (store.LedgerRow, error) {
-	row := db.r.QueryRowContext(ctx, `SELECT `+ledgerColumns+` FROM ledger
-		WHERE app_key = ? AND request_id = ? AND digest IS NOT NULL ORDER BY time_ns LIMIT 1`, appKey, requestID)
+	row := db.r.QueryRowContext(ctx, findAnswerQuery, appKey, requestID)
 	r, err := scanLedger(row)
 	if errors.Is(err, sql.ErrNoRows) {
 		return store.LedgerRow{}, fmt.Errorf("answer to %s/%s: %w", appKey, requestID, store.ErrNotFound)

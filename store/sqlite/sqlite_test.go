@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/portrait-id/portrait/store"
@@ -46,5 +47,33 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 	if _, err := os.Stat(path); err != nil {
 		t.Errorf("database file not at %s: %v", path, err)
+	}
+}
+
+// TestFindAnswerUsesItsIndex guards the replay lookup, run on every call
+// that passes the policy, against walking a merchant's whole ledger.
+func TestFindAnswerUsesItsIndex(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+findAnswerQuery, "k", "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	var plan strings.Builder
+	for rows.Next() {
+		var id, parent, unused int
+		var detail string
+		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+			t.Fatal(err)
+		}
+		plan.WriteString(detail + "\n")
+	}
+	if !strings.Contains(plan.String(), "ledger_answers") {
+		t.Errorf("replay lookup plan does not use ledger_answers:\n%s", plan.String())
 	}
 }
