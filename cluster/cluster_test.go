@@ -87,11 +87,12 @@ type instance struct {
 
 type cluster struct {
 	db        *faultproxy.Proxy // PostgreSQL as the instances reach it
+	redis     *faultproxy.Proxy // Redis as the instances reach it
 	instances []*instance
 }
 
-// newCluster starts n instances on one fresh PostgreSQL schema, reached
-// through a proxy that fault tests can cut, and one Redis key space.
+// newCluster starts n instances on one fresh PostgreSQL schema and one Redis
+// key space, each reached through a proxy that fault tests can cut.
 func newCluster(t *testing.T, n int, opt options) *cluster {
 	t.Helper()
 	redisURL := os.Getenv("PORTRAIT_TEST_REDIS")
@@ -112,6 +113,17 @@ func newCluster(t *testing.T, n int, opt options) *cluster {
 	u.Host = proxy.Addr()
 	dsn = u.String()
 	prefix := "cluster:" + strings.TrimPrefix(u.Query().Get("search_path"), "t_") + ":"
+	ru, err := url.Parse(redisURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	redisProxy, err := faultproxy.Start(ru.Host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(redisProxy.Close)
+	ru.Host = redisProxy.Addr()
+	redisURL = ru.String()
 
 	// The instances' call logs are shown when the test fails: they name
 	// the error behind a 9999.
@@ -121,7 +133,7 @@ func newCluster(t *testing.T, n int, opt options) *cluster {
 			t.Logf("instance logs:\n%s", logs.String())
 		}
 	})
-	c := &cluster{db: proxy}
+	c := &cluster{db: proxy, redis: redisProxy}
 	for range n {
 		m := metrics.New()
 		ropt := redisstate.Options{Prefix: prefix, OnFallback: m.RedisFallback}

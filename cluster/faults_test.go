@@ -1,0 +1,163 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/portrait-id/portrait/client"
+	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/store"
+)
+
+// timedCall is one call and how long its answer took.
+func timedCall(t *testing.T, c *client.Client, req client.Request) (*client.Response, time.Duration) {
+	t.Helper()
+	start := time.Now()
+	r, err := c.Verify(ctx, req)
+	if err != nil {
+		t.Fatalf("no answer after %v: %v", time.Since(start), err)
+	}
+	return r, time.Since(start)
+}
+
+// TestDatabaseOutage cuts PostgreSQL mid-traffic: calls answer 9999,
+// uncharged, quickly, and once the database is back both instances serve
+// again by themselves.
+func TestDatabaseOutage(t *testing.T) {
+	c := newCluster(t, 2, options{})
+	key, clients := c.merchant(t, nil)
+	req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
+	for i, cl := range clients {
+		if r, _ := timedCall(t, cl, req); r.Code != client.CodeOK || !r.Charged() {
+			t.Fatalf("instance %d before the outage: %s", i, r.Raw)
+		}
+	}
+
+	c.db.Down()
+	for i := range 6 {
+		r, d := timedCall(t, clients[i%2], req)
+		if r.Code != client.CodeOther || r.Charged() {
+			t.Errorf("call %d with the database down: %s", i, r.Raw)
+		}
+		if d > 5*time.Second {
+			t.Errorf("call %d with the database down took %v", i, d)
+		}
+	}
+
+	if err := c.db.Up(); err != nil {
+		t.Fatal(err)
+	}
+	for i, cl := range clients {
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			r, _ := timedCall(t, cl, req)
+			if r.Code == client.CodeOK && r.Charged() {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("instance %d has not recovered 15 s after the database came back: %s", i, r.Raw)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	rows, err := c.instances[0].app.Store.ListLedger(ctx, store.LedgerFilter{AppKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var charged int
+	for _, r := range rows {
+		if r.Charged {
+			charged++
+		}
+	}
+	if charged != 4 {
+		t.Errorf("%d charged ledger rows, want 4 (two calls before the outage, two after)", charged)
+	}
+	var storageErrors float64
+	for _, in := range c.instances {
+		storageErrors += scrapeValue(t, in, `portrait_calls_total{charge="2",code="9999"}`)
+	}
+	if storageErrors < 6 {
+		t.Errorf("/metrics counts %v uncharged 9999 answers, want at least 6", storageErrors)
+	}
+}
+
+// TestRedisOutage cuts Redis mid-traffic: the instances fall back to their
+// own limiter and claims, keep answering, count the fallbacks, and use
+// Redis again once it is back.
+func TestRedisOutage(t *testing.T) {
+	c := newCluster(t, 2, options{})
+	_, clients := c.merchant(t, nil)
+	req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
+	c.redis.Down()
+	for i := range 4 {
+		if r, d := timedCall(t, clients[i%2], req); r.Code != client.CodeOK || !r.Charged() || d > 5*time.Second {
+			t.Errorf("call %d with Redis down: %s after %v", i, r.Raw, d)
+		}
+	}
+	// A call claims its request_id before it takes a token, so the claim
+	// meets the outage first and the limiter then skips Redis.
+	for i, in := range c.instances {
+		if n := scrapeValue(t, in, `portrait_redis_fallbacks_total{op="claim"}`); n < 1 {
+			t.Errorf("instance %d counted %v claim fallbacks, want at least one", i, n)
+		}
+	}
+	if err := c.redis.Up(); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past redisstate.DefaultRetryAfter
+	before := scrapeValue(t, c.instances[0], `portrait_redis_fallbacks_total{op="claim"}`)
+	if r, _ := timedCall(t, clients[0], req); r.Code != client.CodeOK {
+		t.Errorf("call after Redis came back: %s", r.Raw)
+	}
+	if after := scrapeValue(t, c.instances[0], `portrait_redis_fallbacks_total{op="claim"}`); after != before {
+		t.Errorf("fallbacks went from %v to %v with Redis back", before, after)
+	}
+}
+
+// slowSource stands for an identity supplier that hangs or fails. Like the
+// upstream client, it gives up when its context ends: the service's timeout
+// reaches it through the context.
+type slowSource struct {
+	delay time.Duration
+	err   error
+}
+
+func (s slowSource) Lookup(ctx context.Context, _, _ string) (identity.Result, error) {
+	select {
+	case <-time.After(s.delay):
+		return identity.Result{}, s.err
+	case <-ctx.Done():
+		return identity.Result{}, ctx.Err()
+	}
+}
+
+// TestIdentitySourceFaults: a source slower than the configured timeout, or
+// failing, answers 2000 uncharged within the timeout.
+func TestIdentitySourceFaults(t *testing.T) {
+	const timeout = 400 * time.Millisecond
+	cases := []struct {
+		name   string
+		source slowSource
+	}{
+		{"slow", slowSource{delay: 10 * time.Second}},
+		{"failing", slowSource{err: errors.New("upstream: connection reset")}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newCluster(t, 1, options{source: tc.source, identityTimeout: timeout})
+			_, clients := c.merchant(t, nil)
+			req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
+			r, d := timedCall(t, clients[0], req)
+			if r.Code != client.CodeSupplier || r.Charged() {
+				t.Errorf("answer %s, want 2000 uncharged", r.Raw)
+			}
+			// The selfie's decode and embedding come before the lookup.
+			if d > timeout+3*time.Second {
+				t.Errorf("answered after %v with a lookup timeout of %v", d, timeout)
+			}
+		})
+	}
+}
