@@ -219,6 +219,37 @@ func checkDepthwiseCase(t *testing.T, r *rand.Rand, path Path, p DepthwiseParams
 	}
 }
 
+// NaNs must come out of every path and activation as they do from the
+// portable one, or a model's bad input would be masked by the path it ran on.
+func TestNaNPropagates(t *testing.T) {
+	const m, n, k = 3, 40, 5
+	a := make([]float32, m*k)
+	a[k] = float32(math.NaN()) // row 1
+	b := PackB(k, n, make([]float32, k*n), n)
+	in := make([]float32, 4*4*n)
+	in[5*n] = float32(math.NaN()) // pixel (1,1)
+	dp := dwParams(4, 4, n, 1, 1, 1, 1, 0, 0, 0, 0)
+	for _, act := range allActs {
+		ep := Epilogue{Act: act, Alpha: make([]float32, n), Leak: 0.1}
+		forEachPath(t, func(p Path) {
+			c := make([]float32, m*n)
+			Gemm(m, a, k, b, c, n, ep)
+			for i, v := range c {
+				if nan := i/n == 1; math.IsNaN(float64(v)) != nan {
+					t.Fatalf("%s act=%d: Gemm C[%d]=%v", p, act, i, v)
+				}
+			}
+			out := make([]float32, len(in))
+			DepthwiseConv2D(dp, in, make([]float32, n), out, ep)
+			for i, v := range out {
+				if nan := i == 5*n; math.IsNaN(float64(v)) != nan {
+					t.Fatalf("%s act=%d: depthwise out[%d]=%v", p, act, i, v)
+				}
+			}
+		})
+	}
+}
+
 func TestSetPath(t *testing.T) {
 	def := Current()
 	if av := Available(); av[0] != def || av[len(av)-1] != PathPortable {

@@ -84,6 +84,10 @@ type epi struct {
 	prefix    string
 }
 
+//
+// MAXPS and MINPS return their second source when either is NaN, so the
+// value being clamped goes second: a NaN passes through every activation,
+// as it does in the portable path.
 func (s isa) epilogue(g *gen, e epi) {
 	vec := e.scratch[:e.cols]
 	t0, t1 := e.scratch[e.cols], e.scratch[e.cols+1]
@@ -108,7 +112,7 @@ func (s isa) epilogue(g *gen, e epi) {
 	g.label(e.prefix + "_relu")
 	s.zero(g, t0)
 	for _, a := range e.accs {
-		g.p("VMAXPS %s, %s, %s", t0, a, a)
+		g.p("VMAXPS %s, %s, %s", a, t0, a)
 	}
 	g.p("JMP %s_store", e.prefix)
 
@@ -116,8 +120,8 @@ func (s isa) epilogue(g *gen, e epi) {
 	s.zero(g, t0)
 	s.broadcast6(g, t1, "X"+strings.TrimPrefix(t1, s.reg))
 	for _, a := range e.accs {
-		g.p("VMAXPS %s, %s, %s", t0, a, a)
-		g.p("VMINPS %s, %s, %s", t1, a, a)
+		g.p("VMAXPS %s, %s, %s", a, t0, a)
+		g.p("VMINPS %s, %s, %s", a, t1, a)
 	}
 	g.p("JMP %s_store", e.prefix)
 
@@ -136,8 +140,8 @@ func (s isa) epilogue(g *gen, e epi) {
 	g.label(e.prefix + "_slope")
 	s.zero(g, t0)
 	for i, a := range e.accs {
-		g.p("VMINPS %s, %s, %s", t0, a, t1)
-		g.p("VMAXPS %s, %s, %s", t0, a, a)
+		g.p("VMINPS %s, %s, %s", a, t0, t1)
+		g.p("VMAXPS %s, %s, %s", a, t0, a)
 		g.p("VFMADD231PS %s, %s, %s", vec[i%e.cols], t1, a)
 	}
 	g.label(e.prefix + "_store")
