@@ -13,7 +13,7 @@ import (
 // the new order of the live nodes.
 func fuse(order []*node, outputs []*node) ([]*node, error) {
 	for _, n := range order {
-		matchPrelu(n)
+		matchPrelu(n, outputs)
 	}
 	order, err := topoOrder(outputs)
 	if err != nil {
@@ -39,9 +39,36 @@ func fuse(order []*node, outputs []*node) ([]*node, error) {
 	for _, n := range order {
 		if n.conv != nil {
 			reluBeforePool(n, outputs)
+			fuseDepthwise(n, outputs)
 		}
 	}
 	return topoOrder(outputs)
+}
+
+// dwFuseMaxWeights bounds the pointwise weights (float32s) of a fused
+// depthwise+pointwise pair: they are re-read for every band, so they must
+// stay in cache.
+const dwFuseMaxWeights = 1 << 15
+
+// fuseDepthwise runs a depthwise convolution read only by a pointwise (1×1,
+// stride 1) convolution inside that convolution's step, band by band, so
+// the depthwise output stays in cache instead of going through memory.
+func fuseDepthwise(n *node, outputs []*node) {
+	s := n.conv
+	w := s.win
+	if s.depthwise || s.matmul || s.pre != nil || w.KH != 1 || w.KW != 1 || max(w.StrideH, 1) != 1 || max(w.StrideW, 1) != 1 ||
+		(w.Padding == PadExplicit && w.Top+w.Bottom+w.Left+w.Right != 0) {
+		return
+	}
+	if len(s.filter) > dwFuseMaxWeights {
+		return // big weights: banding would stream them from memory per band
+	}
+	d := n.in[0]
+	if d.conv == nil || !d.conv.depthwise || d.conv.mult != 1 || d.conv.res != nil || len(d.users) != 1 || slices.Contains(outputs, d) {
+		return
+	}
+	s.pre = d.conv
+	n.in[0] = d.in[0]
 }
 
 // reluBeforePool moves a ReLU after a max pool into the convolution before
@@ -78,7 +105,7 @@ func other(n, x *node) *node {
 
 // matchPrelu turns max(x,0) + g·min(x,0) (mobileface) and
 // relu(x) + (x-|x|)·m (mobilefacenet, where g = 2m) into Prelu(x, g).
-func matchPrelu(n *node) {
+func matchPrelu(n *node, outputs []*node) {
 	if (n.op != "Add" && n.op != "AddV2") || len(n.in) != 2 {
 		return
 	}
@@ -87,7 +114,7 @@ func matchPrelu(n *node) {
 		if neg.op != "Mul" || len(neg.in) != 2 {
 			continue
 		}
-		if n.rewriteSelfPrelu(pos, neg) {
+		if n.rewriteSelfPrelu(pos, neg, outputs) {
 			return
 		}
 		var x *node
@@ -134,7 +161,7 @@ func matchPrelu(n *node) {
 // rewriteSelfPrelu turns x + (x-|x|)·m, which is x for x ≥ 0 and
 // (1+2m)·x below, into Prelu(x, 1+2m), or into x itself when x comes out of
 // a ReLU (mobilefacenet applies this after its ReLU convolutions too).
-func (n *node) rewriteSelfPrelu(x, mul *node) bool {
+func (n *node) rewriteSelfPrelu(x, mul *node, outputs []*node) bool {
 	for _, sub := range mul.in {
 		m := other(mul, sub)
 		if !m.isConst() || sub.op != "Sub" || len(sub.in) != 2 || sub.in[0] != x || sub.in[1].op != "Abs" || sub.in[1].in[0] != x {
@@ -144,7 +171,7 @@ func (n *node) rewriteSelfPrelu(x, mul *node) bool {
 			return false
 		}
 		if x.conv != nil && (x.conv.act == kernel.ActRelu || x.conv.act == kernel.ActRelu6) || x.op == "Relu" || x.op == "Relu6" {
-			n.op, n.in, n.exec, n.inplace = "Identity", []*node{x}, nil, false
+			replace(n, x, outputs)
 			return true
 		}
 		alpha := make([]float32, len(m.val))
@@ -212,7 +239,7 @@ func absorb(n *node, outputs []*node) bool {
 		return absorbPost(n, u, operand, outputs)
 	}
 	switch {
-	case (u.op == "Add" || u.op == "AddV2") && none && !operand.isConst() && sameShape(u, n) && sameShape(operand, n):
+	case (u.op == "Add" || u.op == "AddV2") && none && !s.depthwise && !operand.isConst() && sameShape(u, n) && sameShape(operand, n):
 		// A residual connection: added tile by tile while the tile is in cache.
 		// A shortcut zero-padded on channels only is added unpadded.
 		s.res, s.resC = operand, c

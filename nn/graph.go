@@ -95,6 +95,8 @@ type convSpec struct {
 	alpha     []float32
 	leak      float32
 	// res is added after the epilogue, then post applied (with postAlpha).
+	// pre is a depthwise convolution run band by band before this 1×1 one.
+	pre       *convSpec
 	res       *node
 	resC      int // channels of res: fewer than cout when it was zero-padded
 	post      kernel.Activation

@@ -76,6 +76,7 @@ type convOp struct {
 	ep     kernel.Epilogue
 	direct bool // 1×1, stride 1, no padding: the input is the A matrix
 	tile   int  // output pixels per tile
+	band   int  // output rows per band when a depthwise runs first (runBands)
 
 	// residual add and activation after it, applied per tile (see addAct)
 	res       bool
@@ -134,6 +135,37 @@ func (op *convOp) run(in, out, scratch, res []float32) {
 			op.im2col(in, scratch, p0, p1)
 			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.ep)
 		}
+		switch {
+		case !op.res:
+		case op.resC == op.cout:
+			addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
+		default:
+			addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
+		}
+	}
+}
+
+// dwBandBudget bounds a band of depthwise output (in float32s) so it is
+// still in L1/L2 when the pointwise product reads it.
+const dwBandBudget = 1 << 14
+
+func (op *convOp) setBand(dw *depthwiseOp) {
+	// At least 64 product rows per band, or the GEMM runs at a loss.
+	op.band = min(max(dwBandBudget/(op.g.W*op.g.C), ceilDiv(64, op.g.OW)), op.g.OH)
+}
+
+// runBands computes this 1×1 convolution of dw(in): each band of rows goes
+// through the depthwise into scratch, then straight into the product.
+func (op *convOp) runBands(dw *depthwiseOp, in, out, scratch, res []float32) {
+	g := &op.g
+	for y0 := 0; y0 < g.OH; y0 += op.band {
+		y1 := min(y0+op.band, g.OH)
+		p, src := dw.band(in, y0, y1)
+		a := scratch[:(y1-y0)*g.W*g.C]
+		kernel.DepthwiseConv2D(p, src, dw.filter, a, dw.ep)
+		p0, p1 := y0*g.OW, y1*g.OW
+		o := out[p0*op.cout : p1*op.cout]
+		kernel.Gemm(p1-p0, a, g.C, op.packed, o, op.cout, op.ep)
 		switch {
 		case !op.res:
 		case op.resC == op.cout:
@@ -271,6 +303,20 @@ func makeDepthwiseOp(g geometry, filter []float32, mult int, ep kernel.Epilogue)
 			DilH: g.DH, DilW: g.DW, PadTop: g.PadTop, PadLeft: g.PadLeft, OH: g.OH, OW: g.OW},
 		mult: mult, filter: filter, ep: ep,
 	}
+}
+
+// band returns the parameters and input that compute output rows [y0, y1)
+// alone: the input rows they read, with the top padding only the first
+// band has.
+func (op *depthwiseOp) band(in []float32, y0, y1 int) (kernel.DepthwiseParams, []float32) {
+	p := op.p
+	r0 := y0*p.StrideH - p.PadTop
+	r1 := (y1-1)*p.StrideH - p.PadTop + (p.KH-1)*max(p.DilH, 1) + 1
+	start, end := max(r0, 0), min(r1, p.H)
+	p.PadTop = start - r0
+	p.H = end - start
+	p.OH = y1 - y0
+	return p, in[start*p.W*p.C:]
 }
 
 func (op *depthwiseOp) scratchLen() int {

@@ -20,6 +20,16 @@ type convStep struct {
 
 func (s *convStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out], b[s.scratch], b[s.res]) }
 
+type dwConvStep struct {
+	dw                    *depthwiseOp
+	op                    *convOp
+	in, out, scratch, res int
+}
+
+func (s *dwConvStep) run(b [][]float32) {
+	s.op.runBands(s.dw, b[s.in], b[s.out], b[s.scratch], b[s.res])
+}
+
 type depthwiseStep struct {
 	op               *depthwiseOp
 	in, out, scratch int
@@ -333,7 +343,19 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	s := n.conv
 	var g geometry
 	var err error
-	if s.matmul {
+	scratchID := func(size int) int {
+		return newID(size, interval{2*nstep + 1, 2*nstep + 1})
+	}
+	var dw *depthwiseOp
+	if s.pre != nil {
+		g0, err := resolve4(s.pre.win, n.in[0].shape)
+		if err != nil {
+			return nil, 0, err
+		}
+		dw = newDepthwiseOp(g0, s.pre.filter, 1, kernel.Epilogue{Bias: s.pre.bias, Act: s.pre.act, Alpha: s.pre.alpha, Leak: s.pre.leak})
+		m.flops += dw.flops()
+		g, err = s.win.resolve(g0.OH, g0.OW, g0.C)
+	} else if s.matmul {
 		x := n.in[0].shape
 		g, err = s.win.resolve(x[0], 1, x[1])
 	} else {
@@ -343,9 +365,6 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 		return nil, 0, err
 	}
 	ep := kernel.Epilogue{Bias: s.bias, Act: s.act, Alpha: s.alpha, Leak: s.leak}
-	scratchID := func(size int) int {
-		return newID(size, interval{2*nstep + 1, 2*nstep + 1})
-	}
 	if s.depthwise {
 		op := newDepthwiseOp(g, s.filter, s.mult, ep)
 		m.flops += op.flops()
@@ -354,10 +373,21 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	}
 	op := newConvOp(g, s.filter, s.cout, ep)
 	m.flops += op.flops()
+	if s.res != nil {
+		op.res, op.resC, op.post, op.postAlpha = true, s.resC, s.post, s.postAlpha
+	}
+	if dw != nil {
+		op.setBand(dw)
+		sc := scratchID(op.band * g.W * g.C)
+		st := &dwConvStep{dw: dw, op: op, in: in[0], out: out, scratch: sc, res: sc}
+		if s.res != nil {
+			st.res = in[1]
+		}
+		return st, sc, nil
+	}
 	sc := scratchID(op.scratchLen())
 	st := &convStep{op: op, in: in[0], out: out, scratch: sc, res: sc}
 	if s.res != nil {
-		op.res, op.resC, op.post, op.postAlpha = true, s.resC, s.post, s.postAlpha
 		st.res = in[1]
 	}
 	return st, sc, nil
