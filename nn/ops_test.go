@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/portrait-id/portrait/nn/kernel"
 )
 
 func randTensor(r *rand.Rand, shape ...int) *Tensor {
@@ -510,4 +512,39 @@ func TestFoldScaleShift(t *testing.T) {
 		t.Fatal(err)
 	}
 	closeTo(t, got.Data, want.Data, 1e-5)
+}
+
+// TestDepthwiseBands checks the banded depthwise+pointwise step against the
+// two ops run whole, over strides, dilations and paddings.
+func TestDepthwiseBands(t *testing.T) {
+	forEachPath(t, func(t *testing.T) {
+		for _, tc := range convCases {
+			if tc.c > 8 {
+				continue
+			}
+			t.Run(tc.name, func(t *testing.T) {
+				r := rand.New(rand.NewPCG(11, 12))
+				win := Window{KH: tc.kh, KW: tc.kw, StrideH: tc.sh, StrideW: tc.sw, DilH: tc.dh, DilW: tc.dw, Padding: tc.pad, Top: tc.top, Bottom: tc.bottom, Left: tc.left, Right: tc.rgt}
+				g0, err := win.resolve(tc.h, tc.w, tc.c)
+				if err != nil {
+					t.Fatal(err)
+				}
+				in, res := randTensor(r, 1, tc.h, tc.w, tc.c), randTensor(r, g0.OH*g0.OW*tc.m)
+				dw := newDepthwiseOp(g0, randTensor(r, tc.kh, tc.kw, tc.c).Data, 1, kernel.Epilogue{Act: kernel.ActRelu})
+				g1, _ := Window{KH: 1, KW: 1}.resolve(g0.OH, g0.OW, tc.c)
+				pw := newConvOp(g1, randTensor(r, tc.c, tc.m).Data, tc.m, kernel.Epilogue{})
+				pw.res, pw.resC, pw.post = true, tc.m, kernel.ActRelu
+
+				mid := make([]float32, g0.OH*g0.OW*tc.c)
+				dw.run(in.Data, mid, nil)
+				want := make([]float32, g0.OH*g0.OW*tc.m)
+				pw.run(mid, want, nil, res.Data)
+
+				pw.band = 1 // one output row per band: every band edge case
+				got := make([]float32, len(want))
+				pw.runBands(dw, in.Data, got, make([]float32, g0.OW*tc.c), res.Data)
+				closeTo(t, got, want, 1e-5)
+			})
+		}
+	})
 }
