@@ -23,9 +23,18 @@ import (
 
 var (
 	binaryOnce sync.Once
+	binaryDir  string
 	binary     string
 	binaryErr  error
 )
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if binaryDir != "" {
+		os.RemoveAll(binaryDir)
+	}
+	os.Exit(code)
+}
 
 // portraitBinary builds cmd/portrait once for the package: the signal tests
 // run the server as an operator does, as its own process.
@@ -35,12 +44,11 @@ func portraitBinary(t *testing.T) string {
 		t.Skip("face models not fetched (portrait models fetch)")
 	}
 	binaryOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "portrait-cluster-")
-		if err != nil {
-			binaryErr = err
+		binaryDir, binaryErr = os.MkdirTemp("", "portrait-cluster-")
+		if binaryErr != nil {
 			return
 		}
-		binary = filepath.Join(dir, "portrait")
+		binary = filepath.Join(binaryDir, "portrait")
 		out, err := exec.Command("go", "build", "-o", binary, "github.com/portrait-id/portrait/cmd/portrait").CombinedOutput()
 		if err != nil {
 			binaryErr = fmt.Errorf("go build: %v\n%s", err, out)
