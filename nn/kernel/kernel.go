@@ -1,9 +1,9 @@
 // Package kernel holds the numeric kernels of the inference runtime: a packed
 // SGEMM with a fused epilogue (bias, activation) and depthwise convolution,
 // each with SIMD paths (AVX-512, AVX2+FMA) chosen from the CPU's features at
-// start and a portable pure-Go path that runs everywhere. The paths sum in
-// the same order; the SIMD ones fuse multiply-adds, so results agree to
-// float32 rounding, not bit for bit.
+// start and a portable pure-Go path that runs everywhere. The SIMD paths
+// fuse multiply-adds and split long sums into partial ones, so the paths
+// agree to float32 rounding, not bit for bit.
 //
 // All matrices are row-major float32. Weights are packed once (PackB) and
 // reused by every call, so a steady-state inference allocates nothing.
