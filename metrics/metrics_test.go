@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +16,8 @@ import (
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/store/sqlite"
+	"github.com/portrait-id/portrait/store/storetest"
 )
 
 // scrape returns the metrics text as a client of /metrics reads it.
@@ -259,4 +262,20 @@ func TestHealthAndReady(t *testing.T) {
 			t.Errorf("hung check: %d after %v", rec.Code, time.Since(start))
 		}
 	})
+}
+
+// TestStoreDecoratorConforms runs the storage suite through the decorator
+// over the embedded backend: observing must not change a single answer.
+func TestStoreDecoratorConforms(t *testing.T) {
+	m := New()
+	storetest.Run(t, func(t *testing.T) store.Store {
+		db, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "p.db"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m.Store(db)
+	})
+	if value(scrape(t, m), `portrait_storage_duration_seconds_count{op="append_ledger"}`) <= 0 {
+		t.Error("the suite's ledger appends were not observed")
+	}
 }
