@@ -399,7 +399,7 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch f.mode.Load() {
 	case "slow":
 		select {
-		case <-time.After(2 * time.Second):
+		case <-time.After(10 * time.Second):
 		case <-r.Context().Done():
 			return
 		}
@@ -424,13 +424,13 @@ func TestTwoInstancesUpstreamFailures(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		edit   func(*upstream.Config, *front)
-		within time.Duration // A answers no later than this
+		within time.Duration // A answers no later than this: its own probe (slow under -race) and the upstream's budget
 	}{
-		{"B down", func(c *upstream.Config, _ *front) { c.URL = downURL }, time.Second},
-		{"B slow", func(c *upstream.Config, f *front) { f.mode.Store("slow"); c.ReadTimeout = 300 * time.Millisecond }, 1500 * time.Millisecond},
-		{"B answering garbage", func(_ *upstream.Config, f *front) { f.mode.Store("garbage") }, time.Second},
-		{"B refusing A's signature (1000)", func(c *upstream.Config, _ *front) { c.AppSecret = "not-the-secret" }, time.Second},
-		{"B not knowing A's app_key (1009)", func(c *upstream.Config, _ *front) { c.AppKey = "pk_unknown" }, time.Second},
+		{"B down", func(c *upstream.Config, _ *front) { c.URL = downURL }, 2500 * time.Millisecond},
+		{"B slow", func(c *upstream.Config, f *front) { f.mode.Store("slow"); c.ReadTimeout = 300 * time.Millisecond }, 2500 * time.Millisecond},
+		{"B answering garbage", func(_ *upstream.Config, f *front) { f.mode.Store("garbage") }, 2500 * time.Millisecond},
+		{"B refusing A's signature (1000)", func(c *upstream.Config, _ *front) { c.AppSecret = "not-the-secret" }, 2500 * time.Millisecond},
+		{"B not knowing A's app_key (1009)", func(c *upstream.Config, _ *front) { c.AppKey = "pk_unknown" }, 2500 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, fsrv := newFront(t, b)
