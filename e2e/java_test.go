@@ -77,9 +77,10 @@ func TestJavaClient(t *testing.T) {
 	t.Run("same person", func(t *testing.T) {
 		w.needFaces(t)
 		r := run(t, w.main, idWithPhoto, nameWithPhoto, w.faces.same)
-		if r.Code != client.CodeOK || !r.SamePerson() || !r.Charged() {
-			t.Errorf("answer %s", r.Raw)
+		if r.Code != client.CodeOK || !r.Charged() || r.Data.Photo != client.PhotoCompared {
+			t.Fatalf("answer %s", r.Raw)
 		}
+		checkScore(t, r, w.faces.sameScore, w.faces.sameScoreErr)
 	})
 	t.Run("minority name", func(t *testing.T) {
 		w.needFaces(t)
