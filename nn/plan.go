@@ -308,11 +308,10 @@ func (m *Model) plan(order []*node, inputs, outputs []*node) error {
 		}
 		out := newID(numel(n.shape), interval{2*nstep + 1, 2*nstep + 1})
 		ids[n] = out
-		st, scratch, err := m.lower(n, inIDs, out, newID, nstep)
+		st, err := m.lower(n, inIDs, out, newID, nstep)
 		if err != nil {
 			return fmt.Errorf("node %s (%s): %w", n.name, n.op, err)
 		}
-		_ = scratch
 		m.steps = append(m.steps, st)
 		nstep++
 	}
@@ -333,12 +332,12 @@ func (m *Model) plan(order []*node, inputs, outputs []*node) error {
 
 // lower builds the step of a node; convolutions get their packed weights
 // and an arena scratch buffer here.
-func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int, nstep int) (step, int, error) {
+func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int, nstep int) (step, error) {
 	if n.conv == nil {
 		if n.exec == nil {
-			return nil, 0, fmt.Errorf("no implementation")
+			return nil, fmt.Errorf("no implementation")
 		}
-		return n.exec(in, out), 0, nil
+		return n.exec(in, out), nil
 	}
 	s := n.conv
 	var g geometry
@@ -350,7 +349,7 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	if s.pre != nil {
 		g0, err := resolve4(s.pre.win, n.in[0].shape)
 		if err != nil {
-			return nil, 0, err
+			return nil, err
 		}
 		dw = newDepthwiseOp(g0, s.pre.filter, 1, kernel.Epilogue{Bias: s.pre.bias, Act: s.pre.act, Alpha: s.pre.alpha, Leak: s.pre.leak})
 		m.flops += dw.flops()
@@ -362,14 +361,14 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 		g, err = resolve4(s.win, n.in[0].shape)
 	}
 	if err != nil {
-		return nil, 0, err
+		return nil, err
 	}
 	ep := kernel.Epilogue{Bias: s.bias, Act: s.act, Alpha: s.alpha, Leak: s.leak}
 	if s.depthwise {
 		op := newDepthwiseOp(g, s.filter, s.mult, ep)
 		m.flops += op.flops()
 		sc := scratchID(op.scratchLen())
-		return &depthwiseStep{op, in[0], out, sc}, sc, nil
+		return &depthwiseStep{op, in[0], out, sc}, nil
 	}
 	op := newConvOp(g, s.filter, s.cout, ep)
 	m.flops += op.flops()
@@ -383,14 +382,14 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 		if s.res != nil {
 			st.res = in[1]
 		}
-		return st, sc, nil
+		return st, nil
 	}
 	sc := scratchID(op.scratchLen())
 	st := &convStep{op: op, in: in[0], out: out, scratch: sc, res: sc}
 	if s.res != nil {
 		st.res = in[1]
 	}
-	return st, sc, nil
+	return st, nil
 }
 
 // place assigns arena offsets, largest buffers first, each at the lowest
