@@ -339,8 +339,8 @@ func FuzzPaths(f *testing.F) {
 		Gemm(m, a, k, b, want, n, ep)
 
 		c := n // the epilogue's vectors have n entries
-		dp := dwParams(int(m8%9)+1, int(k8%9)+1, c, 3, 3, int(act8%2)+1, 1, 1, 1, 1, 1)
-		in, filt := randSlice(r, dp.H*dp.W*c), randSlice(r, 9*c)
+		dp := randDepthwise(r, c)
+		in, filt := randSlice(r, dp.H*dp.W*c), randSlice(r, dp.KH*dp.KW*c)
 		dwWant := make([]float32, max(0, dp.OH*dp.OW*c))
 		if dp.OH > 0 && dp.OW > 0 {
 			DepthwiseConv2D(dp, in, filt, dwWant, ep)
@@ -358,11 +358,26 @@ func FuzzPaths(f *testing.F) {
 				dwGot := make([]float32, len(dwWant))
 				DepthwiseConv2D(dp, in, filt, dwGot, ep)
 				for i := range dwGot {
-					if !within(dwGot[i], float64(dwWant[i]), 9) {
+					if !within(dwGot[i], float64(dwWant[i]), dp.KH*dp.KW) {
 						t.Fatalf("%s %+v: out[%d]=%v portable %v", p, dp, i, dwGot[i], dwWant[i])
 					}
 				}
 			}
 		}
 	})
+}
+
+// randDepthwise draws a layer geometry: odd and even filters, strides up to
+// 3, dilation up to 2, and independent padding on each side.
+func randDepthwise(r *rand.Rand, c int) DepthwiseParams {
+	p := DepthwiseParams{
+		H: 1 + r.IntN(20), W: 1 + r.IntN(40), C: c,
+		KH: 1 + r.IntN(7), KW: 1 + r.IntN(7),
+		StrideH: 1 + r.IntN(3), StrideW: 1 + r.IntN(3),
+		DilH: 1 + r.IntN(2), DilW: 1 + r.IntN(2),
+		PadTop: r.IntN(4), PadLeft: r.IntN(4),
+	}
+	p.OH = (p.H+p.PadTop+r.IntN(4)-((p.KH-1)*p.DilH+1))/p.StrideH + 1
+	p.OW = (p.W+p.PadLeft+r.IntN(4)-((p.KW-1)*p.DilW+1))/p.StrideW + 1
+	return p
 }
