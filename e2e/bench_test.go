@@ -27,7 +27,7 @@ func BenchmarkProtocolPath(b *testing.B) {
 		mu        sync.Mutex
 		latencies = make([]time.Duration, 0, b.N)
 	)
-	b.SetParallelism(16) // 32 clients on 2 cores
+	b.SetParallelism(64) // 128 clients on 2 cores
 	b.ResetTimer()
 	start := time.Now()
 	b.RunParallel(func(pb *testing.PB) {
