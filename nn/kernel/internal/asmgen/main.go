@@ -59,14 +59,16 @@ func (s isa) zero(g *gen, r string) {
 	}
 }
 
-// broadcast6 fills r with 6.0 using tmp (an xmm-capable register for AVX2).
+// broadcast6 fills r with 6.0, through xtmp on AVX2 (no GPR broadcast there).
+// VMOVQ, not MOVQ: a legacy SSE instruction among ymm ones would pay the
+// SSE/AVX transition on older Intel cores.
 func (s isa) broadcast6(g *gen, r, xtmp string) {
 	g.p("MOVL $0x%x, AX", six)
 	if s.reg == "Z" {
 		g.p("VPBROADCASTD AX, %s", r)
 		return
 	}
-	g.p("MOVQ AX, %s", xtmp)
+	g.p("VMOVQ AX, %s", xtmp)
 	g.p("VBROADCASTSS %s, %s", xtmp, r)
 }
 
