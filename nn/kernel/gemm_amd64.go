@@ -10,7 +10,11 @@ package kernel
 func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32)
 
 //go:noescape
-func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32)
+func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32)
+
+// laneMask windows give gemmTile256 the VMASKMOVPS masks of an edge tile:
+// the 16 entries from laneMask[16-w] enable the first w columns.
+var laneMask = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
 
 // Kernel mode bits; internal/asmgen emits the same values.
 const (
@@ -70,10 +74,8 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	}
 	goAct := ep.Act == ActElu || ep.Act == ActSigmoid
 
-	// AVX2 edge tiles (n not a multiple of nr) go through scratch so its
-	// kernel always stores full vectors; bias and slopes are padded for
-	// both paths, as the kernels load them whole.
-	var scratch [6 * 16]float32
+	// Edge tiles (n not a multiple of nr) store through masks, but the
+	// kernels load bias and slopes whole, so those are padded.
 	var biasPad, alphaPad [panel]float32
 
 	for k0 := 0; k0 < k; k0 += kcb {
@@ -103,23 +105,15 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 					mr := min(sh.mr, mcb-t0)
 					row := i0 + t0
 					ap := &a[row*lda+k0]
+					cp := &c[row*ldc+p0]
 					switch {
 					case sh.avx512:
-						// Bit j of the mask stores column j: the edge
-						// tile is written in place.
-						gemmTile512(mr, kc, ap, 4*lda, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1))
+						// Bit j of the mask stores column j.
+						gemmTile512(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1))
 					case w == sh.nr:
-						gemmTile256(mr, kc, ap, 4*lda, bp, &c[row*ldc+p0], 4*ldc, mode, bias, alpha, ep.Leak)
+						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, nil)
 					default:
-						if mode&modeAcc != 0 {
-							for i := range mr {
-								copy(scratch[i*sh.nr:i*sh.nr+w], c[(row+i)*ldc+p0:])
-							}
-						}
-						gemmTile256(mr, kc, ap, 4*lda, bp, &scratch[0], 4*sh.nr, mode, bias, alpha, ep.Leak)
-						for i := range mr {
-							copy(c[(row+i)*ldc+p0:(row+i)*ldc+p0+w], scratch[i*sh.nr:])
-						}
+						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, &laneMask[16-w])
 					}
 					if last && goAct {
 						for i := range mr {

@@ -86,7 +86,6 @@ type epi struct {
 	prefix    string
 }
 
-//
 // MAXPS and MINPS return their second source when either is NaN, so the
 // value being clamped goes second: a NaN passes through every activation,
 // as it does in the portable path.
@@ -150,14 +149,15 @@ func (s isa) epilogue(g *gen, e epi) {
 }
 
 // Args of gemmTile: mr, kc int, a *float32, lda int, b, c *float32,
-// ldc, mode int, bias, alpha *float32, leak float32, and for AVX-512 a
-// column mask: bit j set stores column j, so edge tiles need no scratch.
+// ldc, mode int, bias, alpha *float32, leak float32, and the columns to
+// store, so edge tiles need no scratch: for AVX-512 a k-mask (bit j stores
+// column j), for AVX2 nil (all) or 16 int32 lane masks for VMASKMOVPS.
 func gemmArgs(s isa) (decl, frame string) {
 	decl = "mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32"
 	if s.reg == "Z" {
 		return decl + ", mask uint32", "$0-88"
 	}
-	return decl, "$0-84"
+	return decl + ", mask *int32", "$0-96"
 }
 
 // gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
@@ -267,9 +267,34 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			g.p("KMOVW AX, K3")
 			kmask = []string{"K2", "K3"}
 		}
+		var scratch []string
+		for i := nacc; len(scratch) < cols+2; i++ {
+			scratch = append(scratch, s.r(i))
+		}
 		g.p("TESTQ $%d, BX", modeAcc)
 		g.p("JZ %s_noacc", pre)
 		g.p("MOVQ DX, AX")
+		if !masked {
+			// AVX2 edge tiles add C through VMASKMOVPS, which cannot
+			// fault on the lanes it skips.
+			g.p("MOVQ mask+88(FP), R10")
+			g.p("TESTQ R10, R10")
+			g.p("JZ %s_accfull", pre)
+			g.p("VMOVUPS (R10), %s", scratch[2])
+			g.p("VMOVUPS %d(R10), %s", s.bytes, scratch[3])
+			for r := 0; r < mr; r++ {
+				for j := 0; j < cols; j++ {
+					a := accs[r*cols+j]
+					g.p("VMASKMOVPS %d(AX), %s, %s", j*s.bytes, scratch[2+j], scratch[j])
+					g.p("VADDPS %s, %s, %s", scratch[j], a, a)
+				}
+				if r < mr-1 {
+					g.p("ADDQ R8, AX")
+				}
+			}
+			g.p("JMP %s_noacc", pre)
+			g.label(pre + "_accfull")
+		}
 		for r := 0; r < mr; r++ {
 			for j := 0; j < cols; j++ {
 				if masked {
@@ -286,10 +311,6 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			}
 		}
 		g.label(pre + "_noacc")
-		var scratch []string
-		for i := nacc; len(scratch) < cols+2; i++ {
-			scratch = append(scratch, s.r(i))
-		}
 		loadVec := func(arg string) func(g *gen, dst []string) {
 			return func(g *gen, dst []string) {
 				g.p("MOVQ %s, AX", arg)
@@ -306,6 +327,24 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			scratch:   scratch,
 			prefix:    pre,
 		})
+		if !masked {
+			g.p("MOVQ mask+88(FP), R10")
+			g.p("TESTQ R10, R10")
+			g.p("JZ %s_storefull", pre)
+			g.p("VMOVUPS (R10), %s", scratch[0])
+			g.p("VMOVUPS %d(R10), %s", s.bytes, scratch[1])
+			for r := 0; r < mr; r++ {
+				for j := 0; j < cols; j++ {
+					g.p("VMASKMOVPS %s, %s, %d(DX)", accs[r*cols+j], scratch[j], j*s.bytes)
+				}
+				if r < mr-1 {
+					g.p("ADDQ R8, DX")
+				}
+			}
+			g.p("VZEROUPPER")
+			g.p("RET")
+			g.label(pre + "_storefull")
+		}
 		for r := 0; r < mr; r++ {
 			for j := 0; j < cols; j++ {
 				if masked {
