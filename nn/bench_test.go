@@ -49,15 +49,16 @@ func TestRunAllocatesNothing(t *testing.T) {
 		t.Run(tm.name, func(t *testing.T) {
 			m := loadTestModel(t, tm.name)
 			s := m.NewSession()
-			// One run per measure: AllocsPerRun divides in integers.
-			if n := testing.AllocsPerRun(1, s.Run); n != 0 {
-				t.Errorf("Run: %v allocations", n)
-			}
+			forEachPath(t, func(t *testing.T) {
+				if n := allocs(s.Run); n != 0 {
+					t.Errorf("Run: %v allocations", n)
+				}
+			})
 			if raceEnabled {
 				return
 			}
 			m.Acquire().Release()
-			if n := testing.AllocsPerRun(1, func() {
+			if n := allocs(func() {
 				s := m.Acquire()
 				s.Run()
 				s.Release()
@@ -66,6 +67,18 @@ func TestRunAllocatesNothing(t *testing.T) {
 			}
 		})
 	}
+}
+
+// allocs counts the allocations of one call of f, the fewest of three
+// tries: the count is process-wide, and the test framework's own goroutines
+// sometimes allocate meanwhile, while an allocation of f shows every time.
+// (One call per try: AllocsPerRun divides in integers.)
+func allocs(f func()) float64 {
+	n := testing.AllocsPerRun(1, f)
+	for range 2 {
+		n = min(n, testing.AllocsPerRun(1, f))
+	}
+	return n
 }
 
 // TestConcurrentSessions runs one model from several goroutines and checks
