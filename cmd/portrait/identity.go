@@ -226,7 +226,15 @@ func readImportCSV(path string) ([]importRowData, error) {
 		return nil, err
 	}
 	defer f.Close()
-	r := csv.NewReader(f)
+	rows, err := parseImportCSV(f)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return rows, nil
+}
+
+func parseImportCSV(in io.Reader) ([]importRowData, error) {
+	r := csv.NewReader(in)
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
 	var out []importRowData
@@ -236,7 +244,7 @@ func readImportCSV(path string) ([]importRowData, error) {
 			break
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 		line, _ := r.FieldPos(0)
 		if len(out) == 0 && len(rec) > 0 && strings.EqualFold(strings.TrimPrefix(rec[0], "\ufeff"), "id_number") {

@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/store"
+)
+
+var updateGolden = flag.Bool("update-golden", false, "rewrite the CLI's golden JSON files")
+
+// TestLedgerJSONGolden pins `portrait ledger --json --rows`, which scripts
+// and billing exports read.
+func TestLedgerJSONGolden(t *testing.T) {
+	cleanEnv(t)
+	db := filepath.Join(t.TempDir(), "p.db")
+	st, err := app.OpenStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{"pk_000000000000000000000001", "pk_000000000000000000000002"} {
+		// Charged rows need their merchant: the quota use is taken with the row.
+		m := store.Merchant{AppKey: key, Name: key, SecretCipher: []byte{0}, Status: store.StatusActive, QPS: 1, Burst: 1}
+		if err := st.CreateMerchant(context.Background(), m); err != nil {
+			t.Fatal(err)
+		}
+	}
+	at := time.Date(2026, 6, 30, 23, 59, 59, 0, time.UTC)
+	rows := []store.LedgerRow{
+		{TraceID: "TID00000000000000000000000000000001", AppKey: "pk_000000000000000000000001", RequestID: "order-1", Code: "0000",
+			Result: 1, IDName: 1, Photo: 1, Score: 88.5, Digest: make([]byte, 32), Charged: true, Latency: 41250 * time.Microsecond,
+			Time: at, IDMasked: "110105********002X"},
+		{TraceID: "TID00000000000000000000000000000002", AppKey: "pk_000000000000000000000001", RequestID: "order-2", Code: "0000",
+			Result: 2, Reason: "blur", Digest: make([]byte, 32), Latency: 30 * time.Millisecond, Time: at.Add(time.Second), IDMasked: "110105********002X"},
+		{TraceID: "TID00000000000000000000000000000003", AppKey: "pk_000000000000000000000002", RequestID: "x", Code: "1006",
+			Latency: 120 * time.Microsecond, Time: at.Add(2 * time.Second), IDMasked: "4403********0013"},
+	}
+	if errs, err := st.AppendLedger(context.Background(), rows); err != nil || errs[0] != nil {
+		t.Fatal(err, errs)
+	}
+	st.Close()
+	got := mustRun(t, "ledger", "--db", db, "--rows", "--json", "--master-key-file", writeKey(t))
+	golden := filepath.Join("testdata", "ledger.golden.json")
+	if *updateGolden {
+		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run with -update-golden to create it)", err)
+	}
+	if got != string(want) {
+		t.Errorf("ledger --json changed:\n got %s\nwant %s", got, want)
+	}
+}
+
+func writeKey(t *testing.T) string {
+	p := filepath.Join(t.TempDir(), "master.key")
+	if err := os.WriteFile(p, []byte("4242424242424242424242424242424242424242424242424242424242424242\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
