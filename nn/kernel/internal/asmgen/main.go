@@ -14,8 +14,8 @@ import (
 	"strings"
 )
 
-// Epilogue mode bits shared with mode() in gemm_amd64.go; the activation code
-// sits above bit 4.
+// Epilogue mode bits, the same as the mode constants and asmAct in
+// gemm_amd64.go: the activation code sits above bit 4.
 const (
 	modeAcc  = 1
 	modeBias = 2
@@ -72,20 +72,23 @@ func (s isa) broadcast6(g *gen, r, xtmp string) {
 	g.p("VBROADCASTSS %s, %s", xtmp, r)
 }
 
-// epilogue emits bias, then activation, over accs. The mode word is in BX
-// (already shifted so the bias bit is bit 1); loadBias/loadAlpha emit the
-// loads of the per-column vectors into the given registers, and scratch holds
-// free registers: len(accs)/rows vectors for bias/alpha plus two more.
+// epi describes one epilogue site: the accumulators (row-major, cols vectors
+// per row), how to load a row's worth of per-column bias or slopes, and
+// registers free for it (cols for those vectors plus two temporaries).
 type epi struct {
-	accs      []string // accumulators, row-major, cols per row
-	cols      int      // vectors per row
+	accs      []string
+	cols      int
 	loadBias  func(g *gen, dst []string)
 	loadAlpha func(g *gen, dst []string)
 	leak      string // memory operand of the scalar slope
 	scratch   []string
-	prefix    string
+	prefix    string // label prefix, unique per site
 }
 
+// epilogue emits bias, then activation, over e.accs, steered by the mode
+// word in BX (bias bit and activation code, see the mode constants); it
+// ends at the label e.prefix+"_store".
+//
 // MAXPS and MINPS return their second source when either is NaN, so the
 // value being clamped goes second: a NaN passes through every activation,
 // as it does in the portable path.
@@ -363,7 +366,7 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 	g.WriteString("\n")
 }
 
-// Offsets in dwArgs (depthwise_amd64.go).
+// Offsets in dwArgs (depthwise_amd64.go; TestDwArgsLayout pins them).
 const (
 	dwOut     = 0
 	dwIn      = 8
@@ -381,10 +384,11 @@ const (
 	dwCVec    = 104
 )
 
-// depthwise emits the per-pixel loop: for each of npix output pixels, every
-// channel block sums in[tap]·filter[tap] over the tap list, then runs the
-// epilogue. Blocks of 4, 2 and 1 vectors keep independent FMA chains in
-// flight; the last partial vector is masked.
+// depthwise emits a kernel over npix output pixels that share a tap list:
+// groups of 8 and then 4 pixels (depthwiseGroup), then the rest one at a
+// time, where every channel block sums in[tap]·filter[tap] over the taps and
+// runs the epilogue. Blocks of 4, 2 and 1 vectors keep independent FMA
+// chains in flight; the last partial vector is masked.
 func depthwise(g *gen, s isa) {
 	g.WriteString(fmt.Sprintf("// func depthwise%s(p *dwArgs)\n", s.name))
 	g.WriteString(fmt.Sprintf("TEXT ·depthwise%s(SB), NOSPLIT, $0-8\n", s.name))
