@@ -34,7 +34,10 @@ const (
 	fieldSelfieRaw = "selfie_file"
 )
 
-var textFields = [...]string{fieldAppKey, fieldRequestID, fieldIDNumber, fieldName, fieldTimestamp, fieldSign, fieldSelfieB64}
+var (
+	requiredFields = []string{fieldAppKey, fieldRequestID, fieldIDNumber, fieldName, fieldTimestamp, fieldSign}
+	textFields     = append(requiredFields[:len(requiredFields):len(requiredFields)], fieldSelfieB64)
+)
 
 // params is a call's parameters as received, before any check.
 type params struct {
@@ -72,7 +75,7 @@ func (p *params) check() error {
 			return notUTF8(f)
 		}
 	}
-	for _, f := range textFields[:len(textFields)-1] {
+	for _, f := range requiredFields {
 		if len(p.text[f]) == 0 {
 			return missingParam(f)
 		}
