@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"flag"
 	"io"
 	"mime"
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
 	"testing"
 	"time"
 )
@@ -134,5 +138,35 @@ func TestBand(t *testing.T) {
 func TestCodeMessage(t *testing.T) {
 	if CodeParameter.Message() != "请求参数错误" || Code("4242").Message() != "其他错误" || Code("4242").Known() {
 		t.Error("code texts")
+	}
+}
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// The bodies the SDK puts on the wire, against golden files (the multipart
+// boundary, random per body, normalised).
+func TestBodiesGolden(t *testing.T) {
+	boundary := regexp.MustCompile(`[0-9a-f]{60}`)
+	multi, ct := MultipartBody(params)
+	tests := []struct {
+		name string
+		body []byte
+	}{
+		{"form.txt", FormBody(params)},
+		{"multipart.txt", append([]byte(ct+"\n\n"), multi...)},
+	}
+	for _, tt := range tests {
+		got := boundary.ReplaceAll(tt.body, []byte("BOUNDARY"))
+		path := filepath.Join("testdata", "golden", tt.name)
+		if *update {
+			os.WriteFile(path, got, 0o644)
+		}
+		want, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s:\n got %q\nwant %q", tt.name, got, want)
+		}
 	}
 }

@@ -312,6 +312,10 @@ func TestRawBodies(t *testing.T) {
 			return client.FormBody(p), "application/x-www-form-urlencoded"
 		}},
 		{"sdk multipart", client.MultipartBody},
+		{"uppercase sign", func(p client.Params) ([]byte, string) {
+			p.Sign = strings.ToUpper(p.Sign)
+			return client.FormBody(p), ""
+		}},
 	}
 	for _, b := range bodies {
 		t.Run(b.name, func(t *testing.T) {
