@@ -148,3 +148,23 @@ func sideBySide(a, b *rgbImage) *rgbImage {
 	}
 	return out
 }
+
+// place scales m by k onto a w×h grey canvas, centred across and a third
+// of the way down, as a selfie taken from further away.
+func place(m *rgbImage, k float64, w, h int) *rgbImage {
+	out := &rgbImage{W: w, H: h, Pix: make([]byte, 3*w*h)}
+	buf := make([]float32, 3*w*h)
+	// destination → source: src = (dst - offset)/k
+	ox, oy := float64(w)/2-k*float64(m.W)/2, float64(h)*0.35-k*float64(m.H)/2
+	t := affine{A: 1 / k, C: -ox / k, E: 1 / k, F: -oy / k}
+	newPyramid(m).sample(buf, w, h, t, 1, 0)
+	for i, v := range buf {
+		out.Pix[i] = byte(min(max(v, 0), 255))
+	}
+	for i := 0; i < w*h; i++ {
+		if out.Pix[3*i] == 0 && out.Pix[3*i+1] == 0 && out.Pix[3*i+2] == 0 {
+			out.Pix[3*i], out.Pix[3*i+1], out.Pix[3*i+2] = 128, 128, 128
+		}
+	}
+	return out
+}

@@ -36,6 +36,8 @@ const (
 	DetectorFront Detector = "blazeface-front"
 	// DetectorBack is Human's default 256×256 model, for faces further away.
 	DetectorBack Detector = "blazeface"
+	// NoFallback as Config.Fallback runs no second detector.
+	NoFallback Detector = "none"
 )
 
 func (d Detector) modelPath(dir string) (string, error) {

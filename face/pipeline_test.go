@@ -219,3 +219,34 @@ func TestReleaseWipesTheInput(t *testing.T) {
 		}
 	}
 }
+
+// TestFallbackDetectorFindsDistantFaces: the short-range detector misses a
+// face at 8 % of the frame's width; the fallback finds it.
+func TestFallbackDetectorFindsDistantFaces(t *testing.T) {
+	p := testPipeline(t)
+	k := 0.08 * 1200 / 105 // faces-dev faces are ~105 px wide
+	img := jpegBytes(t, place(loadRGB(t, frontalA), k, 1200, 1600))
+	a, err := p.Analyze(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Face == nil || a.Face.MeshScore < 0.5 {
+		t.Fatalf("distant face not found: %+v", a.Face)
+	}
+	if p.Check(a) != nil {
+		t.Errorf("distant face refused: %v", p.Check(a))
+	}
+
+	alone, err := Open(Config{Fallback: NoFallback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer alone.Close()
+	b, err := alone.Analyze(context.Background(), img)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b.Face != nil && b.Face.MeshScore >= 0.5 {
+		t.Errorf("the short-range detector found it alone (mesh %.2f): the test no longer shows the fallback's use", b.Face.MeshScore)
+	}
+}
