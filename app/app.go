@@ -21,8 +21,10 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/ledger"
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/metrics"
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/state"
+	"github.com/portrait-id/portrait/state/redisstate"
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/store/postgres"
 	"github.com/portrait-id/portrait/store/sqlite"
@@ -59,9 +61,16 @@ type Config struct {
 
 	// Source replaces the embedded registry as the identity source.
 	Source identity.Source
-	// Limiter and Claims replace the in-process state (several instances).
+	// Limiter and Claims replace the in-process state.
 	Limiter merchant.Limiter
 	Claims  verify.Claims
+	// Redis (redis://…), when set and the service verifies calls, shares
+	// rate limits and request_id claims between instances, falling back to
+	// the in-process state (or Limiter and Claims) while Redis is down.
+	Redis string
+	// Metrics, when set, observes storage, face stages, identity lookups and
+	// every answer; OpsHandler serves it with the health checks.
+	Metrics *metrics.Metrics
 
 	IdentityTimeout time.Duration // default verify's
 	MerchantTTL     time.Duration // default merchant.DefaultCacheTTL
@@ -87,7 +96,9 @@ type App struct {
 	Verifier  *verify.Service // nil with FacesNone
 
 	handler  http.Handler
+	ops      http.Handler
 	pipeline *face.Pipeline
+	redis    *redisstate.State
 }
 
 // Open assembles the service; Close releases it.
@@ -108,7 +119,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			return nil, err
 		}
 		a.pipeline = p
-		faces, enroller = pipelineFaces{p}, p
+		enroller = p
+		if cfg.Metrics != nil {
+			faces = cfg.Metrics.Faces(pipelineFaces{p})
+		} else {
+			faces = pipelineFaces{p}
+		}
 	case FacesGiven:
 		faces, enroller = cfg.Verifier, cfg.Enroller
 	}
@@ -127,9 +143,27 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.Close()
 		return nil, err
 	}
-	limiter := cfg.Limiter
+	if cfg.Metrics != nil {
+		a.Store = cfg.Metrics.Store(a.Store)
+	}
+	limiter, claims := cfg.Limiter, cfg.Claims
 	if limiter == nil {
 		limiter = state.NewLimiter()
+	}
+	if claims == nil {
+		claims = state.NewClaims()
+	}
+	if cfg.Redis != "" && faces != nil {
+		opt := redisstate.Options{}
+		opt.Fallback.Limiter, opt.Fallback.Claims = limiter, claims
+		if cfg.Metrics != nil {
+			opt.OnFallback = cfg.Metrics.RedisFallback
+		}
+		if a.redis, err = redisstate.Open(ctx, cfg.Redis, opt); err != nil {
+			a.Close()
+			return nil, err
+		}
+		limiter, claims = a.redis, a.redis
 	}
 	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, CacheTTL: cfg.MerchantTTL})
 	a.Registry = identity.NewRegistry(a.Store, enroller)
@@ -141,9 +175,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if source == nil {
 		source = a.Registry
 	}
-	claims := cfg.Claims
-	if claims == nil {
-		claims = state.NewClaims()
+	if cfg.Metrics != nil {
+		source = cfg.Metrics.Source(source)
 	}
 	a.Verifier, err = verify.NewService(verify.Config{
 		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, Ledger: a.Ledger,
@@ -154,11 +187,48 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.handler = api.NewHandler(a.Verifier, api.Options{Logger: cfg.Logger})
+	if cfg.Metrics != nil {
+		a.handler = cfg.Metrics.Middleware(a.handler)
+	}
+	a.ops = a.opsHandler(cfg)
 	return a, nil
 }
 
 // Handler serves the document's API; nil when opened with FacesNone.
 func (a *App) Handler() http.Handler { return a.handler }
+
+// OpsHandler serves GET /healthz (the process answers), /readyz (storage
+// and Redis answer) and, with Config.Metrics, /metrics: meant for a port of
+// its own, apart from the merchants' API. Nil when opened with FacesNone.
+func (a *App) OpsHandler() http.Handler { return a.ops }
+
+func (a *App) opsHandler(cfg Config) http.Handler {
+	checks := []metrics.Check{{Name: "storage", Fn: a.pingStore}}
+	if a.redis != nil {
+		checks = append(checks, metrics.Check{Name: "redis", Fn: a.redis.Ping})
+	}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", metrics.Health())
+	mux.Handle("GET /readyz", metrics.Ready(func(check string, err error) {
+		logger.Warn("readiness check failing", slog.String("check", check), slog.String("error", err.Error()))
+	}, checks...))
+	if cfg.Metrics != nil {
+		mux.Handle("GET /metrics", cfg.Metrics.Handler())
+	}
+	return mux
+}
+
+// pingStore asks the backend whether it answers, when it can tell.
+func (a *App) pingStore(ctx context.Context) error {
+	if p, ok := a.Store.(interface{ Ping(context.Context) error }); ok {
+		return p.Ping(ctx)
+	}
+	return nil
+}
 
 // Close stops the ledger writer (after committing what is queued), then
 // closes the store and the face pipeline.
@@ -172,6 +242,9 @@ func (a *App) Close() error {
 	}
 	if a.pipeline != nil {
 		errs = append(errs, a.pipeline.Close())
+	}
+	if a.redis != nil {
+		errs = append(errs, a.redis.Close())
 	}
 	return errors.Join(errs...)
 }

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
 	"github.com/portrait-id/portrait/api"
 	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/metrics"
 )
 
 func init() {
@@ -27,12 +29,18 @@ func serve(ctx context.Context, args []string) error {
 	sf := addStoreFlags(fs)
 	addr := fs.String("addr", envOr("PORTRAIT_ADDR", "127.0.0.1:8080"), "listen address (env PORTRAIT_ADDR)")
 	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
+	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits and request_id claims (env PORTRAIT_REDIS_URL); empty: in-process")
+	opsAddr := fs.String("ops-addr", os.Getenv("PORTRAIT_OPS_ADDR"), "listen address of /metrics, /healthz and /readyz (env PORTRAIT_OPS_ADDR); empty: not served")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	cfg := sf.config(app.FacesPipeline)
 	cfg.IdentityTimeout = *identityTimeout
 	cfg.Logger = slog.New(slog.NewJSONHandler(opsErr, nil))
+	cfg.Redis = *redisURL
+	if *opsAddr != "" {
+		cfg.Metrics = metrics.New()
+	}
 	a, err := app.Open(ctx, cfg)
 	if err != nil {
 		return err
@@ -41,6 +49,19 @@ func serve(ctx context.Context, args []string) error {
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
+	}
+	if *opsAddr != "" {
+		opsLn, err := net.Listen("tcp", *opsAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		opsLog := cfg.Logger.With(slog.String("server", "ops"))
+		go func() {
+			if err := serveOn(ctx, opsLn, a.OpsHandler(), opsLog); err != nil {
+				opsLog.Error("ops server stopped", slog.String("error", err.Error()))
+			}
+		}()
 	}
 	return serveOn(ctx, ln, a.Handler(), cfg.Logger)
 }

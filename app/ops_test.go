@@ -1,0 +1,93 @@
+package app_test
+
+import (
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/metrics"
+)
+
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+func TestOpsHandlerWithMetrics(t *testing.T) {
+	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "p.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger(), Metrics: metrics.New()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	m, _ := a.Merchants.Create(ctx, merchant.NewSettings("shop"))
+	a.Registry.Add(ctx, idMatch, "张三", []byte("photo"))
+	srv := httptest.NewServer(a.Handler())
+	defer srv.Close()
+	if r := post(t, srv, m.Merchant.AppKey, m.Secret, "r1", idMatch, "张三", []byte("selfie")); r.Code != "0000" {
+		t.Fatalf("call: %+v", r)
+	}
+	ops := a.OpsHandler()
+	if code, body := get(t, ops, "/healthz"); code != 200 {
+		t.Errorf("healthz %d %s", code, body)
+	}
+	if code, body := get(t, ops, "/readyz"); code != 200 || !strings.Contains(body, "storage") {
+		t.Errorf("readyz %d %s", code, body)
+	}
+	code, body := get(t, ops, "/metrics")
+	for _, want := range []string{`portrait_calls_total{charge="1",code="0000"} 1`, `portrait_storage_duration_seconds_count{op="append_ledger"}`} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("metrics %d lacks %s", code, want)
+		}
+	}
+	if code, _ := get(t, a.Handler(), "/metrics"); code == 200 {
+		t.Error("metrics served on the merchants' API")
+	}
+}
+
+// TestRedisSharesRateLimits runs two instances on one database and one Redis
+// (PORTRAIT_TEST_REDIS, a throwaway server): a merchant's burst is spent
+// across both, not per instance.
+func TestRedisSharesRateLimits(t *testing.T) {
+	url := os.Getenv("PORTRAIT_TEST_REDIS")
+	if url == "" {
+		t.Skip("PORTRAIT_TEST_REDIS is not set (a redis:// URL of a throwaway server; .ci/run sets it)")
+	}
+	db := filepath.Join(t.TempDir(), "p.db")
+	open := func() *app.App {
+		a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
+			Notices: io.Discard, Logger: discardLogger(), Redis: url})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	a1, a2 := open(), open()
+	set := merchant.NewSettings("shared")
+	set.QPS, set.Burst = 0.001, 2
+	m, err := a1.Merchants.Create(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := httptest.NewServer(a1.Handler()), httptest.NewServer(a2.Handler())
+	defer s1.Close()
+	defer s2.Close()
+	var codes []string
+	for i, srv := range []*httptest.Server{s1, s2, s1, s2} {
+		r := post(t, srv, m.Merchant.AppKey, m.Secret, "r"+string(rune('a'+i)), "110101199003071234", "张三", []byte("s"))
+		codes = append(codes, r.Code)
+	}
+	// 1002: past the policy (bad check digit); 1006: the shared bucket is empty.
+	if strings.Join(codes, ",") != "1002,1002,1006,1006" {
+		t.Errorf("codes %v, want two calls through the shared burst of 2, then 1006 on both instances", codes)
+	}
+}
