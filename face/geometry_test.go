@@ -1,0 +1,156 @@
+package face
+
+import (
+	"math"
+	"testing"
+)
+
+func TestBlazeAnchors(t *testing.T) {
+	for _, size := range []int{128, 256} {
+		a := blazeAnchors(size)
+		if len(a) != 896 {
+			t.Fatalf("%d: %d anchors", size, len(a))
+		}
+		s1, s2 := float64(size/16), float64(size/8)
+		checks := []struct {
+			i    int
+			want Point
+		}{
+			{0, Point{s1 / 2, s1 / 2}},
+			{1, Point{s1 / 2, s1 / 2}}, // two anchors per cell on the fine grid
+			{2, Point{1.5 * s1, s1 / 2}},
+			{511, Point{float64(size) - s1/2, float64(size) - s1/2}},
+			{512, Point{s2 / 2, s2 / 2}},
+			{517, Point{s2 / 2, s2 / 2}}, // six per cell on the coarse grid
+			{518, Point{1.5 * s2, s2 / 2}},
+			{895, Point{float64(size) - s2/2, float64(size) - s2/2}},
+		}
+		for _, c := range checks {
+			if a[c.i] != c.want {
+				t.Errorf("%d: anchor %d = %v, want %v", size, c.i, a[c.i], c.want)
+			}
+		}
+	}
+}
+
+func box(x0, y0, x1, y1, score float64) Detection {
+	return Detection{Min: Point{x0, y0}, Max: Point{x1, y1}, Score: score}
+}
+
+func TestNMS(t *testing.T) {
+	tests := []struct {
+		name string
+		in   []Detection
+		want []float64 // scores kept, in order
+	}{
+		{"empty", nil, nil},
+		{"duplicates merge to the best", []Detection{box(0, 0, 10, 10, 0.6), box(1, 1, 11, 11, 0.9)}, []float64{0.9}},
+		{"neighbours stay apart", []Detection{box(0, 0, 10, 10, 0.6), box(8, 0, 18, 10, 0.9)}, []float64{0.9, 0.6}},
+		{"disjoint", []Detection{box(0, 0, 10, 10, 0.7), box(20, 20, 30, 30, 0.8), box(40, 0, 50, 10, 0.75)}, []float64{0.8, 0.75, 0.7}},
+	}
+	for _, tc := range tests {
+		got := nms(tc.in, nmsOverlap)
+		if len(got) != len(tc.want) {
+			t.Fatalf("%s: kept %d, want %d", tc.name, len(got), len(tc.want))
+		}
+		for i, d := range got {
+			if d.Score != tc.want[i] {
+				t.Errorf("%s: kept[%d] score %v, want %v", tc.name, i, d.Score, tc.want[i])
+			}
+		}
+	}
+	if o := overlap(box(0, 0, 10, 10, 0), box(5, 0, 15, 10, 0)); math.Abs(o-1.0/3) > 1e-9 {
+		t.Errorf("IoU of half-overlapping squares = %v, want 1/3", o)
+	}
+}
+
+func TestCropTransform(t *testing.T) {
+	c := Point{100, 50}
+	near := func(what string, got, want Point) {
+		if math.Hypot(got.X-want.X, got.Y-want.Y) > 1e-9 {
+			t.Errorf("%s: %v, want %v", what, got, want)
+		}
+	}
+	level := cropTransform(c, 40, 0, 20)
+	near("level top-left", level.apply(0, 0), Point{80, 30})
+	near("level centre", level.apply(10, 10), c)
+	near("level bottom-right", level.apply(20, 20), Point{120, 70})
+	if s := level.scale(); math.Abs(s-2) > 1e-9 {
+		t.Errorf("scale %v, want 2", s)
+	}
+	// Turned a quarter clockwise (image y points down): the crop's x axis
+	// runs down the image.
+	turned := cropTransform(c, 40, math.Pi/2, 20)
+	near("turned centre", turned.apply(10, 10), c)
+	near("turned right edge", turned.apply(20, 10), Point{100, 70})
+	near("turned bottom edge", turned.apply(10, 20), Point{80, 50})
+}
+
+// gradient is an image whose red channel is its x coordinate and green its
+// y coordinate (pixel centres), to check where a crop samples.
+func gradient(w, h int) *rgbImage {
+	m := &rgbImage{W: w, H: h, Pix: make([]byte, 3*w*h)}
+	for y := 0; y < h; y++ {
+		for x := 0; x < w; x++ {
+			m.Pix[3*(y*w+x)] = byte(x)
+			m.Pix[3*(y*w+x)+1] = byte(y)
+		}
+	}
+	return m
+}
+
+// TestSampleCoordinates checks that a crop reads where its transform says,
+// at every pyramid level: the pyramid must not shift the image.
+func TestSampleCoordinates(t *testing.T) {
+	img := newPyramid(gradient(256, 256))
+	for _, side := range []float64{16, 48, 100, 200} { // levels 0, 1, 2, 3
+		const n = 16
+		tr := cropTransform(Point{128, 120}, side, 0, n)
+		buf := make([]float32, 3*n*n)
+		img.sample(buf, n, n, tr, 1, 0)
+		for _, p := range [][2]int{{4, 4}, {8, 8}, {11, 5}} {
+			want := tr.apply(float64(p[0])+0.5, float64(p[1])+0.5)
+			got := Point{float64(buf[3*(p[1]*n+p[0])]) + 0.5, float64(buf[3*(p[1]*n+p[0])+1]) + 0.5}
+			if math.Abs(got.X-want.X) > 0.75 || math.Abs(got.Y-want.Y) > 0.75 {
+				t.Errorf("side %v: crop pixel %v read %v, want %v", side, p, got, want)
+			}
+		}
+	}
+}
+
+// TestPoseFromRotatedFace turns a face's four pose landmarks by known angles
+// and expects them back, with the documented signs.
+func TestPoseFromRotatedFace(t *testing.T) {
+	// A level face: forehead above the chin, leaning back by pitchZero as
+	// real foreheads do; cheeks level, at the same depth.
+	tilt := math.Tan(pitchZero * math.Pi / 180)
+	face := map[int]Point3{
+		meshForehead:   {0, -60, -60 * tilt},
+		meshChin:       {0, 60, 60 * tilt},
+		meshCheekLeft:  {-50, 0, 0},
+		meshCheekRight: {50, 0, 0},
+	}
+	rad := math.Pi / 180
+	tests := []struct{ yaw, pitch, roll float64 }{
+		{0, 0, 0}, {20, 0, 0}, {-20, 0, 0}, {0, 12, 0}, {0, -12, 0}, {0, 0, 30}, {0, 0, -30}, {10, 8, 15},
+	}
+	for _, tc := range tests {
+		// Yaw about the vertical axis (positive takes the image-right
+		// cheek away, +z), pitch about the horizontal one (positive takes
+		// the chin away), then roll in the image plane (clockwise, y down).
+		mesh := make([]Point3, MeshPoints)
+		for i, p := range face {
+			cy, sy := math.Cos(tc.yaw*rad), math.Sin(tc.yaw*rad)
+			p = Point3{cy*p.X - sy*p.Z, p.Y, sy*p.X + cy*p.Z}
+			cp, sp := math.Cos(tc.pitch*rad), math.Sin(tc.pitch*rad)
+			p = Point3{p.X, cp*p.Y - sp*p.Z, sp*p.Y + cp*p.Z}
+			cr, sr := math.Cos(tc.roll*rad), math.Sin(tc.roll*rad)
+			p = Point3{cr*p.X - sr*p.Y, sr*p.X + cr*p.Y, p.Z}
+			mesh[i] = Point3{p.X + 300, p.Y + 200, p.Z}
+		}
+		got := poseFromMesh(mesh)
+		if math.Abs(got.Yaw-tc.yaw) > 1.5 || math.Abs(got.Pitch-tc.pitch) > 1.5 || math.Abs(got.Roll-tc.roll) > 1.5 {
+			t.Errorf("turned by %+v: measured %+v", tc, got)
+		}
+	}
+}
