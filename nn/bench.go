@@ -15,7 +15,7 @@ type BenchResult struct {
 	P50          time.Duration
 	Min          time.Duration
 	GFLOPs       float64 // Model.FLOPs over P50, in 1e9 per second
-	AllocsPerRun float64
+	AllocsPerRun float64 // heap allocations of the whole process per Run
 	Path         kernel.Path
 }
 

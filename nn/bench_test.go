@@ -114,8 +114,10 @@ func TestConcurrentSessions(t *testing.T) {
 
 func TestBenchModel(t *testing.T) {
 	m := loadTestModel(t, "liveness")
-	r := BenchModel(m, 5)
-	if r.P50 <= 0 || r.GFLOPs <= 0 || r.AllocsPerRun != 0 {
+	r := BenchModel(m, 20)
+	// AllocsPerRun counts the whole process: a stray allocation of the test
+	// framework is a fraction, one per Run would be 1.
+	if r.P50 <= 0 || r.GFLOPs <= 0 || r.AllocsPerRun >= 1 {
 		t.Errorf("BenchModel = %+v", r)
 	}
 }
