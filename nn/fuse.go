@@ -8,9 +8,11 @@ import (
 
 // fuse rewrites the checked graph so fewer, larger steps run: PReLUs written
 // as elementwise subgraphs become one Prelu, zero Pads fold into the next
-// convolution's padding, and per-channel scale, bias and activations after a
-// convolution or matrix product move into its kernel epilogue. It returns
-// the new order of the live nodes.
+// convolution's padding, per-channel scale, bias and activations after a
+// convolution or matrix product move into its kernel epilogue, a residual
+// add (and its activation) joins the convolution before it, a ReLU after a
+// max pool moves before it, and a depthwise convolution feeding a small
+// pointwise one runs inside it. It returns the new order of the live nodes.
 func fuse(order []*node, outputs []*node) ([]*node, error) {
 	for _, n := range order {
 		matchPrelu(n, outputs)
