@@ -154,3 +154,39 @@ func TestPoseFromRotatedFace(t *testing.T) {
 		}
 	}
 }
+
+// TestBilinearPaths: the fast interior path and the general edge path must
+// agree wherever both apply.
+func TestBilinearPaths(t *testing.T) {
+	m := quadrantsRGB(37, 23)
+	for i := range m.Pix {
+		m.Pix[i] = byte(i * 31)
+	}
+	for y := 0.0; y < 22; y += 0.37 {
+		for x := 0.0; x < 36; x += 0.41 {
+			r1, g1, b1 := m.bilinear(x, y)
+			r2, g2, b2 := m.bilinearEdge(x, y)
+			if math.Abs(float64(r1-r2)) > 1e-3 || math.Abs(float64(g1-g2)) > 1e-3 || math.Abs(float64(b1-b2)) > 1e-3 {
+				t.Fatalf("at %.2f,%.2f: fast %v,%v,%v, edge %v,%v,%v", x, y, r1, g1, b1, r2, g2, b2)
+			}
+		}
+	}
+}
+
+func TestHalve(t *testing.T) {
+	m := &rgbImage{W: 5, H: 3, Pix: make([]byte, 45)}
+	for i := range m.Pix {
+		m.Pix[i] = byte(10 * i)
+	}
+	h := halve(m)
+	if h.W != 2 || h.H != 1 {
+		t.Fatalf("%d×%d", h.W, h.H)
+	}
+	// Pixel (0,0) averages source pixels (0,0), (1,0), (0,1), (1,1).
+	for c := range 3 {
+		want := (int(m.Pix[c]) + int(m.Pix[3+c]) + int(m.Pix[15+c]) + int(m.Pix[18+c]) + 2) / 4
+		if int(h.Pix[c]) != want {
+			t.Errorf("channel %d = %d, want %d", c, h.Pix[c], want)
+		}
+	}
+}

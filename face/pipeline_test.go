@@ -124,18 +124,11 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// selfieJPEG is a phone-sized selfie: a faces-dev photo enlarged to
-// 750×750 and saved at quality 92 (about 60–100 KB).
+// selfieJPEG is a phone-sized portrait selfie: a faces-dev photo enlarged
+// onto a 960×1280 frame, the face 40 % of its width, saved at quality 92.
 func selfieJPEG(b *testing.B) []byte {
-	m := loadRGB(b, frontalA)
-	const n = 750
-	big := &rgbImage{W: n, H: n, Pix: make([]byte, 3*n*n)}
-	buf := make([]float32, 3*n*n)
-	newPyramid(m).sample(buf, n, n, cropTransform(Point{125, 125}, 250, 0, n), 1, 0)
-	for i, v := range buf {
-		big.Pix[i] = byte(min(max(v+0.5, 0), 255))
-	}
-	return jpegBytes(b, big)
+	k := 0.4 * 960 / 105 // faces-dev faces are ~105 px wide
+	return jpegBytes(b, place(loadRGB(b, frontalA), k, 960, 1280))
 }
 
 // BenchmarkAnalyze is decode, detect, landmarks and quality of one selfie on

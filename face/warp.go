@@ -62,10 +62,11 @@ func halve(m *rgbImage) *rgbImage {
 		r0 := m.Pix[3*(2*y)*m.W:]
 		r1 := m.Pix[3*(2*y+1)*m.W:]
 		for x := 0; x < w; x++ {
-			i := 6 * x
-			for c := 0; c < 3; c++ {
-				out.Pix[o+c] = byte((int(r0[i+c]) + int(r0[i+3+c]) + int(r1[i+c]) + int(r1[i+3+c]) + 2) / 4)
-			}
+			a, b := r0[6*x:6*x+6:6*x+6], r1[6*x:6*x+6:6*x+6]
+			d := out.Pix[o : o+3 : o+3]
+			d[0] = byte((uint(a[0]) + uint(a[3]) + uint(b[0]) + uint(b[3]) + 2) >> 2)
+			d[1] = byte((uint(a[1]) + uint(a[4]) + uint(b[1]) + uint(b[4]) + 2) >> 2)
+			d[2] = byte((uint(a[2]) + uint(a[5]) + uint(b[2]) + uint(b[5]) + 2) >> 2)
 			o += 3
 		}
 	}
@@ -89,13 +90,18 @@ func (p *pyramid) sample(dst []float32, w, h int, t affine, mul, add float32) {
 	}
 	o := 0
 	for y := 0; y < h; y++ {
+		// Walk the row incrementally: source position of (x+0.5, y+0.5) in
+		// pixel-index coordinates, stepping by (A, D) per pixel.
+		s := t.apply(0.5, float64(y)+0.5)
+		sx, sy := s.X-0.5, s.Y-0.5
 		for x := 0; x < w; x++ {
-			s := t.apply(float64(x)+0.5, float64(y)+0.5)
-			r, g, b := m.bilinear(s.X-0.5, s.Y-0.5)
+			r, g, b := m.bilinear(sx, sy)
 			dst[o] = r*mul + add
 			dst[o+1] = g*mul + add
 			dst[o+2] = b*mul + add
 			o += 3
+			sx += t.A
+			sy += t.D
 		}
 	}
 }
@@ -103,6 +109,26 @@ func (p *pyramid) sample(dst []float32, w, h int, t affine, mul, add float32) {
 // bilinear reads the image at a continuous position in pixel-index
 // coordinates (pixel i's centre at i); outside reads as black.
 func (m *rgbImage) bilinear(x, y float64) (r, g, b float32) {
+	if x >= 0 && y >= 0 && x < float64(m.W-1) && y < float64(m.H-1) {
+		// Inside: all four taps exist (the common case, kept branch-free).
+		x0, y0 := int(x), int(y)
+		ax, ay := float32(x-float64(x0)), float32(y-float64(y0))
+		i := 3 * (y0*m.W + x0)
+		j := i + 3*m.W
+		p := m.Pix[i : i+6 : i+6]
+		q := m.Pix[j : j+6 : j+6]
+		w00, w01, w10, w11 := (1-ax)*(1-ay), ax*(1-ay), (1-ax)*ay, ax*ay
+		r = w00*float32(p[0]) + w01*float32(p[3]) + w10*float32(q[0]) + w11*float32(q[3])
+		g = w00*float32(p[1]) + w01*float32(p[4]) + w10*float32(q[1]) + w11*float32(q[4])
+		b = w00*float32(p[2]) + w01*float32(p[5]) + w10*float32(q[2]) + w11*float32(q[5])
+		return r, g, b
+	}
+	return m.bilinearEdge(x, y)
+}
+
+// bilinearEdge is bilinear for positions whose taps fall partly or wholly
+// outside the image, which read as black.
+func (m *rgbImage) bilinearEdge(x, y float64) (r, g, b float32) {
 	fx, fy := math.Floor(x), math.Floor(y)
 	x0, y0 := int(fx), int(fy)
 	if x0 < -1 || y0 < -1 || x0 >= m.W || y0 >= m.H {
