@@ -148,7 +148,7 @@ var errRejectedRows = errors.New("rows rejected")
 func identityImport(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("portrait identity import", flag.ContinueOnError)
 	sf := addStoreFlags(fs)
-	photos := fs.String("photos", ".", "directory the CSV's photo column is relative to")
+	photos := fs.String("photos", ".", "directory the CSV's relative photo paths start from")
 	pos, err := parseArgs(fs, args, "FILE.csv")
 	if err != nil {
 		return err
@@ -271,7 +271,11 @@ func importRow(ctx context.Context, reg *identity.Registry, dir string, r import
 	var photo, sum []byte
 	if r.photo != "" {
 		var err error
-		if photo, err = os.ReadFile(filepath.Join(dir, r.photo)); err != nil {
+		path := r.photo
+		if !filepath.IsAbs(path) {
+			path = filepath.Join(dir, path)
+		}
+		if photo, err = os.ReadFile(path); err != nil {
 			return identity.Record{}, false, fmt.Errorf("photo %s: %w", r.photo, errors.Unwrap(err))
 		}
 		s := sha256.Sum256(photo)
