@@ -250,34 +250,46 @@ func relu(v float32) float32 {
 // filter's (ky, kx, c) order.
 func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
 	g := &op.g
-	c := g.C
+	c, kw, w, h := g.C, g.KW, g.W, g.H
+	run := kw * c // one filter row of one pixel
+	oy, ox := p0/g.OW, p0%g.OW
 	d := 0
 	for p := p0; p < p1; p++ {
-		oy, ox := p/g.OW, p%g.OW
-		for ky := 0; ky < g.KH; ky++ {
-			iy := oy*g.SH - g.PadTop + ky*g.DH
-			if iy < 0 || iy >= g.H {
-				clear(dst[d : d+g.KW*c])
-				d += g.KW * c
-				continue
-			}
-			row := in[iy*g.W*c:]
-			if ix0 := ox*g.SW - g.PadLeft; g.DW == 1 && ix0 >= 0 && ix0+g.KW <= g.W {
+		ix0 := ox*g.SW - g.PadLeft
+		inside := g.DW == 1 && ix0 >= 0 && ix0+kw <= w
+		iy := oy*g.SH - g.PadTop
+		for ky := 0; ky < g.KH; ky, iy = ky+1, iy+g.DH {
+			row := dst[d : d+run]
+			d += run
+			switch {
+			case iy < 0 || iy >= h:
+				clear(row)
+			case inside:
 				// The whole filter row is inside the image: one contiguous run.
-				n := g.KW * c
-				copy(dst[d:d+n], row[ix0*c:ix0*c+n])
-				d += n
-				continue
+				copy(row, in[(iy*w+ix0)*c:])
+			default:
+				op.im2colEdge(row, in[iy*w*c:(iy+1)*w*c], ix0)
 			}
-			for kx := 0; kx < g.KW; kx++ {
-				ix := ox*g.SW - g.PadLeft + kx*g.DW
-				if ix < 0 || ix >= g.W {
-					clear(dst[d : d+c])
-				} else {
-					copy(dst[d:d+c], row[ix*c:ix*c+c])
-				}
-				d += c
-			}
+		}
+		if ox++; ox == g.OW {
+			ox = 0
+			oy++
+		}
+	}
+}
+
+// im2colEdge fills one filter row that crosses the image's left or right
+// edge (or is dilated) tap by tap.
+func (op *convOp) im2colEdge(dst, row []float32, ix0 int) {
+	g := &op.g
+	c := g.C
+	for kx := 0; kx < g.KW; kx++ {
+		ix := ix0 + kx*g.DW
+		seg := dst[kx*c : kx*c+c]
+		if ix < 0 || ix >= g.W {
+			clear(seg)
+		} else {
+			copy(seg, row[ix*c:])
 		}
 	}
 }
