@@ -48,9 +48,8 @@ func depthwiseSIMD(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue, 
 		taps:   &taps[0],
 		c:      c,
 		cvec:   4 * (c &^ 7),
-		inStep: 4 * c * p.StrideW, outStep: 4 * c,
-		mode: asmAct(ep.Act) << actShift,
-		leak: ep.Leak,
+		mode:   asmAct(ep.Act) << actShift,
+		leak:   ep.Leak,
 	}
 	if wide {
 		args.cvec = 4 * (c &^ 15)
@@ -65,28 +64,49 @@ func depthwiseSIMD(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue, 
 	if ep.Act == ActPrelu {
 		args.alpha = &ep.Alpha[0]
 	}
-	// Output columns [lo,hi) read all KW taps inside the image, so one asm
-	// call covers them per row; the few border columns go one by one.
-	lo := max(0, ceilDiv(p.PadLeft, p.StrideW))
-	hi := floorDiv(p.W-1-(p.KW-1)*p.DilW+p.PadLeft, p.StrideW) + 1
-	lo = min(lo, p.OW)
-	hi = max(lo, min(hi, p.OW))
+	// Output rows [ylo,yhi) and columns [xlo,xhi) read every tap inside the
+	// image. Pixels that share their in-image taps and sit a fixed step
+	// apart go to the kernels as one run: the interior of each row, and
+	// each border column down the interior rows. Only the corners and the
+	// border rows go a pixel at a time.
+	ylo, yhi := interior(p.PadTop, p.StrideH, p.H, p.KH, p.DilH, p.OH)
+	xlo, xhi := interior(p.PadLeft, p.StrideW, p.W, p.KW, p.DilW, p.OW)
+	across := [2]int{4 * c * p.StrideW, 4 * c}
+	down := [2]int{4 * c * p.W * p.StrideH, 4 * c * p.OW}
 	for oy := range p.OH {
-		for ox := range lo {
-			dwRun(p, &args, &taps, out, oy, ox, 1, wide, ep)
+		inner := oy >= ylo && oy < yhi
+		for ox := 0; ox < xlo && !inner; ox++ {
+			dwRun(p, &args, &taps, out, oy, ox, 1, across, wide, ep)
 		}
-		if hi > lo {
-			dwRun(p, &args, &taps, out, oy, lo, hi-lo, wide, ep)
+		if xhi > xlo {
+			dwRun(p, &args, &taps, out, oy, xlo, xhi-xlo, across, wide, ep)
 		}
-		for ox := hi; ox < p.OW; ox++ {
-			dwRun(p, &args, &taps, out, oy, ox, 1, wide, ep)
+		for ox := xhi; ox < p.OW && !inner; ox++ {
+			dwRun(p, &args, &taps, out, oy, ox, 1, across, wide, ep)
+		}
+	}
+	if yhi > ylo {
+		for ox := range xlo {
+			dwRun(p, &args, &taps, out, ylo, ox, yhi-ylo, down, wide, ep)
+		}
+		for ox := xhi; ox < p.OW; ox++ {
+			dwRun(p, &args, &taps, out, ylo, ox, yhi-ylo, down, wide, ep)
 		}
 	}
 }
 
-// dwRun computes npix output pixels from (oy, ox) on, all of which have the
-// in-image taps of the first.
-func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2*maxTaps + 1]int, out []float32, oy, ox, npix int, wide bool, ep *Epilogue) {
+// interior is the range of outputs along one axis whose k taps all fall
+// inside [0,size), clamped to [0,out) and empty as lo == hi.
+func interior(pad, stride, size, k, dil, out int) (lo, hi int) {
+	lo = min(max(0, ceilDiv(pad, stride)), out)
+	hi = floorDiv(size-1-(k-1)*dil+pad, stride) + 1
+	return lo, max(lo, min(hi, out))
+}
+
+// dwRun computes npix output pixels from (oy, ox) on, step[0] input and
+// step[1] output bytes apart, all of which have the in-image taps of the
+// first.
+func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2*maxTaps + 1]int, out []float32, oy, ox, npix int, step [2]int, wide bool, ep *Epilogue) {
 	c := p.C
 	iy0 := oy*p.StrideH - p.PadTop
 	ix0 := ox*p.StrideW - p.PadLeft
@@ -109,6 +129,7 @@ func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2*maxTaps + 1]int, out []float3
 	taps[2*nt] = -1
 	o := (oy*p.OW + ox) * c
 	a.ntaps, a.npix, a.out = nt, npix, &out[o]
+	a.inStep, a.outStep = step[0], step[1]
 	if wide {
 		depthwise512(a)
 	} else {
@@ -116,7 +137,8 @@ func dwRun(p *DepthwiseParams, a *dwArgs, taps *[2*maxTaps + 1]int, out []float3
 	}
 	if ep.Act == ActElu || ep.Act == ActSigmoid {
 		for px := range npix {
-			activateRow(out[o+px*c:o+px*c+c], 0, ep)
+			po := o + px*step[1]/4
+			activateRow(out[po:po+c], 0, ep)
 		}
 	}
 }
