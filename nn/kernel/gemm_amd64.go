@@ -66,7 +66,12 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	}
 	checkGemm(m, a, lda, b, c, ldc, ep)
 
+	// A single row tile reads each B element once, so K blocks, which keep
+	// B cached for the next tile, would only add passes over C.
 	nkb := (k + kcMax - 1) / kcMax
+	if m <= sh.mr {
+		nkb = 1
+	}
 	kcb := (k + nkb - 1) / nkb
 	epMode := asmAct(ep.Act) << actShift
 	if ep.Bias != nil {
