@@ -244,9 +244,13 @@ func absorb(n *node, outputs []*node) bool {
 	case (u.op == "Add" || u.op == "AddV2") && none && !s.depthwise && !operand.isConst() && sameShape(u, n) && sameShape(operand, n):
 		// A residual connection: added tile by tile while the tile is in cache.
 		// A shortcut zero-padded on channels only is added unpadded.
+		// A max-pooled shortcut is pooled while it is added.
 		s.res, s.resC = operand, c
 		if x, rc, ok := channelPad(operand, u); ok {
 			s.res, s.resC = x, rc
+		}
+		if p := s.res; p.pool != nil && p.pool.fast2x2() && len(p.users) == 1 && !slices.Contains(outputs, p) {
+			s.res, s.resPool = p.in[0], p.pool
 		}
 		n.in = append(n.in, s.res)
 	case u.op == "Mul" && none:

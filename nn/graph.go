@@ -74,6 +74,7 @@ type node struct {
 	val     []float32 // the value of a constant (Const or folded)
 	isOut   bool
 	conv    *convSpec // Conv2D, depthwise and MatMul, whose epilogue absorbs later ops
+	pool    *poolOp   // MaxPool and AvgPool, which a residual add may absorb
 	exec    func(in []int, out int) step
 	inplace bool // output element i depends only on input element i of equal-size inputs
 }
@@ -98,7 +99,8 @@ type convSpec struct {
 	// pre is a depthwise convolution run band by band before this 1×1 one.
 	pre       *convSpec
 	res       *node
-	resC      int // channels of res: fewer than cout when it was zero-padded
+	resC      int     // channels of res: fewer than cout when it was zero-padded
+	resPool   *poolOp // res is the input of this 2×2 max pool, pooled on the fly
 	post      kernel.Activation
 	postAlpha []float32
 }

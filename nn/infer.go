@@ -131,6 +131,7 @@ func inferNode(n *node) error {
 			return err
 		}
 		op := &poolOp{g: g, avg: n.op == "AvgPool"}
+		n.pool = op
 		n.shape = []int{1, g.OH, g.OW, g.C}
 		n.exec = func(in []int, out int) step { return &poolStep{op, in[0], out} }
 		return nil

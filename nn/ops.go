@@ -81,6 +81,7 @@ type convOp struct {
 	// residual add and activation after it, applied per tile (see addAct)
 	res       bool
 	resC      int
+	resPool   *poolOp
 	post      kernel.Activation
 	postAlpha []float32
 }
@@ -135,12 +136,8 @@ func (op *convOp) run(in, out, scratch, res []float32) {
 			op.im2col(in, scratch, p0, p1)
 			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.ep)
 		}
-		switch {
-		case !op.res:
-		case op.resC == op.cout:
-			addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
-		default:
-			addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
+		if op.res {
+			op.addRes(o, res, p0, p1)
 		}
 	}
 }
@@ -166,13 +163,22 @@ func (op *convOp) runBands(dw *depthwiseOp, in, out, scratch, res []float32) {
 		p0, p1 := y0*g.OW, y1*g.OW
 		o := out[p0*op.cout : p1*op.cout]
 		kernel.Gemm(p1-p0, a, g.C, op.packed, o, op.cout, op.ep)
-		switch {
-		case !op.res:
-		case op.resC == op.cout:
-			addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
-		default:
-			addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
+		if op.res {
+			op.addRes(o, res, p0, p1)
 		}
+	}
+}
+
+// addRes adds the residual of output pixels [p0, p1) into their rows o and
+// applies the post-residual activation.
+func (op *convOp) addRes(o, res []float32, p0, p1 int) {
+	switch {
+	case op.resPool != nil:
+		addPooled(o, res, &op.resPool.g, p0, p1, op.post, op.postAlpha, op.cout, op.resC)
+	case op.resC == op.cout:
+		addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
+	default:
+		addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
 	}
 }
 
@@ -226,13 +232,41 @@ func addNarrow(out, res []float32, act kernel.Activation, alpha []float32, c, rc
 		for j, v := range r {
 			o[j] += v
 		}
+		activateRow(o, act, alpha)
+	}
+}
+
+// addPooled adds the 2×2 max pool (geometry g) of x, with rc channels, to
+// the rows of output pixels [p0, p1), then activates them.
+func addPooled(out, x []float32, g *geometry, p0, p1 int, act kernel.Activation, alpha []float32, c, rc int) {
+	for p := p0; p < p1; p++ {
+		oy, ox := p/g.OW, p%g.OW
+		r0 := (oy*g.SH*g.W + ox*g.SW) * rc
+		r1 := r0 + g.W*rc
+		a, b := x[r0:r0+rc], x[r0+rc:r0+2*rc]
+		d, e := x[r1:r1+rc], x[r1+rc:r1+2*rc]
+		o := out[(p-p0)*c : (p-p0)*c+c]
+		for j := range a {
+			o[j] += max(max(a[j], b[j]), max(d[j], e[j]))
+		}
+		activateRow(o, act, alpha)
+	}
+}
+
+// activateRow applies a post-residual activation to one pixel's channels.
+func activateRow(o []float32, act kernel.Activation, alpha []float32) {
+	switch act {
+	case kernel.ActRelu:
 		for j, v := range o {
-			switch {
-			case act == kernel.ActRelu:
-				o[j] = relu(v)
-			case act == kernel.ActRelu6:
-				o[j] = min(max(v, 0), 6)
-			case act == kernel.ActPrelu && v < 0:
+			o[j] = relu(v)
+		}
+	case kernel.ActRelu6:
+		for j, v := range o {
+			o[j] = min(max(v, 0), 6)
+		}
+	case kernel.ActPrelu:
+		for j, v := range o {
+			if v < 0 {
 				o[j] = v * alpha[j]
 			}
 		}
@@ -364,10 +398,17 @@ type poolOp struct {
 	avg bool
 }
 
+// fast2x2 reports whether this is a 2×2 max pool with every window inside
+// the input.
+func (op *poolOp) fast2x2() bool {
+	g := &op.g
+	return !op.avg && g.KH == 2 && g.KW == 2 && g.DH == 1 && g.DW == 1 && g.PadTop == 0 && g.PadLeft == 0 &&
+		(g.OH-1)*g.SH+2 <= g.H && (g.OW-1)*g.SW+2 <= g.W
+}
+
 func (op *poolOp) run(in, out []float32) {
 	g := &op.g
-	if !op.avg && g.KH == 2 && g.KW == 2 && g.DH == 1 && g.DW == 1 && g.PadTop == 0 && g.PadLeft == 0 &&
-		(g.OH-1)*g.SH+2 <= g.H && (g.OW-1)*g.SW+2 <= g.W {
+	if op.fast2x2() {
 		op.max2x2(in, out)
 		return
 	}

@@ -548,3 +548,40 @@ func TestDepthwiseBands(t *testing.T) {
 		}
 	})
 }
+
+// TestAddPooled checks the pooled residual against pooling, padding the
+// channels, adding and activating as separate passes.
+func TestAddPooled(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	const h, w, rc, c = 6, 10, 3, 5
+	g, err := Window{KH: 2, KW: 2, StrideH: 2, StrideW: 2, Padding: PadSame}.resolve(h, w, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := &poolOp{g: g}
+	if !pool.fast2x2() {
+		t.Fatal("not the fast 2x2 pool")
+	}
+	x, out := randTensor(r, 1, h, w, rc), randTensor(r, 1, g.OH, g.OW, c)
+	alpha := randTensor(r, c).Data
+	pooled := make([]float32, g.OH*g.OW*rc)
+	pool.run(x.Data, pooled)
+	want := slices.Clone(out.Data)
+	for p := range g.OH * g.OW {
+		for j := range c {
+			v := want[p*c+j]
+			if j < rc {
+				v += pooled[p*rc+j]
+			}
+			if v < 0 {
+				v *= alpha[j]
+			}
+			want[p*c+j] = v
+		}
+	}
+	// Two calls: the second starts mid-image, as a tile does.
+	half := g.OH * g.OW / 2
+	addPooled(out.Data[:half*c], x.Data, &g, 0, half, kernel.ActPrelu, alpha, c, rc)
+	addPooled(out.Data[half*c:], x.Data, &g, half, g.OH*g.OW, kernel.ActPrelu, alpha, c, rc)
+	closeTo(t, out.Data, want, 1e-6)
+}
