@@ -28,6 +28,7 @@ import (
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/store/postgres"
 	"github.com/portrait-id/portrait/store/sqlite"
+	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -61,6 +62,10 @@ type Config struct {
 
 	// Source replaces the embedded registry as the identity source.
 	Source identity.Source
+	// Routing, when set, puts an upstream.Router in front of the source:
+	// an upstream supplier, the registry/upstream route and the per-ID-number
+	// daily limit, as `portrait serve`'s flags describe them.
+	Routing *upstream.Settings
 	// Limiter and Claims replace the in-process state.
 	Limiter merchant.Limiter
 	Claims  verify.Claims
@@ -178,8 +183,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Metrics != nil {
 		source = cfg.Metrics.Source(source)
 	}
+	var routed verify.CallSource
+	if cfg.Routing != nil {
+		r, err := upstream.Open(source, *cfg.Routing)
+		if err != nil {
+			a.Close()
+			return nil, err
+		}
+		routed = routerSource{r}
+	}
 	a.Verifier, err = verify.NewService(verify.Config{
-		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, Ledger: a.Ledger,
+		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
 		CodeOf: api.CodeOf, IdentityTimeout: cfg.IdentityTimeout, Logger: cfg.Logger,
 	})
 	if err != nil {
@@ -314,6 +328,22 @@ func OpenFaces(modelsDir string) (*face.Pipeline, error) {
 		return nil, fmt.Errorf("face models in %s: %w", modelsDir, err)
 	}
 	return face.Open(face.Config{ModelsDir: modelsDir})
+}
+
+// routerSource adapts upstream.Router to verify.CallSource. The upstream
+// call's request_id is our trace_id's hex: unique per call, the same for its
+// replays (so the upstream's own idempotency makes a retry safe), and the key
+// that reconciles the upstream's bill with our ledger.
+type routerSource struct{ r *upstream.Router }
+
+func (s routerSource) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
+	res, err := s.r.Lookup(ctx, upstream.Query{
+		RequestID: strings.TrimPrefix(c.TraceID, "TID"), IDNumber: c.IDNumber, Name: c.Name, Selfie: c.Selfie,
+	}, "")
+	if err != nil {
+		return verify.SourceAnswer{}, err
+	}
+	return verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}, nil
 }
 
 // pipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function

@@ -45,13 +45,39 @@ type Claims interface {
 	Claim(ctx context.Context, key string, digest [32]byte) (release func(), holder *[32]byte, err error)
 }
 
-// Config wires a Service. Every field but IdentityTimeout, ReplayWait, Now
-// and Logger is required.
+// SourceCall is what a source that verifies by itself (an upstream supplier
+// speaking this same API) needs of the call, beyond the ID number and name.
+type SourceCall struct {
+	TraceID  string // unique per call and the same for its replays
+	IDNumber string // normalised by idcard.ValidateID
+	Name     string
+	Selfie   []byte // as the merchant sent it; past our quality gate
+}
+
+// SourceAnswer is a CallSource's answer: a lookup as identity.Source gives
+// it, or, when Scored, a comparison the source made itself.
+type SourceAnswer struct {
+	identity.Result
+	Scored bool
+	Score  float64 // calibrated 0..100, when Scored
+}
+
+// CallSource is an identity source that sees the whole call (upstream
+// routing). Its errors may also be a *face.QualityError (the source's own
+// gate refused the selfie: result 2, as with ours).
+type CallSource interface {
+	LookupCall(ctx context.Context, call SourceCall) (SourceAnswer, error)
+}
+
+// Config wires a Service. Every field but CallSource, IdentityTimeout,
+// ReplayWait, Now and Logger is required.
 type Config struct {
 	Merchants  *merchant.Service
 	Claims     Claims
 	Faces      Faces
 	Identities identity.Source
+	// CallSource, when set, answers lookups in place of Identities.
+	CallSource CallSource
 	Ledger     Ledger
 	// CodeOf maps an outcome's error to the document's code for the ledger
 	// (api.CodeOf), so that the one mapping table stays in the HTTP layer.
@@ -76,8 +102,9 @@ var _ Verifier = (*Service)(nil)
 
 // NewService checks cfg and returns a Service.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.Merchants == nil || cfg.Claims == nil || cfg.Faces == nil || cfg.Identities == nil || cfg.Ledger == nil || cfg.CodeOf == nil {
-		return nil, errors.New("verify: Merchants, Claims, Faces, Identities, Ledger and CodeOf are required")
+	if cfg.Merchants == nil || cfg.Claims == nil || cfg.Faces == nil || (cfg.Identities == nil && cfg.CallSource == nil) ||
+		cfg.Ledger == nil || cfg.CodeOf == nil {
+		return nil, errors.New("verify: Merchants, Claims, Faces, Identities (or CallSource), Ledger and CodeOf are required")
 	}
 	if cfg.IdentityTimeout == 0 {
 		cfg.IdentityTimeout = 3 * time.Second
@@ -242,7 +269,11 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 		out.Err = fmt.Errorf("selfie: %w", err)
 		return out
 	}
-	res, err := s.lookup(ctx, id, req.Name)
+	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie})
+	if errors.As(err, &qe) {
+		out.Data = Data{Result: ResultBadQuality, Reason: string(qe.Reason)}
+		return out
+	}
 	if err != nil {
 		out.Err = err
 		return out
@@ -255,6 +286,8 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 		out.Data.IDName, out.Data.Photo = IDNameMatch, PhotoMissing
 	case !res.Usable:
 		out.Data.IDName, out.Data.Photo = IDNameMatch, PhotoFeatureFailed
+	case res.Scored:
+		out.Data.IDName, out.Data.Photo, out.Data.Score = IDNameMatch, PhotoCompared, roundScore(res.Score)
 	default:
 		score, err := s.cfg.Faces.Score(probe, res.Template)
 		if err != nil {
@@ -266,17 +299,31 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 	return out
 }
 
-func (s *Service) lookup(ctx context.Context, id, name string) (identity.Result, error) {
+// lookup asks the identity source under IdentityTimeout. Its failures are
+// answered as identity.ErrUnavailable, except those a CallSource decides
+// itself: its quality verdict and refusals that carry their own code (the
+// per-ID-number daily limit).
+func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.IdentityTimeout)
 	defer cancel()
-	res, err := s.cfg.Identities.Lookup(lctx, id, name)
+	var ans SourceAnswer
+	var err error
+	if s.cfg.CallSource != nil {
+		ans, err = s.cfg.CallSource.LookupCall(lctx, call)
+		var qe *face.QualityError
+		if errors.As(err, &qe) || errors.Is(err, merchant.ErrRateLimited) {
+			return SourceAnswer{}, err
+		}
+	} else {
+		ans.Result, err = s.cfg.Identities.Lookup(lctx, call.IDNumber, call.Name)
+	}
 	if err != nil {
 		if !errors.Is(err, identity.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
 		}
-		return identity.Result{}, fmt.Errorf("identity lookup: %w", err)
+		return SourceAnswer{}, fmt.Errorf("identity lookup: %w", err)
 	}
-	return res, nil
+	return ans, nil
 }
 
 // roundScore keeps the document's at most two decimals, within [0, 100].

@@ -31,13 +31,19 @@ func serve(ctx context.Context, args []string) error {
 	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
 	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits and request_id claims (env PORTRAIT_REDIS_URL); empty: in-process")
 	opsAddr := fs.String("ops-addr", os.Getenv("PORTRAIT_OPS_ADDR"), "listen address of /metrics, /healthz and /readyz (env PORTRAIT_OPS_ADDR); empty: not served")
+	uf := addUpstreamFlags(fs)
 	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	routing, err := uf.settings()
+	if err != nil {
 		return err
 	}
 	cfg := sf.config(app.FacesPipeline)
 	cfg.IdentityTimeout = *identityTimeout
 	cfg.Logger = slog.New(slog.NewJSONHandler(opsErr, nil))
 	cfg.Redis = *redisURL
+	cfg.Routing = &routing
 	if *opsAddr != "" {
 		cfg.Metrics = metrics.New()
 	}

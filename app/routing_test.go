@@ -1,0 +1,64 @@
+package app_test
+
+import (
+	"io"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/upstream"
+)
+
+// TestRoutedToUpstream runs instance A answering from instance B through
+// the routing app.Open wires: B's verdict and score come back through A,
+// B's ledger row carries A's trace_id as its request_id, and the per-ID
+// daily limit refuses past its count.
+func TestRoutedToUpstream(t *testing.T) {
+	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Registry.Add(ctx, idMatch, "张三", []byte("photo")); err != nil {
+		t.Fatal(err)
+	}
+	aAtB, err := b.Merchants.Create(ctx, merchant.NewSettings("instance A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bSrv := httptest.NewServer(b.Handler())
+	defer bSrv.Close()
+
+	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
+			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
+			Mode:     upstream.ModeUpstream, IDDailyLimit: 2,
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	shop, _ := a.Merchants.Create(ctx, merchant.NewSettings("shop"))
+	aSrv := httptest.NewServer(a.Handler())
+	defer aSrv.Close()
+
+	r := post(t, aSrv, shop.Merchant.AppKey, shop.Secret, "r1", idMatch, "张三", []byte("selfie"))
+	if r.Code != "0000" || r.Charge != 1 || string(r.Data) != `{"result":1,"id_name":1,"photo":1,"score":91.23}` {
+		t.Errorf("routed match: %+v %s", r, r.Data)
+	}
+	bRows, _ := b.Store.ListLedger(ctx, store.LedgerFilter{AppKey: aAtB.Merchant.AppKey})
+	if len(bRows) != 1 || bRows[0].RequestID != strings.TrimPrefix(r.TraceID, "TID") {
+		t.Errorf("B's ledger %+v: want one row whose request_id is A's trace_id %s", bRows, r.TraceID)
+	}
+	if r := post(t, aSrv, shop.Merchant.AppKey, shop.Secret, "r2", idMatch, "李四", []byte("selfie")); string(r.Data) != `{"result":1,"id_name":2}` {
+		t.Errorf("routed name mismatch: %+v %s", r, r.Data)
+	}
+	if r := post(t, aSrv, shop.Merchant.AppKey, shop.Secret, "r3", idMatch, "张三", []byte("selfie")); r.Code != "1006" || r.Charge != 2 {
+		t.Errorf("third call on one ID with a daily limit of 2: %+v", r)
+	}
+}

@@ -1,0 +1,83 @@
+package verify_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/ledger"
+	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/state"
+	"github.com/portrait-id/portrait/verify"
+)
+
+// fakeCallSource answers by the name: "scored" a comparison of its own,
+// "gate" its quality verdict, "limit" the per-ID limit, "down" a failure;
+// others fall through to the registry double.
+type fakeCallSource struct {
+	reg  *fakeSource
+	seen []verify.SourceCall
+}
+
+func (f *fakeCallSource) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
+	f.seen = append(f.seen, c)
+	switch c.Name {
+	case "scored":
+		return verify.SourceAnswer{Result: identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true}, Scored: true, Score: 64.126}, nil
+	case "gate":
+		return verify.SourceAnswer{}, &face.QualityError{Reason: face.ReasonPose, Detail: "upstream"}
+	case "limit":
+		return verify.SourceAnswer{}, fmt.Errorf("id_number daily limit: %w", merchant.ErrRateLimited)
+	case "down":
+		return verify.SourceAnswer{}, errors.New("connection reset")
+	}
+	res, err := f.reg.Lookup(ctx, c.IDNumber, c.Name)
+	return verify.SourceAnswer{Result: res}, err
+}
+
+func TestCallSource(t *testing.T) {
+	e := newEnv(t, nil)
+	src := &fakeCallSource{reg: newSource()}
+	book := ledger.Open(e.db)
+	t.Cleanup(func() { book.Close() })
+	svc, err := verify.NewService(verify.Config{
+		Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces, CallSource: src,
+		Ledger: book, CodeOf: codeOf,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name     string
+		wantCode string
+		want     verify.Data
+	}{
+		{"scored", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 64.13}},
+		{"gate", "0000", verify.Data{Result: 2, Reason: "pose"}},
+		{"limit", "1006", verify.Data{}},
+		{"down", "2000", verify.Data{}},
+		{"张三", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 87.46}}, // compared here
+	}
+	for _, c := range cases {
+		req := e.request(strings.ToLower(idMatch), c.name, "selfie bytes")
+		out := svc.Verify(ctx, req)
+		if code := codeOf(out.Err); code != c.wantCode || out.Data != c.want {
+			t.Errorf("%s: code %s (%v) data %+v; want %s %+v", c.name, code, out.Err, out.Data, c.wantCode, c.want)
+		}
+		if out.Charged != (c.want.Result == 1) {
+			t.Errorf("%s: charged %v", c.name, out.Charged)
+		}
+		last := src.seen[len(src.seen)-1]
+		if last.TraceID != req.TraceID || last.IDNumber != idMatch || string(last.Selfie) != "selfie bytes" {
+			t.Errorf("%s: source saw %+v", c.name, last)
+		}
+	}
+	if _, err := verify.NewService(verify.Config{Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces,
+		Ledger: e.book, CodeOf: codeOf}); err == nil {
+		t.Error("a service without any identity source was built")
+	}
+}
