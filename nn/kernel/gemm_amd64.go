@@ -66,10 +66,12 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	}
 	checkGemm(m, a, lda, b, c, ldc, ep)
 
-	// A single row tile reads each B element once, so K blocks, which keep
-	// B cached for the next tile, would only add passes over C.
+	// A single row tile of a whole-panel kernel reads each B element once,
+	// so K blocks, which keep B cached for the next tile, would only add
+	// passes over C. The AVX2 kernel covers half a panel per pass and
+	// needs the blocks to find the other half still cached.
 	nkb := (k + kcMax - 1) / kcMax
-	if m <= sh.mr {
+	if m <= sh.mr && sh.nr == panel {
 		nkb = 1
 	}
 	kcb := (k + nkb - 1) / nkb
