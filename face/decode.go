@@ -76,6 +76,23 @@ func sniff(b []byte) (format, bool) {
 // RGB image. Every failure wraps ErrImage with a detail a merchant's
 // developer can act on.
 func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
+	p, err := decodePyramid(b, lim)
+	if err != nil {
+		return nil, err
+	}
+	return p.level(0), nil
+}
+
+// halfResMinSide is the shorter side from which a 4:2:0 JPEG is converted
+// at half resolution first. Its chroma is stored at half resolution anyway,
+// and the crops of a face in such a photo are reductions of 2× or more, so
+// full-resolution RGB — most of the decode's cost after the JPEG itself —
+// is usually never needed; it is still made on demand when it is.
+const halfResMinSide = 720
+
+// decodePyramid decodes as decodeImage, into a pyramid whose levels the
+// pipeline's crops read.
+func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	f, ok := sniff(b)
 	if !ok {
 		return nil, fmt.Errorf("%w: not a JPG, PNG, BMP, GIF or TIFF file", ErrImage)
@@ -97,11 +114,46 @@ func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
 			return nil, err
 		}
 	}
-	m := toRGB(img)
+	o := 1
 	if f.name == "JPEG" {
-		m = orient(m, exifOrientation(b))
+		o = exifOrientation(b)
 	}
-	return m, nil
+	if y, ok := img.(*image.YCbCr); ok && y.SubsampleRatio == image.YCbCrSubsampleRatio420 && min(y.Rect.Dx(), y.Rect.Dy()) >= halfResMinSide {
+		half := orient(ycbcrHalf(y), o)
+		w, h := y.Rect.Dx(), y.Rect.Dy()
+		if o >= 5 {
+			w, h = h, w
+		}
+		return &pyramid{W: w, H: h, levels: []*rgbImage{nil, half}, full: func() *rgbImage { return orient(toRGB(y), o) }}, nil
+	}
+	return newPyramid(orient(toRGB(img), o)), nil
+}
+
+// ycbcrHalf converts a 4:2:0 image to RGB at half resolution: each output
+// pixel is the mean of a 2×2 block of luma with the block's own chroma
+// sample — what halving the full RGB image gives, up to rounding, for a
+// quarter of the conversions.
+func ycbcrHalf(src *image.YCbCr) *rgbImage {
+	r := src.Rect
+	w, h := r.Dx()/2, r.Dy()/2
+	m := &rgbImage{W: w, H: h, Pix: make([]byte, 3*w*h)}
+	o := 0
+	for y := 0; y < h; y++ {
+		y0 := src.Y[2*y*src.YStride:]
+		y1 := src.Y[(2*y+1)*src.YStride:]
+		c := y * src.CStride
+		for x := 0; x < w; x++ {
+			sum := int32(y0[2*x]) + int32(y0[2*x+1]) + int32(y1[2*x]) + int32(y1[2*x+1])
+			yy := sum * 0x10101 >> 2 // mean luma in 16.16, as color.YCbCrToRGB scales it
+			cb := int32(src.Cb[c+x]) - 128
+			cr := int32(src.Cr[c+x]) - 128
+			m.Pix[o] = clampByte(yy + 91881*cr)
+			m.Pix[o+1] = clampByte(yy - 22554*cb - 46802*cr)
+			m.Pix[o+2] = clampByte(yy + 116130*cb)
+			o += 3
+		}
+	}
+	return m
 }
 
 func (lim ImageLimits) check(w, h int) error {

@@ -324,3 +324,46 @@ func TestYCbCrConversionMatchesStdlib(t *testing.T) {
 		}
 	}
 }
+
+// TestHalfResolutionDecode: a large 4:2:0 JPEG starts its pyramid at half
+// resolution, which must match halving the full image, honour the EXIF
+// orientation, and still give full resolution on demand.
+func TestHalfResolutionDecode(t *testing.T) {
+	// Mid-tone texture, as skin and backgrounds are: where colours clamp
+	// (saturated primaries) averaging before and after conversion differ.
+	src := image.NewRGBA(image.Rect(0, 0, 960, 800))
+	for y := 0; y < 800; y++ {
+		for x := 0; x < 960; x++ {
+			src.SetRGBA(x, y, color.RGBA{byte(90 + x/12), byte(80 + (x*7+y*3)%60), byte(70 + y/10), 255})
+		}
+	}
+	jpg := encode(t, "JPEG", src)
+	for _, o := range []uint16{1, 6} {
+		b := withOrientation(jpg, o, binary.LittleEndian)
+		p, err := decodePyramid(b, DefaultImageLimits)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.levels[0] != nil {
+			t.Fatalf("orientation %d: full resolution decoded up front", o)
+		}
+		half := p.level(1)
+		full := p.level(0)
+		want := halve(full)
+		if full.W != p.W || full.H != p.H || half.W != want.W || half.H != want.H {
+			t.Fatalf("orientation %d: full %d×%d (pyramid %d×%d), half %d×%d, want %d×%d", o, full.W, full.H, p.W, p.H, half.W, half.H, want.W, want.H)
+		}
+		if o == 6 && p.W != 800 {
+			t.Errorf("orientation 6 not applied: %d×%d", p.W, p.H)
+		}
+		worst := 0
+		for i := range half.Pix {
+			worst = max(worst, int(half.Pix[i])-int(want.Pix[i]), int(want.Pix[i])-int(half.Pix[i]))
+		}
+		// Chroma is shared by each 2×2 block, so the two orders of
+		// operations differ only by clamping and rounding.
+		if worst > 2 {
+			t.Errorf("orientation %d: half-resolution decode differs from halving by %d", o, worst)
+		}
+	}
+}

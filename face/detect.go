@@ -126,9 +126,8 @@ func blazeAnchors(size int) []Point {
 // so faces keep their proportions. Returns boxes above minScore after
 // non-maximum suppression, best first.
 func (d *detector) detect(p *pyramid, minScore, iou float64) []Detection {
-	img := p.levels[0]
-	side := float64(max(img.W, img.H))
-	t := cropTransform(Point{float64(img.W) / 2, float64(img.H) / 2}, side, 0, d.size)
+	side := float64(max(p.W, p.H))
+	t := cropTransform(Point{float64(p.W) / 2, float64(p.H) / 2}, side, 0, d.size)
 
 	s := d.model.Acquire()
 	defer release(s)

@@ -180,7 +180,7 @@ func (p *Pipeline) Enroll(ctx context.Context, img []byte) (Template, error) {
 
 func (p *Pipeline) analyze(ctx context.Context, b []byte, tr *Trace, measures bool) (*pyramid, *Analysis, error) {
 	start := time.Now()
-	img, err := decodeImage(b, p.limits)
+	pyr, err := decodePyramid(b, p.limits)
 	tr.Decode = time.Since(start)
 	if err != nil {
 		return nil, nil, err
@@ -188,7 +188,6 @@ func (p *Pipeline) analyze(ctx context.Context, b []byte, tr *Trace, measures bo
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	pyr := newPyramid(img)
 	a := p.find(pyr, p.detector, tr)
 	// The fallback gets its turn when the first detector found nothing the
 	// mesh confirms.
@@ -211,15 +210,14 @@ func (p *Pipeline) analyze(ctx context.Context, b []byte, tr *Trace, measures bo
 // find detects the faces with one detector, chooses the user's and runs the
 // mesh on it, adding to the trace's times.
 func (p *Pipeline) find(pyr *pyramid, d *detector, tr *Trace) *Analysis {
-	img := pyr.levels[0]
-	a := &Analysis{Width: img.W, Height: img.H}
+	a := &Analysis{Width: pyr.W, Height: pyr.H}
 	start := time.Now()
 	dets := d.detect(pyr, p.gate.MinDetectScore, nmsOverlap)
 	tr.Detect += time.Since(start)
 	if len(dets) == 0 {
 		return a
 	}
-	main := mainFace(dets, img.W, img.H, p.gate.SecondFaceArea)
+	main := mainFace(dets, pyr.W, pyr.H, p.gate.SecondFaceArea)
 	f := &Face{Detection: dets[main]}
 	a.Face = f
 	a.Others = append(dets[:main:main], dets[main+1:]...)

@@ -111,7 +111,6 @@ func measure(p *pyramid, mesh []Point3) Measures {
 	const n = 64 // the surround needs no detail
 	t := cropTransform(c, 2*side, roll, n)
 	wide := greyCrop(p, t, n)
-	img := p.levels[0]
 	var sum float64
 	var cnt int
 	for y := 0; y < n; y++ {
@@ -121,7 +120,7 @@ func measure(p *pyramid, mesh []Point3) Measures {
 			}
 			// Beyond the frame is not surround: a face at the edge of the
 			// photo is not backlit by the black outside it.
-			if q := t.apply(float64(x)+0.5, float64(y)+0.5); q.X < 0 || q.Y < 0 || q.X > float64(img.W) || q.Y > float64(img.H) {
+			if q := t.apply(float64(x)+0.5, float64(y)+0.5); q.X < 0 || q.Y < 0 || q.X > float64(p.W) || q.Y > float64(p.H) {
 				continue
 			}
 			sum += wide[y*n+x]

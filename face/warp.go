@@ -38,19 +38,31 @@ func (t affine) scale() float64 { return math.Sqrt(math.Abs(t.A*t.E - t.B*t.D)) 
 // built on demand, so that a crop shrinking a face by 5× averages the pixels
 // it covers instead of aliasing (bilinear sampling only reads four).
 type pyramid struct {
-	levels []*rgbImage
+	W, H   int         // full-resolution size, upright
+	levels []*rgbImage // levels[i] is 2^i times smaller; nil until built
+	// full builds level 0 when a pyramid started from a reduced level (see
+	// decodePyramid) and a crop needs full resolution after all.
+	full func() *rgbImage
 }
 
-func newPyramid(m *rgbImage) *pyramid { return &pyramid{levels: []*rgbImage{m}} }
+func newPyramid(m *rgbImage) *pyramid { return &pyramid{W: m.W, H: m.H, levels: []*rgbImage{m}} }
 
 func (p *pyramid) level(i int) *rgbImage {
 	for len(p.levels) <= i {
-		last := p.levels[len(p.levels)-1]
-		if last.W < 2 || last.H < 2 {
-			return last
-		}
-		p.levels = append(p.levels, halve(last))
+		p.levels = append(p.levels, nil)
 	}
+	if p.levels[i] != nil {
+		return p.levels[i]
+	}
+	if i == 0 {
+		p.levels[0] = p.full()
+		return p.levels[0]
+	}
+	below := p.level(i - 1)
+	if below.W < 2 || below.H < 2 {
+		return below
+	}
+	p.levels[i] = halve(below)
 	return p.levels[i]
 }
 
