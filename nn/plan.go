@@ -112,10 +112,11 @@ type Model struct {
 	pool sync.Pool
 }
 
-// Inputs lists the graph inputs with their shapes (batch fixed to 1).
+// Inputs lists the graph inputs with their shapes (batch fixed to 1); the
+// slice is shared, do not modify it.
 func (m *Model) Inputs() []IO { return m.inputs }
 
-// Outputs lists the graph outputs with their shapes.
+// Outputs lists the graph outputs with their shapes; the slice is shared.
 func (m *Model) Outputs() []IO { return m.outputs }
 
 // InputIndex is the position of the named input for Session.Input, or -1.
@@ -159,10 +160,16 @@ func (m *Model) NewSession() *Session {
 	return s
 }
 
-// Acquire takes a session from the model's pool (a sync.Pool: idle sessions
-// cost nothing once the GC reclaims them, and a busy service keeps one per
-// concurrently running goroutine warm, so steady state allocates nothing).
-// Return it with Release.
+// Acquire takes a session from the model's pool; return it with Release.
+//
+// The pool is a sync.Pool rather than a fixed set behind a channel: callers
+// (the face pipeline, the HTTP handlers) already bound their concurrency, so
+// a second bound here would only add a place to block; the pool grows to
+// the sessions actually running at once and lets the GC reclaim the arenas
+// (megabytes each) of an idle service. Under steady load the pool keeps its
+// sessions warm and Acquire allocates nothing; a session the GC dropped is
+// rebuilt once. Callers that want no pool at all keep a NewSession per
+// goroutine.
 func (m *Model) Acquire() *Session {
 	if s, ok := m.pool.Get().(*Session); ok {
 		return s
