@@ -112,7 +112,9 @@ func (s *Service) Create(ctx context.Context, set Settings) (Created, error) {
 	if err := set.validate(); err != nil {
 		return Created{}, err
 	}
-	for {
+	// 96 random bits do not collide in practice; a few draws bound the loop
+	// should a backend keep answering ErrExists.
+	for range 4 {
 		appKey, secret := newAppKey(), newSecret()
 		now := time.Now().UTC()
 		m := store.Merchant{
@@ -124,13 +126,14 @@ func (s *Service) Create(ctx context.Context, set Settings) (Created, error) {
 		apply(&m, set)
 		err := s.cfg.Store.CreateMerchant(ctx, m)
 		if errors.Is(err, store.ErrExists) {
-			continue // 96 random bits collided: draw again
+			continue
 		}
 		if err != nil {
 			return Created{}, err
 		}
 		return Created{Merchant: m, Secret: secret}, nil
 	}
+	return Created{}, fmt.Errorf("create merchant: no free app_key after 4 draws: %w", store.ErrExists)
 }
 
 func apply(m *store.Merchant, set Settings) {
