@@ -133,7 +133,10 @@ const replayPoll = 10 * time.Millisecond
 //     is answered with that answer (same trace_id, data and charge; no new
 //     row, no rate token, no quota) when its content is the same, and with
 //     ErrRequestIDReused when not; a retry arriving while its first call runs
-//     waits for it. Error answers are not remembered: a retry runs again;
+//     waits for it. Error answers are not remembered: a retry runs again.
+//     The answer is found in the ledger (its row carries the request's
+//     content digest), so it is remembered as long as the ledger keeps the
+//     row, across restarts and instances, well beyond the 24 h promised;
 //  3. rate limit and quota reservation;
 //  4. ID number and name rules;
 //  5. selfie decode and quality gate;
