@@ -39,6 +39,7 @@ func asmAct(a Activation) int {
 	return 0
 }
 
+// tileShape is a kernel's register tile: mr rows by nr columns.
 type tileShape struct {
 	avx512 bool
 	mr, nr int
