@@ -60,7 +60,7 @@ func cosine(a, b []float32) float64 {
 // alignment, crop or input normalisation shows up here even when the network
 // itself still matches TF.js.
 func TestEmbedderGolden(t *testing.T) {
-	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes} {
+	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes, DefaultEmbedding} {
 		t.Run(model, func(t *testing.T) {
 			e, img := openTestEmbedder(t, model)
 			got, err := e.Embed(img, sample1Face)
