@@ -7,7 +7,13 @@ import (
 
 // Gate holds the quality gate's thresholds. Open fills every zero field with
 // its default; the defaults were measured on faces-dev (LFW photos, which
-// every check must pass) and on the same photos degraded by the tests.
+// every check must pass) and on the same photos degraded by the tests. To
+// switch a check off, set a threshold no photo reaches (MaxYaw: 90).
+//
+// On 2436 faces-dev photos the default gate refuses 32 % for pose (news
+// photos, not selfies: 10 % turn more than 22°), 2.6 % as multiple_faces
+// (each a second head beside the subject, none a duplicate box), 0.5 %
+// face_too_small, 0.2 % backlit, 0.1 % blur, and finds a face in all.
 type Gate struct {
 	// MinDetectScore is the detector confidence from which a box counts as
 	// a face at all (default 0.5, MediaPipe's own default).
