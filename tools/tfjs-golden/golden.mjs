@@ -20,11 +20,11 @@ const cache = process.env.PORTRAIT_MODELS_DIR || path.join(os.homedir(), '.cache
 const specs = [
   ['blazeface', 'human@3.3.6/models/blazeface.json', 'face-api@1.7.15/demo/sample1.jpg', 1 / 127.5, -1],
   ['facemesh', 'human@3.3.6/models/facemesh.json', 'face-api@1.7.15/demo/sample2.jpg', 1 / 255, 0],
-  ['faceres', 'human@3.3.6/models/faceres.json', 'face-api@1.7.15/demo/sample3.jpg', 1 / 255, 0],
+  ['faceres', 'human@3.3.6/models/faceres.json', 'face-api@1.7.15/demo/sample3.jpg', 1, 0],
   ['antispoof', 'human@3.3.6/models/antispoof.json', 'face-api@1.7.15/demo/sample4.jpg', 1 / 255, 0],
   ['liveness', 'human@3.3.6/models/liveness.json', 'face-api@1.7.15/demo/sample5.jpg', 1 / 255, 0],
   ['mobilefacenet', 'human-models@3.0.4/models/mobilefacenet.json', 'face-api@1.7.15/demo/sample6.jpg', 1 / 255, 0],
-  ['faceres-deep', 'human-models@3.0.4/models/faceres-deep.json', 'face-api@1.7.15/demo/sample1.jpg', 1 / 255, 0],
+  ['faceres-deep', 'human-models@3.0.4/models/faceres-deep.json', 'face-api@1.7.15/demo/sample1.jpg', 1, 0],
   ['mobileface', 'human-models@3.0.4/models/mobileface.json', 'face-api@1.7.15/demo/sample2.jpg', 1, 0],
   ['blazeface-front', 'human-models@3.0.4/models/blazeface-front.json', 'face-api@1.7.15/demo/sample3.jpg', 1 / 127.5, -1],
   ['iris', 'human@3.3.6/models/iris.json', 'face-api@1.7.15/demo/sample4.jpg', 1 / 255, 0],
