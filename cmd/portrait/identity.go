@@ -7,10 +7,13 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
+	"sync"
 	"text/tabwriter"
 
 	"github.com/portrait-id/portrait/app"
@@ -167,29 +170,29 @@ func identityImport(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 	bar := newProgress(opsErr, len(rows))
+	outcomes := importAll(ctx, a.Registry, *photos, rows, bar)
 	sum := importSummary{Rows: len(rows), Rejected: []importIssue{}, Warnings: []importIssue{}}
-	for i, r := range rows {
-		if err := ctx.Err(); err != nil {
-			bar.done()
-			return fmt.Errorf("interrupted after %d of %d rows (run again to resume): %w", i, len(rows), err)
-		}
-		bar.set(i)
+	for i, o := range outcomes {
+		r := rows[i]
 		issue := importIssue{Line: r.line, IDNumber: idcard.MaskID(r.id)}
-		rec, skipped, err := importRow(ctx, a.Registry, *photos, r)
 		switch {
-		case err != nil:
-			issue.Reason = err.Error()
+		case o.err != nil:
+			issue.Reason = o.err.Error()
 			sum.Rejected = append(sum.Rejected, issue)
-		case skipped:
+		case o.skipped:
 			sum.Skipped++
 		default:
 			sum.Added++
-			if rec.TemplateStatus == store.TemplateNoFace {
+			if o.rec.TemplateStatus == store.TemplateNoFace {
 				sum.NoFace++
 				issue.Reason = "no usable face in the photo: stored, calls will answer photo 3"
 				sum.Warnings = append(sum.Warnings, issue)
 			}
 		}
+	}
+	if err := ctx.Err(); err != nil {
+		bar.done()
+		return fmt.Errorf("interrupted (run again to resume: rows already stored are skipped): %w", err)
 	}
 	bar.set(len(rows))
 	bar.done()
@@ -211,6 +214,53 @@ func identityImport(ctx context.Context, args []string) error {
 		return fmt.Errorf("%d of %d %w", len(sum.Rejected), sum.Rows, errRejectedRows)
 	}
 	return nil
+}
+
+type importOutcome struct {
+	rec     identity.Record
+	skipped bool
+	err     error
+}
+
+// importAll imports rows on one worker per CPU, since enrolling a photo is
+// CPU-bound and the pipeline serves goroutines concurrently. Rows of one ID
+// number go to the same worker, in file order, so that a file naming a
+// person twice ends as it would sequentially.
+func importAll(ctx context.Context, reg *identity.Registry, dir string, rows []importRowData, bar *progress) []importOutcome {
+	out := make([]importOutcome, len(rows))
+	n := runtime.GOMAXPROCS(0)
+	queues := make([]chan int, n)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	finished := 0
+	for w := range queues {
+		queues[w] = make(chan int, 64)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range queues[w] {
+				if ctx.Err() != nil {
+					out[i].err = ctx.Err()
+					continue
+				}
+				out[i].rec, out[i].skipped, out[i].err = importRow(ctx, reg, dir, rows[i])
+				mu.Lock()
+				finished++
+				bar.set(finished)
+				mu.Unlock()
+			}
+		}()
+	}
+	for i, r := range rows {
+		h := fnv.New32a()
+		h.Write([]byte(strings.ToUpper(r.id)))
+		queues[int(h.Sum32()%uint32(n))] <- i
+	}
+	for _, q := range queues {
+		close(q)
+	}
+	wg.Wait()
+	return out
 }
 
 type importRowData struct {
