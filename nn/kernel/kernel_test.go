@@ -186,6 +186,7 @@ func TestDepthwise(t *testing.T) {
 			{9, 9, 3, 1, 2, 2},
 			{4, 4, 3, 1, 1, 1},
 			{2, 3, 5, 1, 1, 2},
+			{13, 12, 9, 1, 1, 4}, // more taps than the SIMD paths list
 		} {
 			cases = append(cases, dwParams(g[0], g[1], c, g[2], g[2], g[3], g[4], g[5], g[5], g[5], g[5]))
 		}
