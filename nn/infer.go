@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
 	"github.com/portrait-id/portrait/nn/kernel"
 )
@@ -97,7 +98,10 @@ func inferNode(n *node) error {
 			return fmt.Errorf("no shape attribute")
 		}
 		for i, d := range a.Shape.Dim {
-			v := atoi(d.Size)
+			v, err := strconv.Atoi(d.Size)
+			if err != nil {
+				return fmt.Errorf("shape dimension %q", d.Size)
+			}
 			if v < 0 {
 				if i != 0 {
 					return fmt.Errorf("unknown dimension %d of shape: only the batch may be unknown", i)
@@ -201,22 +205,6 @@ func inferNode(n *node) error {
 		return nil
 	}
 	return fmt.Errorf("unsupported op %s", n.op)
-}
-
-func atoi(s string) int {
-	v := 0
-	neg := false
-	for i, r := range s {
-		if i == 0 && r == '-' {
-			neg = true
-			continue
-		}
-		v = v*10 + int(r-'0')
-	}
-	if neg {
-		return -v
-	}
-	return v
 }
 
 func aliasShape(n *node) ([]int, error) {
