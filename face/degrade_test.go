@@ -25,16 +25,21 @@ func loadRGB(t testing.TB, path string) *rgbImage {
 	return m
 }
 
-// jpegBytes encodes the image as a phone would send it.
-func jpegBytes(t testing.TB, m *rgbImage) []byte {
-	t.Helper()
+// toRGBA is the picture as an image.Image for the standard encoders.
+func toRGBA(m *rgbImage) *image.RGBA {
 	out := image.NewRGBA(image.Rect(0, 0, m.W, m.H))
 	for i := 0; i < m.W*m.H; i++ {
 		copy(out.Pix[4*i:4*i+3], m.Pix[3*i:3*i+3])
 		out.Pix[4*i+3] = 255
 	}
+	return out
+}
+
+// jpegBytes encodes the image as a phone would send it.
+func jpegBytes(t testing.TB, m *rgbImage) []byte {
+	t.Helper()
 	var b bytes.Buffer
-	if err := jpeg.Encode(&b, out, &jpeg.Options{Quality: 92}); err != nil {
+	if err := jpeg.Encode(&b, toRGBA(m), &jpeg.Options{Quality: 92}); err != nil {
 		t.Fatal(err)
 	}
 	return b.Bytes()

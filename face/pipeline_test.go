@@ -243,3 +243,15 @@ func TestFallbackDetectorFindsDistantFaces(t *testing.T) {
 		t.Errorf("the short-range detector found it alone (mesh %.2f): the test no longer shows the fallback's use", b.Face.MeshScore)
 	}
 }
+
+// TestProbeEveryFormat: the document accepts JPG, PNG, BMP, GIF and TIFF; a
+// good selfie passes in each.
+func TestProbeEveryFormat(t *testing.T) {
+	p := testPipeline(t)
+	rgba := toRGBA(loadRGB(t, frontalA))
+	for _, name := range formatNames {
+		if _, err := p.Probe(context.Background(), encode(t, name, rgba)); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
