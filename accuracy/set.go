@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -88,27 +89,33 @@ func isImageName(n string) bool {
 	return false
 }
 
-// readTSV calls row for every data line with the header's column indexes.
+// readTSV calls row for every data line of the file with the header's
+// column indexes.
 func readTSV(path string, need []string, row func(cols map[string]int, f []string, line int) error) error {
 	fh, err := os.Open(path)
 	if err != nil {
 		return err
 	}
 	defer fh.Close()
-	sc := bufio.NewScanner(fh)
+	return parseTSV(fh, filepath.Base(path), need, row)
+}
+
+func parseTSV(r io.Reader, name string, need []string, row func(cols map[string]int, f []string, line int) error) error {
+	sc := bufio.NewScanner(r)
 	var cols map[string]int
+	width := 0 // header fields; names may repeat, so not len(cols)
 	line := 0
 	for sc.Scan() {
 		line++
 		f := strings.Split(strings.TrimRight(sc.Text(), "\r"), "\t")
 		if cols == nil {
-			cols = map[string]int{}
+			cols, width = map[string]int{}, len(f)
 			for i, c := range f {
 				cols[strings.TrimSpace(c)] = i
 			}
 			for _, c := range need {
 				if _, ok := cols[c]; !ok {
-					return fmt.Errorf("%w: %s has no %q column", ErrSetLayout, filepath.Base(path), c)
+					return fmt.Errorf("%w: %s has no %q column", ErrSetLayout, name, c)
 				}
 			}
 			continue
@@ -116,8 +123,8 @@ func readTSV(path string, need []string, row func(cols map[string]int, f []strin
 		if len(f) == 1 && f[0] == "" {
 			continue
 		}
-		if len(f) < len(cols) {
-			return fmt.Errorf("%w: %s line %d has %d columns, want %d", ErrSetLayout, filepath.Base(path), line, len(f), len(cols))
+		if len(f) < width {
+			return fmt.Errorf("%w: %s line %d has %d columns, want %d", ErrSetLayout, name, line, len(f), width)
 		}
 		if err := row(cols, f, line); err != nil {
 			return err
