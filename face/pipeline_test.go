@@ -1,9 +1,11 @@
 package face
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
+	"image/jpeg"
 	"math"
 	"sort"
 	"strings"
@@ -124,11 +126,26 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// selfieJPEG is a phone-sized portrait selfie: a faces-dev photo enlarged
-// onto a 960×1280 frame, the face 40 % of its width, saved at quality 92.
-func selfieJPEG(b *testing.B) []byte {
-	k := 0.4 * 960 / 105 // faces-dev faces are ~105 px wide
-	return jpegBytes(b, place(loadRGB(b, frontalA), k, 960, 1280))
+// selfieJPEG is a phone selfie: a faces-dev photo enlarged onto a w×h
+// portrait frame, the face covering frac of its width, saved at quality q.
+func selfieJPEG(b *testing.B, w, h int, frac float64, q int) []byte {
+	k := frac * float64(w) / 105 // faces-dev faces are ~105 px wide
+	var buf bytes.Buffer
+	if err := jpeg.Encode(&buf, toRGBA(place(loadRGB(b, frontalA), k, w, h)), &jpeg.Options{Quality: q}); err != nil {
+		b.Fatal(err)
+	}
+	return buf.Bytes()
+}
+
+// benchSelfies: the size the document recommends (≤ 32 KB) and a larger
+// phone photo.
+var benchSelfies = []struct {
+	name    string
+	w, h, q int
+	frac    float64
+}{
+	{"480x640", 480, 640, 80, 0.45},
+	{"960x1280", 960, 1280, 92, 0.4},
 }
 
 // BenchmarkAnalyze is decode, detect, landmarks and quality of one selfie on
@@ -138,8 +155,13 @@ func BenchmarkAnalyze(b *testing.B) { benchProbe(b, false) }
 func BenchmarkProbe(b *testing.B)   { benchProbe(b, true) }
 
 func benchProbe(b *testing.B, embed bool) {
+	for _, s := range benchSelfies {
+		b.Run(s.name, func(b *testing.B) { benchSelfie(b, selfieJPEG(b, s.w, s.h, s.frac, s.q), embed) })
+	}
+}
+
+func benchSelfie(b *testing.B, img []byte, embed bool) {
 	p := testPipeline(b)
-	img := selfieJPEG(b)
 	b.SetBytes(int64(len(img)))
 	var traces []Trace
 	ctx := context.Background()
