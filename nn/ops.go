@@ -78,8 +78,10 @@ type convOp struct {
 	tile   int  // output pixels per tile
 	band   int  // output rows per band when a depthwise runs first (runBands)
 
-	// residual add and activation after it, applied per tile (see addAct)
+	// residual add and activation after it: in the GEMM epilogue when
+	// resFused, else applied per tile (see addRes)
 	res       bool
+	resFused  bool
 	resC      int
 	resPool   *poolOp
 	post      kernel.Activation
@@ -111,6 +113,28 @@ func makeConvOp(g geometry, packed *kernel.PackedB, ep kernel.Epilogue) convOp {
 	return op
 }
 
+// setResidual adds the shortcut x (resC channels, pooled by pool if set)
+// to the output before the activation post. A shortcut with every output
+// channel, not pooled, goes into the GEMM's epilogue, which adds it while
+// the tile is in registers; the others keep a pass of their own.
+func (op *convOp) setResidual(resC int, pool *poolOp, post kernel.Activation, postAlpha []float32) {
+	op.res, op.resC, op.resPool, op.post, op.postAlpha = true, resC, pool, post, postAlpha
+	if pool == nil && resC == op.cout && op.ep.Act == kernel.ActNone {
+		op.resFused = true
+		op.ep.Act, op.ep.Alpha, op.ep.ResidualStride = post, postAlpha, op.cout
+	}
+}
+
+// epilogue is op.ep for output pixels [p0, p1), with their residual rows
+// when the residual is fused.
+func (op *convOp) epilogue(res []float32, p0, p1 int) kernel.Epilogue {
+	ep := op.ep
+	if op.resFused {
+		ep.Residual = res[p0*op.cout : p1*op.cout]
+	}
+	return ep
+}
+
 func (op *convOp) scratchLen() int {
 	if op.direct {
 		return 0
@@ -123,8 +147,8 @@ func (op *convOp) flops() int64 { return 2 * int64(op.g.OH*op.g.OW) * int64(op.k
 func (op *convOp) run(in, out, scratch, res []float32) {
 	g := &op.g
 	npix := g.OH * g.OW
-	if op.direct && !op.res {
-		kernel.Gemm(npix, in, g.C, op.packed, out, op.cout, op.ep)
+	if op.direct && (!op.res || op.resFused) {
+		kernel.Gemm(npix, in, g.C, op.packed, out, op.cout, op.epilogue(res, 0, npix))
 		return
 	}
 	for p0 := 0; p0 < npix; p0 += op.tile {
@@ -134,9 +158,9 @@ func (op *convOp) run(in, out, scratch, res []float32) {
 			kernel.Gemm(p1-p0, in[p0*g.C:], g.C, op.packed, o, op.cout, op.ep)
 		} else {
 			op.im2col(in, scratch, p0, p1)
-			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.ep)
+			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.epilogue(res, p0, p1))
 		}
-		if op.res {
+		if op.res && !op.resFused {
 			op.addRes(o, res, p0, p1)
 		}
 	}
@@ -162,8 +186,8 @@ func (op *convOp) runBands(dw *depthwiseOp, in, out, scratch, res []float32) {
 		kernel.DepthwiseConv2D(p, src, dw.filter, a, dw.ep)
 		p0, p1 := y0*g.OW, y1*g.OW
 		o := out[p0*op.cout : p1*op.cout]
-		kernel.Gemm(p1-p0, a, g.C, op.packed, o, op.cout, op.ep)
-		if op.res {
+		kernel.Gemm(p1-p0, a, g.C, op.packed, o, op.cout, op.epilogue(res, p0, p1))
+		if op.res && !op.resFused {
 			op.addRes(o, res, p0, p1)
 		}
 	}
@@ -172,60 +196,16 @@ func (op *convOp) runBands(dw *depthwiseOp, in, out, scratch, res []float32) {
 // addRes adds the residual of output pixels [p0, p1) into their rows o and
 // applies the post-residual activation.
 func (op *convOp) addRes(o, res []float32, p0, p1 int) {
-	switch {
-	case op.resPool != nil:
+	if op.resPool != nil {
 		addPooled(o, res, &op.resPool.g, p0, p1, op.post, op.postAlpha, op.cout, op.resC)
-	case op.resC == op.cout:
-		addAct(o, res[p0*op.cout:p1*op.cout], op.post, op.postAlpha, op.cout)
-	default:
-		addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
+		return
 	}
+	addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
 }
 
-// addAct computes out = act(out + res) over rows of c channels.
-func addAct(out, res []float32, act kernel.Activation, alpha []float32, c int) {
-	res = res[:len(out)]
-	switch act {
-	case kernel.ActRelu:
-		for len(out) >= 8 && len(res) >= 8 {
-			o, r := (*[8]float32)(out), (*[8]float32)(res)
-			o[0] = relu(o[0] + r[0])
-			o[1] = relu(o[1] + r[1])
-			o[2] = relu(o[2] + r[2])
-			o[3] = relu(o[3] + r[3])
-			o[4] = relu(o[4] + r[4])
-			o[5] = relu(o[5] + r[5])
-			o[6] = relu(o[6] + r[6])
-			o[7] = relu(o[7] + r[7])
-			out, res = out[8:], res[8:]
-		}
-		for i, r := range res {
-			out[i] = relu(out[i] + r)
-		}
-	case kernel.ActRelu6:
-		for i, r := range res {
-			out[i] = min(max(out[i]+r, 0), 6)
-		}
-	case kernel.ActPrelu:
-		for i := 0; i < len(out); i += c {
-			o, rr := out[i:i+c], res[i:i+c]
-			for j, a := range alpha[:c] {
-				v := o[j] + rr[j]
-				if v < 0 {
-					v *= a
-				}
-				o[j] = v
-			}
-		}
-	default:
-		for i, r := range res {
-			out[i] += r
-		}
-	}
-}
-
-// addNarrow is addAct for a residual of rc < c channels per pixel (the rest
-// were zero padding): each pixel adds then activates its own row.
+// addNarrow computes out = act(out + res) for a residual of rc < c channels
+// per pixel (the rest were zero padding): each pixel adds then activates its
+// own row.
 func addNarrow(out, res []float32, act kernel.Activation, alpha []float32, c, rc int) {
 	for p := 0; p*c < len(out); p++ {
 		o, r := out[p*c:p*c+c], res[p*rc:p*rc+rc]

@@ -532,18 +532,39 @@ func TestDepthwiseBands(t *testing.T) {
 				in, res := randTensor(r, 1, tc.h, tc.w, tc.c), randTensor(r, g0.OH*g0.OW*tc.m)
 				dw := newDepthwiseOp(g0, randTensor(r, tc.kh, tc.kw, tc.c).Data, 1, kernel.Epilogue{Act: kernel.ActRelu})
 				g1, _ := Window{KH: 1, KW: 1}.resolve(g0.OH, g0.OW, tc.c)
-				pw := newConvOp(g1, randTensor(r, tc.c, tc.m).Data, tc.m, kernel.Epilogue{})
-				pw.res, pw.resC, pw.post = true, tc.m, kernel.ActRelu
-
 				mid := make([]float32, g0.OH*g0.OW*tc.c)
 				dw.run(in.Data, mid, nil)
-				want := make([]float32, g0.OH*g0.OW*tc.m)
-				pw.run(mid, want, nil, res.Data)
+				// The full residual goes into the GEMM epilogue, a narrower
+				// (channel-padded) one is added after it.
+				wts := randTensor(r, tc.c, tc.m).Data
+				for _, resC := range []int{tc.m, tc.m - 1} {
+					pw := newConvOp(g1, wts, tc.m, kernel.Epilogue{})
+					pw.setResidual(resC, nil, kernel.ActRelu, nil)
+					if pw.resFused != (resC == tc.m) {
+						t.Fatalf("resC=%d of %d: fused=%v", resC, tc.m, pw.resFused)
+					}
+					want := make([]float32, g0.OH*g0.OW*tc.m)
+					for p := range g0.OH * g0.OW {
+						for j := range tc.m {
+							var v float32
+							for k, x := range mid[p*tc.c : (p+1)*tc.c] {
+								v += x * wts[k*tc.m+j]
+							}
+							if j < resC {
+								v += res.Data[p*resC+j]
+							}
+							want[p*tc.m+j] = max(v, 0)
+						}
+					}
 
-				pw.band = 1 // one output row per band: every band edge case
-				got := make([]float32, len(want))
-				pw.runBands(dw, in.Data, got, make([]float32, g0.OW*tc.c), res.Data)
-				closeTo(t, got, want, 1e-5)
+					got := make([]float32, len(want))
+					pw.run(mid, got, nil, res.Data)
+					closeTo(t, got, want, 1e-5)
+					pw.band = 1 // one output row per band: every band edge case
+					clear(got)
+					pw.runBands(dw, in.Data, got, make([]float32, g0.OW*tc.c), res.Data)
+					closeTo(t, got, want, 1e-5)
+				}
 			})
 		}
 	})

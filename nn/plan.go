@@ -380,7 +380,7 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	op := newConvOp(g, s.filter, s.cout, ep)
 	m.flops += op.flops()
 	if s.res != nil {
-		op.res, op.resC, op.resPool, op.post, op.postAlpha = true, s.resC, s.resPool, s.post, s.postAlpha
+		op.setResidual(s.resC, s.resPool, s.post, s.postAlpha)
 	}
 	if dw != nil {
 		op.setBand(dw)

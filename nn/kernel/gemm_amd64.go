@@ -4,13 +4,13 @@ package kernel
 // K block, the fused epilogue. A is read in place, lda bytes between rows:
 // packing it cost more than it saved on every shape measured, as the mr row
 // streams prefetch well. B rows are one packed panel row (panel floats)
-// apart. ldc is in bytes.
+// apart. ldc and ldr (the residual's row stride) are in bytes.
 //
 //go:noescape
-func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32)
+func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr int)
 
 //go:noescape
-func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32)
+func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr int)
 
 // laneMask windows give gemmTile256 the VMASKMOVPS masks of an edge tile:
 // the 16 entries from laneMask[16-w] enable the first w columns.
@@ -20,6 +20,7 @@ var laneMask = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,
 const (
 	modeAcc  = 1 // add the tile to C (every K block after the first)
 	modeBias = 2
+	modeRes  = 8
 	actShift = 4
 )
 
@@ -80,6 +81,9 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 	if ep.Bias != nil {
 		epMode |= modeBias
 	}
+	if ep.Residual != nil {
+		epMode |= modeRes
+	}
 	goAct := ep.Act == ActElu || ep.Act == ActSigmoid
 
 	// Edge tiles (n not a multiple of nr) store through masks, but the
@@ -114,14 +118,19 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 					row := i0 + t0
 					ap := &a[row*lda+k0]
 					cp := &c[row*ldc+p0]
+					var rp *float32
+					if mode&modeRes != 0 {
+						rp = &ep.Residual[row*ep.ResidualStride+p0]
+					}
+					ldr := 4 * ep.ResidualStride
 					switch {
 					case sh.avx512:
 						// Bit j of the mask stores column j.
-						gemmTile512(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1))
+						gemmTile512(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1), rp, ldr)
 					case w == sh.nr:
-						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, nil)
+						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, nil, rp, ldr)
 					default:
-						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, &laneMask[16-w])
+						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, &laneMask[16-w], rp, ldr)
 					}
 					if last && goAct {
 						for i := range mr {
@@ -158,5 +167,7 @@ func checkGemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep
 		panic("kernel: Gemm: bias shorter than n")
 	case ep.Act == ActPrelu && len(ep.Alpha) < n:
 		panic("kernel: Gemm: alpha shorter than n")
+	case ep.Residual != nil && (m > 1 && ep.ResidualStride < n || len(ep.Residual) < (m-1)*ep.ResidualStride+n):
+		panic("kernel: Gemm: residual shorter than its shape")
 	}
 }

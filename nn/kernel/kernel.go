@@ -26,12 +26,18 @@ const (
 	ActLeakyRelu // scalar slope in Epilogue.Leak
 )
 
-// Epilogue is fused into the kernels' store of C.
+// Epilogue is fused into the kernels' store of C: bias, then residual, then
+// activation.
 type Epilogue struct {
 	Bias  []float32 // per output column (len n), or nil
 	Act   Activation
 	Alpha []float32 // per output column PReLU slopes when Act == ActPrelu
 	Leak  float32   // LeakyRelu slope
+	// Residual, when set, is an m×n matrix (row stride ResidualStride)
+	// added to C before the activation, so a residual connection costs no
+	// pass of its own. Gemm only: it may not alias C.
+	Residual       []float32
+	ResidualStride int
 }
 
 // Path names one implementation of the kernels.
@@ -137,6 +143,9 @@ func DepthwiseConv2D(p DepthwiseParams, in, filter, out []float32, ep Epilogue) 
 	if p.StrideH < 1 || p.StrideW < 1 || p.DilH < 0 || p.DilW < 0 {
 		panic("kernel: DepthwiseConv2D: strides must be positive and dilations non-negative")
 	}
+	if ep.Residual != nil {
+		panic("kernel: DepthwiseConv2D: residual epilogue not supported")
+	}
 	if p.DilH == 0 {
 		p.DilH = 1
 	}
@@ -164,7 +173,11 @@ func gemmPortable(m int, a []float32, lda int, b *PackedB, c []float32, ldc int,
 			}
 			cr := c[i*ldc+p0 : i*ldc+p0+w]
 			copy(cr, acc[:])
-			applyRow(cr, p0, ep)
+			var res []float32
+			if ep.Residual != nil {
+				res = ep.Residual[i*ep.ResidualStride+p0:][:w]
+			}
+			applyRow(cr, p0, res, ep)
 		}
 	}
 }
@@ -194,7 +207,7 @@ func depthwisePortable(p *DepthwiseParams, in, filter, out []float32, ep *Epilog
 					}
 				}
 			}
-			applyRow(acc, 0, ep)
+			applyRow(acc, 0, nil, ep)
 		}
 	}
 }

@@ -29,10 +29,16 @@ func randSlice(r *rand.Rand, n int) []float32 {
 	return s
 }
 
-func randEpilogue(r *rand.Rand, n int, act Activation, bias bool) Epilogue {
+// randEpilogue draws an epilogue for an m×n product; with res, a residual
+// whose row stride exceeds n by up to 2.
+func randEpilogue(r *rand.Rand, m, n int, act Activation, bias, res bool) Epilogue {
 	ep := Epilogue{Act: act, Leak: 0.1}
 	if bias {
 		ep.Bias = randSlice(r, n)
+	}
+	if res {
+		ep.ResidualStride = n + r.IntN(3)
+		ep.Residual = randSlice(r, max(0, (m-1)*ep.ResidualStride+n))
 	}
 	if act == ActPrelu {
 		ep.Alpha = randSlice(r, n)
@@ -52,6 +58,9 @@ func refGemm(m, n, k int, a []float32, lda int, b []float32, ldb int, ep *Epilog
 			}
 			if ep.Bias != nil {
 				s += float64(ep.Bias[j])
+			}
+			if ep.Residual != nil {
+				s += float64(ep.Residual[i*ep.ResidualStride+j])
 			}
 			c[i*n+j] = refAct(s, ep, j)
 		}
@@ -110,31 +119,31 @@ func TestGemm(t *testing.T) {
 	forEachPath(t, func(p Path) {
 		for _, c := range cases {
 			for _, act := range allActs {
-				for _, bias := range []bool{false, true} {
-					checkGemmCase(t, r, p, c.m, c.n, c.k, act, bias)
+				for _, ep := range []struct{ bias, res bool }{{false, false}, {true, false}, {false, true}, {true, true}} {
+					checkGemmCase(t, r, p, c.m, c.n, c.k, act, ep.bias, ep.res)
 				}
 			}
 		}
 		for _, c := range big {
-			checkGemmCase(t, r, p, c.m, c.n, c.k, ActPrelu, true)
-			checkGemmCase(t, r, p, c.m, c.n, c.k, ActSigmoid, false)
+			checkGemmCase(t, r, p, c.m, c.n, c.k, ActPrelu, true, true)
+			checkGemmCase(t, r, p, c.m, c.n, c.k, ActSigmoid, false, false)
 		}
 	})
 }
 
-func checkGemmCase(t *testing.T, r *rand.Rand, p Path, m, n, k int, act Activation, bias bool) {
+func checkGemmCase(t *testing.T, r *rand.Rand, p Path, m, n, k int, act Activation, bias, res bool) {
 	t.Helper()
 	lda, ldb, ldc := k+r.IntN(3), n+r.IntN(3), n+r.IntN(3)
 	a := randSlice(r, max(0, (m-1)*lda+k))
 	b := randSlice(r, max(0, (k-1)*ldb+n))
-	ep := randEpilogue(r, n, act, bias)
+	ep := randEpilogue(r, m, n, act, bias, res)
 	want := refGemm(m, n, k, a, lda, b, ldb, &ep)
 	c := randSlice(r, (m-1)*ldc+n) // garbage: Gemm must overwrite
 	Gemm(m, a, lda, PackB(k, n, b, ldb), c, ldc, ep)
 	for i := range m {
 		for j := range n {
 			if got := c[i*ldc+j]; !within(got, want[i*n+j], k) {
-				t.Fatalf("%s m=%d n=%d k=%d act=%d bias=%v: C[%d][%d]=%v want %v", p, m, n, k, act, bias, i, j, got, want[i*n+j])
+				t.Fatalf("%s m=%d n=%d k=%d act=%d bias=%v res=%v: C[%d][%d]=%v want %v", p, m, n, k, act, bias, res, i, j, got, want[i*n+j])
 			}
 		}
 	}
@@ -209,7 +218,7 @@ func checkDepthwiseCase(t *testing.T, r *rand.Rand, path Path, p DepthwiseParams
 	t.Helper()
 	in := randSlice(r, p.H*p.W*p.C)
 	filter := randSlice(r, p.KH*p.KW*p.C)
-	ep := randEpilogue(r, p.C, act, bias)
+	ep := randEpilogue(r, 1, p.C, act, bias, false)
 	want := refDepthwise(p, in, filter, &ep)
 	out := randSlice(r, len(want))
 	DepthwiseConv2D(p, in, filter, out, ep)
@@ -275,7 +284,7 @@ func TestGemmZeroAllocs(t *testing.T) {
 	a, c := randSlice(r, m*k), make([]float32, m*n)
 	b := PackB(k, n, randSlice(r, k*n), n)
 	for _, act := range allActs {
-		ep := randEpilogue(r, n, act, true)
+		ep := randEpilogue(r, m, n, act, true, true)
 		forEachPath(t, func(p Path) {
 			if allocs := testing.AllocsPerRun(20, func() { Gemm(m, a, k, b, c, n, ep) }); allocs != 0 {
 				t.Errorf("%s act=%d: %v allocs per Gemm", p, act, allocs)
@@ -297,7 +306,7 @@ func TestGemmConcurrent(t *testing.T) {
 	a := randSlice(r, m*k)
 	bm := randSlice(r, k*n)
 	b := PackB(k, n, bm, n)
-	ep := randEpilogue(r, n, ActRelu6, true)
+	ep := randEpilogue(r, m, n, ActRelu6, true, true)
 	want := refGemm(m, n, k, a, k, bm, n, &ep)
 	errs := make(chan error, 8)
 	for g := range 8 {
@@ -332,7 +341,7 @@ func FuzzPaths(f *testing.F) {
 		r := rand.New(rand.NewPCG(seed, 9))
 		a, bm := randSlice(r, m*k), randSlice(r, k*n)
 		b := PackB(k, n, bm, n)
-		ep := randEpilogue(r, n, act, seed%2 == 0)
+		ep := randEpilogue(r, m, n, act, seed%2 == 0, seed%4 < 2)
 		def := Current()
 		defer SetPath(def)
 		SetPath(PathPortable)
@@ -340,11 +349,13 @@ func FuzzPaths(f *testing.F) {
 		Gemm(m, a, k, b, want, n, ep)
 
 		c := n // the epilogue's vectors have n entries
+		dwEp := ep
+		dwEp.Residual = nil // the depthwise kernels take no residual
 		dp := randDepthwise(r, c)
 		in, filt := randSlice(r, dp.H*dp.W*c), randSlice(r, dp.KH*dp.KW*c)
 		dwWant := make([]float32, max(0, dp.OH*dp.OW*c))
 		if dp.OH > 0 && dp.OW > 0 {
-			DepthwiseConv2D(dp, in, filt, dwWant, ep)
+			DepthwiseConv2D(dp, in, filt, dwWant, dwEp)
 		}
 		for _, p := range Available() {
 			SetPath(p)
@@ -357,7 +368,7 @@ func FuzzPaths(f *testing.F) {
 			}
 			if dp.OH > 0 && dp.OW > 0 {
 				dwGot := make([]float32, len(dwWant))
-				DepthwiseConv2D(dp, in, filt, dwGot, ep)
+				DepthwiseConv2D(dp, in, filt, dwGot, dwEp)
 				for i := range dwGot {
 					if !within(dwGot[i], float64(dwWant[i]), dp.KH*dp.KW) {
 						t.Fatalf("%s %+v: out[%d]=%v portable %v", p, dp, i, dwGot[i], dwWant[i])

@@ -19,6 +19,7 @@ import (
 const (
 	modeAcc  = 1
 	modeBias = 2
+	modeRes  = 8
 	actShift = 4
 	actRelu  = 1
 	actRelu6 = 2
@@ -83,11 +84,14 @@ type epi struct {
 	leak      string // memory operand of the scalar slope
 	scratch   []string
 	prefix    string // label prefix, unique per site
+	// addRes, when set, adds a residual to e.accs if the mode has modeRes;
+	// it may use e.scratch and AX, CX.
+	addRes func(g *gen)
 }
 
-// epilogue emits bias, then activation, over e.accs, steered by the mode
-// word in BX (bias bit and activation code, see the mode constants); it
-// ends at the label e.prefix+"_store".
+// epilogue emits bias, then the residual, then activation, over e.accs,
+// steered by the mode word in BX (bias and residual bits and activation
+// code, see the mode constants); it ends at the label e.prefix+"_store".
 //
 // MAXPS and MINPS return their second source when either is NaN, so the
 // value being clamped goes second: a NaN passes through every activation,
@@ -102,6 +106,12 @@ func (s isa) epilogue(g *gen, e epi) {
 		g.p("VADDPS %s, %s, %s", vec[i%e.cols], a, a)
 	}
 	g.label(e.prefix + "_nobias")
+	if e.addRes != nil {
+		g.p("TESTQ $%d, BX", modeRes)
+		g.p("JZ %s_nores", e.prefix)
+		e.addRes(g)
+		g.label(e.prefix + "_nores")
+	}
 	g.p("SHRQ $%d, BX", actShift)
 	g.p("CMPQ BX, $%d", actRelu)
 	g.p("JEQ %s_relu", e.prefix)
@@ -152,22 +162,23 @@ func (s isa) epilogue(g *gen, e epi) {
 }
 
 // Args of gemmTile: mr, kc int, a *float32, lda int, b, c *float32,
-// ldc, mode int, bias, alpha *float32, leak float32, and the columns to
+// ldc, mode int, bias, alpha *float32, leak float32, the columns to
 // store, so edge tiles need no scratch: for AVX-512 a k-mask (bit j stores
-// column j), for AVX2 nil (all) or 16 int32 lane masks for VMASKMOVPS.
-func gemmArgs(s isa) (decl, frame string) {
+// column j), for AVX2 nil (all) or 16 int32 lane masks for VMASKMOVPS;
+// then the residual tile and its row stride in bytes.
+func gemmArgs(s isa) (decl, frame string, resOff int) {
 	decl = "mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32"
 	if s.reg == "Z" {
-		return decl + ", mask uint32", "$0-88"
+		return decl + ", mask uint32, res *float32, ldr int", "$0-104", 88
 	}
-	return decl + ", mask *int32", "$0-96"
+	return decl + ", mask *int32, res *float32, ldr int", "$0-112", 96
 }
 
 // gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
 // at a + r*lda + 4k (bytes); B advances 128 bytes (one 32-float panel row)
 // per step.
 func gemmTile(g *gen, s isa, maxRows, cols int) {
-	decl, frame := gemmArgs(s)
+	decl, frame, resOff := gemmArgs(s)
 	masked := s.reg == "Z"
 	g.WriteString(fmt.Sprintf("// func gemmTile%s(%s)\n", s.name, decl))
 	g.WriteString(fmt.Sprintf("TEXT ·gemmTile%s(SB), NOSPLIT, %s\n", s.name, frame))
@@ -314,6 +325,44 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			}
 		}
 		g.label(pre + "_noacc")
+		// addRes adds the residual rows like the accumulate path above adds
+		// C, through the same store masks on edge tiles.
+		addRes := func(g *gen) {
+			g.p("MOVQ res+%d(FP), AX", resOff)
+			g.p("MOVQ ldr+%d(FP), CX", resOff+8)
+			if !masked {
+				g.p("MOVQ mask+88(FP), R10")
+				g.p("TESTQ R10, R10")
+				g.p("JZ %s_resfull", pre)
+				g.p("VMOVUPS (R10), %s", scratch[2])
+				g.p("VMOVUPS %d(R10), %s", s.bytes, scratch[3])
+				for r := 0; r < mr; r++ {
+					for j := 0; j < cols; j++ {
+						a := accs[r*cols+j]
+						g.p("VMASKMOVPS %d(AX), %s, %s", j*s.bytes, scratch[2+j], scratch[j])
+						g.p("VADDPS %s, %s, %s", scratch[j], a, a)
+					}
+					if r < mr-1 {
+						g.p("ADDQ CX, AX")
+					}
+				}
+				g.p("JMP %s_nores", pre)
+				g.label(pre + "_resfull")
+			}
+			for r := 0; r < mr; r++ {
+				for j := 0; j < cols; j++ {
+					a := accs[r*cols+j]
+					if masked {
+						g.p("VADDPS.Z %d(AX), %s, %s, %s", j*s.bytes, a, kmask[j], a)
+					} else {
+						g.p("VADDPS %d(AX), %s, %s", j*s.bytes, a, a)
+					}
+				}
+				if r < mr-1 {
+					g.p("ADDQ CX, AX")
+				}
+			}
+		}
 		loadVec := func(arg string) func(g *gen, dst []string) {
 			return func(g *gen, dst []string) {
 				g.p("MOVQ %s, AX", arg)
@@ -329,6 +378,7 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			leak:      "leak+80(FP)",
 			scratch:   scratch,
 			prefix:    pre,
+			addRes:    addRes,
 		})
 		if !masked {
 			g.p("MOVQ mask+88(FP), R10")
