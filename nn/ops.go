@@ -79,11 +79,11 @@ type convOp struct {
 	band   int  // output rows per band when a depthwise runs first (runBands)
 
 	// residual add and activation after it: in the GEMM epilogue when
-	// resFused, else applied per tile (see addRes)
+	// resFused, else a pass of its own over each tile (addNarrow)
 	res       bool
 	resFused  bool
 	resC      int
-	resPool   *poolOp
+	resPool   *kernel.MaxPool2x2Params // the shortcut is this pool of res
 	post      kernel.Activation
 	postAlpha []float32
 }
@@ -113,33 +113,68 @@ func makeConvOp(g geometry, packed *kernel.PackedB, ep kernel.Epilogue) convOp {
 	return op
 }
 
-// setResidual adds the shortcut x (resC channels, pooled by pool if set)
-// to the output before the activation post. A shortcut with every output
-// channel, not pooled, goes into the GEMM's epilogue, which adds it while
-// the tile is in registers; the others keep a pass of their own.
+// setResidual adds a shortcut of resC channels (the 2×2 max pool of the
+// step's res input when pool is set) to the output before the activation
+// post. A shortcut with every output channel goes into the GEMM's
+// epilogue, which adds it while the tile is in registers; a channel-padded
+// one keeps a pass of its own.
 func (op *convOp) setResidual(resC int, pool *poolOp, post kernel.Activation, postAlpha []float32) {
-	op.res, op.resC, op.resPool, op.post, op.postAlpha = true, resC, pool, post, postAlpha
-	if pool == nil && resC == op.cout && op.ep.Act == kernel.ActNone {
+	op.res, op.resC, op.post, op.postAlpha = true, resC, post, postAlpha
+	if pool != nil {
+		p := pool.params()
+		op.resPool = &p
+	}
+	if resC == op.cout && op.ep.Act == kernel.ActNone {
 		op.resFused = true
 		op.ep.Act, op.ep.Alpha, op.ep.ResidualStride = post, postAlpha, op.cout
 	}
 }
 
-// epilogue is op.ep for output pixels [p0, p1), with their residual rows
-// when the residual is fused.
-func (op *convOp) epilogue(res []float32, p0, p1 int) kernel.Epilogue {
-	ep := op.ep
-	if op.resFused {
-		ep.Residual = res[p0*op.cout : p1*op.cout]
+// residual returns the shortcut of output pixels [p0, p1): rows of res, or
+// their pool computed into buf (poolLen floats).
+func (op *convOp) residual(res, buf []float32, p0, p1 int) []float32 {
+	if op.resPool == nil {
+		return res[p0*op.resC : p1*op.resC]
 	}
-	return ep
+	r := buf[:(p1-p0)*op.resC]
+	kernel.MaxPool2x2(*op.resPool, res, r, p0, p1)
+	return r
 }
 
-func (op *convOp) scratchLen() int {
-	if op.direct {
+// poolLen is the scratch a pooled shortcut of npix pixels needs.
+func (op *convOp) poolLen(npix int) int {
+	if op.resPool == nil {
 		return 0
 	}
-	return op.tile * op.k
+	return npix * op.resC
+}
+
+// gemm multiplies rows a into o, output pixels [p0, p1), with the residual
+// r of those pixels fused or added after.
+func (op *convOp) gemm(a []float32, lda int, o, r []float32, p0, p1 int) {
+	ep := op.ep
+	if op.resFused {
+		ep.Residual = r
+	}
+	kernel.Gemm(p1-p0, a, lda, op.packed, o, op.cout, ep)
+	if op.res && !op.resFused {
+		addNarrow(o, r, op.post, op.postAlpha, op.cout, op.resC)
+	}
+}
+
+// scratchLen is run's scratch: an im2col tile, then a pooled shortcut tile.
+func (op *convOp) scratchLen() int {
+	n := op.poolLen(op.tile)
+	if !op.direct {
+		n += op.tile * op.k
+	}
+	return n
+}
+
+// bandScratchLen is runBands' scratch: a depthwise band, then a pooled
+// shortcut band.
+func (op *convOp) bandScratchLen() int {
+	return op.band*op.g.W*op.g.C + op.poolLen(op.band*op.g.OW)
 }
 
 func (op *convOp) flops() int64 { return 2 * int64(op.g.OH*op.g.OW) * int64(op.k) * int64(op.cout) }
@@ -147,21 +182,27 @@ func (op *convOp) flops() int64 { return 2 * int64(op.g.OH*op.g.OW) * int64(op.k
 func (op *convOp) run(in, out, scratch, res []float32) {
 	g := &op.g
 	npix := g.OH * g.OW
-	if op.direct && (!op.res || op.resFused) {
-		kernel.Gemm(npix, in, g.C, op.packed, out, op.cout, op.epilogue(res, 0, npix))
+	if op.direct && (!op.res || op.resFused && op.resPool == nil) {
+		var r []float32
+		if op.res {
+			r = res[:npix*op.resC]
+		}
+		op.gemm(in, g.C, out, r, 0, npix)
 		return
 	}
+	pbuf := scratch[op.scratchLen()-op.poolLen(op.tile):]
 	for p0 := 0; p0 < npix; p0 += op.tile {
 		p1 := min(p0+op.tile, npix)
 		o := out[p0*op.cout : p1*op.cout]
+		var r []float32
+		if op.res {
+			r = op.residual(res, pbuf, p0, p1)
+		}
 		if op.direct {
-			kernel.Gemm(p1-p0, in[p0*g.C:], g.C, op.packed, o, op.cout, op.ep)
+			op.gemm(in[p0*g.C:], g.C, o, r, p0, p1)
 		} else {
 			op.im2col(in, scratch, p0, p1)
-			kernel.Gemm(p1-p0, scratch, op.k, op.packed, o, op.cout, op.epilogue(res, p0, p1))
-		}
-		if op.res && !op.resFused {
-			op.addRes(o, res, p0, p1)
+			op.gemm(scratch, op.k, o, r, p0, p1)
 		}
 	}
 }
@@ -185,22 +226,12 @@ func (op *convOp) runBands(dw *depthwiseOp, in, out, scratch, res []float32) {
 		a := scratch[:(y1-y0)*g.W*g.C]
 		kernel.DepthwiseConv2D(p, src, dw.filter, a, dw.ep)
 		p0, p1 := y0*g.OW, y1*g.OW
-		o := out[p0*op.cout : p1*op.cout]
-		kernel.Gemm(p1-p0, a, g.C, op.packed, o, op.cout, op.epilogue(res, p0, p1))
-		if op.res && !op.resFused {
-			op.addRes(o, res, p0, p1)
+		var r []float32
+		if op.res {
+			r = op.residual(res, scratch[op.band*g.W*g.C:], p0, p1)
 		}
+		op.gemm(a, g.C, out[p0*op.cout:p1*op.cout], r, p0, p1)
 	}
-}
-
-// addRes adds the residual of output pixels [p0, p1) into their rows o and
-// applies the post-residual activation.
-func (op *convOp) addRes(o, res []float32, p0, p1 int) {
-	if op.resPool != nil {
-		addPooled(o, res, &op.resPool.g, p0, p1, op.post, op.postAlpha, op.cout, op.resC)
-		return
-	}
-	addNarrow(o, res[p0*op.resC:p1*op.resC], op.post, op.postAlpha, op.cout, op.resC)
 }
 
 // addNarrow computes out = act(out + res) for a residual of rc < c channels
@@ -211,23 +242,6 @@ func addNarrow(out, res []float32, act kernel.Activation, alpha []float32, c, rc
 		o, r := out[p*c:p*c+c], res[p*rc:p*rc+rc]
 		for j, v := range r {
 			o[j] += v
-		}
-		activateRow(o, act, alpha)
-	}
-}
-
-// addPooled adds the 2×2 max pool (geometry g) of x, with rc channels, to
-// the rows of output pixels [p0, p1), then activates them.
-func addPooled(out, x []float32, g *geometry, p0, p1 int, act kernel.Activation, alpha []float32, c, rc int) {
-	for p := p0; p < p1; p++ {
-		oy, ox := p/g.OW, p%g.OW
-		r0 := (oy*g.SH*g.W + ox*g.SW) * rc
-		r1 := r0 + g.W*rc
-		a, b := x[r0:r0+rc], x[r0+rc:r0+2*rc]
-		d, e := x[r1:r1+rc], x[r1+rc:r1+2*rc]
-		o := out[(p-p0)*c : (p-p0)*c+c]
-		for j := range a {
-			o[j] += max(max(a[j], b[j]), max(d[j], e[j]))
 		}
 		activateRow(o, act, alpha)
 	}
@@ -389,7 +403,7 @@ func (op *poolOp) fast2x2() bool {
 func (op *poolOp) run(in, out []float32) {
 	g := &op.g
 	if op.fast2x2() {
-		op.max2x2(in, out)
+		kernel.MaxPool2x2(op.params(), in, out, 0, g.OH*g.OW)
 		return
 	}
 	c := g.C
@@ -435,24 +449,10 @@ func (op *poolOp) run(in, out []float32) {
 	}
 }
 
-// max2x2 is the common 2×2 max pool with every window inside the input:
-// one pass over the four taps per output instead of one per tap.
-func (op *poolOp) max2x2(in, out []float32) {
+// params is the kernel's description of a fast2x2 pool.
+func (op *poolOp) params() kernel.MaxPool2x2Params {
 	g := &op.g
-	c := g.C
-	for oy := 0; oy < g.OH; oy++ {
-		r0 := in[oy*g.SH*g.W*c:]
-		r1 := r0[g.W*c:]
-		for ox := 0; ox < g.OW; ox++ {
-			x := ox * g.SW * c
-			a, b := r0[x:x+c], r0[x+c:x+2*c]
-			d, e := r1[x:x+c], r1[x+c:x+2*c]
-			dst := out[(oy*g.OW+ox)*c : (oy*g.OW+ox)*c+c]
-			for i := range dst {
-				dst[i] = max(max(a[i], b[i]), max(d[i], e[i]))
-			}
-		}
-	}
+	return kernel.MaxPool2x2Params{H: g.H, W: g.W, C: g.C, StrideH: g.SH, StrideW: g.SW, OH: g.OH, OW: g.OW}
 }
 
 // maxRank bounds tensor rank for the ops that index by coordinates, so they

@@ -570,39 +570,55 @@ func TestDepthwiseBands(t *testing.T) {
 	})
 }
 
-// TestAddPooled checks the pooled residual against pooling, padding the
-// channels, adding and activating as separate passes.
-func TestAddPooled(t *testing.T) {
-	r := rand.New(rand.NewPCG(13, 14))
-	const h, w, rc, c = 6, 10, 3, 5
-	g, err := Window{KH: 2, KW: 2, StrideH: 2, StrideW: 2, Padding: PadSame}.resolve(h, w, rc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pool := &poolOp{g: g}
-	if !pool.fast2x2() {
-		t.Fatal("not the fast 2x2 pool")
-	}
-	x, out := randTensor(r, 1, h, w, rc), randTensor(r, 1, g.OH, g.OW, c)
-	alpha := randTensor(r, c).Data
-	pooled := make([]float32, g.OH*g.OW*rc)
-	pool.run(x.Data, pooled)
-	want := slices.Clone(out.Data)
-	for p := range g.OH * g.OW {
-		for j := range c {
-			v := want[p*c+j]
-			if j < rc {
-				v += pooled[p*rc+j]
+// TestPooledResidual checks a convolution with a max-pooled shortcut
+// against pooling, padding the channels, adding and activating as separate
+// passes: fused into the GEMM when the shortcut has every channel, after
+// it when channel-padded; whole and in tiles that start mid-row.
+func TestPooledResidual(t *testing.T) {
+	const h, w, cin = 6, 10, 4
+	forEachPath(t, func(t *testing.T) {
+		for _, tc := range []struct{ rc, c, tile int }{{5, 5, 0}, {3, 5, 0}, {5, 5, 7}, {3, 5, 7}} {
+			r := rand.New(rand.NewPCG(13, 14))
+			pg, err := Window{KH: 2, KW: 2, StrideH: 2, StrideW: 2, Padding: PadSame}.resolve(h, w, tc.rc)
+			if err != nil {
+				t.Fatal(err)
 			}
-			if v < 0 {
-				v *= alpha[j]
+			pool := &poolOp{g: pg}
+			if !pool.fast2x2() {
+				t.Fatal("not the fast 2x2 pool")
 			}
-			want[p*c+j] = v
+			g, err := Window{KH: 1, KW: 1}.resolve(pg.OH, pg.OW, cin)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x, in := randTensor(r, 1, h, w, tc.rc), randTensor(r, 1, g.OH, g.OW, cin)
+			wts, alpha := randTensor(r, cin, tc.c).Data, randTensor(r, tc.c).Data
+			pooled := make([]float32, g.OH*g.OW*tc.rc)
+			pool.run(x.Data, pooled)
+			want := make([]float32, g.OH*g.OW*tc.c)
+			for p := range g.OH * g.OW {
+				for j := range tc.c {
+					var v float32
+					for k, a := range in.Data[p*cin : (p+1)*cin] {
+						v += a * wts[k*tc.c+j]
+					}
+					if j < tc.rc {
+						v += pooled[p*tc.rc+j]
+					}
+					if v < 0 {
+						v *= alpha[j]
+					}
+					want[p*tc.c+j] = v
+				}
+			}
+			op := newConvOp(g, wts, tc.c, kernel.Epilogue{})
+			if tc.tile > 0 {
+				op.tile = tc.tile
+			}
+			op.setResidual(tc.rc, pool, kernel.ActPrelu, alpha)
+			got := make([]float32, len(want))
+			op.run(in.Data, got, make([]float32, op.scratchLen()), x.Data)
+			closeTo(t, got, want, 1e-5)
 		}
-	}
-	// Two calls: the second starts mid-image, as a tile does.
-	half := g.OH * g.OW / 2
-	addPooled(out.Data[:half*c], x.Data, &g, 0, half, kernel.ActPrelu, alpha, c, rc)
-	addPooled(out.Data[half*c:], x.Data, &g, half, g.OH*g.OW, kernel.ActPrelu, alpha, c, rc)
-	closeTo(t, out.Data, want, 1e-6)
+	})
 }

@@ -384,7 +384,7 @@ func (m *Model) lower(n *node, in []int, out int, newID func(int, interval) int,
 	}
 	if dw != nil {
 		op.setBand(dw)
-		sc := scratchID(op.band * g.W * g.C)
+		sc := scratchID(op.bandScratchLen())
 		st := &dwConvStep{dw: dw, op: op, in: in[0], out: out, scratch: sc, res: sc}
 		if s.res != nil {
 			st.res = in[1]

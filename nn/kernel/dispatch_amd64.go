@@ -50,3 +50,14 @@ func depthwise(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue) {
 		depthwisePortable(p, in, filter, out, ep)
 	}
 }
+
+func maxPoolRow(p *MaxPool2x2Params, in, out []float32, n int) {
+	switch current {
+	case PathAVX512:
+		maxPoolSIMD(p, in, out, n, true)
+	case PathAVX2:
+		maxPoolSIMD(p, in, out, n, false)
+	default:
+		maxPoolPortable(p, in, out, n)
+	}
+}

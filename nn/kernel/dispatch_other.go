@@ -11,3 +11,5 @@ func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epi
 func depthwise(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue) {
 	depthwisePortable(p, in, filter, out, ep)
 }
+
+func maxPoolRow(p *MaxPool2x2Params, in, out []float32, n int) { maxPoolPortable(p, in, out, n) }

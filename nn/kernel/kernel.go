@@ -211,3 +211,52 @@ func depthwisePortable(p *DepthwiseParams, in, filter, out []float32, ep *Epilog
 		}
 	}
 }
+
+// MaxPool2x2Params describes a 2×2 max pool, NHWC batch 1, every window of
+// which lies inside the input.
+type MaxPool2x2Params struct {
+	H, W, C          int
+	StrideH, StrideW int
+	OH, OW           int
+}
+
+// MaxPool2x2 writes output pixels [p0, p1) (row-major over OH×OW) of the
+// pool of in to out, C floats each. A pixel range lets a caller pool the
+// tile it is about to use while the input is in cache.
+func MaxPool2x2(p MaxPool2x2Params, in, out []float32, p0, p1 int) {
+	switch {
+	case p.H < 0 || p.W < 0 || p.C < 0 || p.StrideH < 1 || p.StrideW < 1 || p.OH < 0 || p.OW < 0 ||
+		p.OH > 0 && (p.OH-1)*p.StrideH+2 > p.H || p.OW > 0 && (p.OW-1)*p.StrideW+2 > p.W:
+		panic(fmt.Sprintf("kernel: MaxPool2x2: windows outside the input or bad shape %+v", p))
+	case p0 < 0 || p1 > p.OH*p.OW || p0 > p1:
+		panic(fmt.Sprintf("kernel: MaxPool2x2: pixels [%d,%d) outside %d×%d", p0, p1, p.OH, p.OW))
+	case len(in) < p.H*p.W*p.C || len(out) < (p1-p0)*p.C:
+		panic("kernel: MaxPool2x2: operand shorter than its shape")
+	}
+	if p.C == 0 {
+		return
+	}
+	// One call per stretch of an output row: its windows are a fixed
+	// step apart.
+	for px := p0; px < p1; {
+		oy, ox := px/p.OW, px%p.OW
+		n := min(p.OW-ox, p1-px)
+		maxPoolRow(&p, in[(oy*p.StrideH*p.W+ox*p.StrideW)*p.C:], out[(px-p0)*p.C:], n)
+		px += n
+	}
+}
+
+// maxPoolPortable pools n windows of one output row: in starts at the first
+// window, out at its output pixel.
+func maxPoolPortable(p *MaxPool2x2Params, in, out []float32, n int) {
+	c := p.C
+	for i := range n {
+		r0 := in[i*p.StrideW*c:]
+		a, b := r0[:c], r0[c:2*c]
+		d, e := r0[p.W*c:p.W*c+c], r0[p.W*c+c:p.W*c+2*c]
+		o := out[i*c : i*c+c]
+		for j := range o {
+			o[j] = max(max(a[j], b[j]), max(d[j], e[j]))
+		}
+	}
+}

@@ -393,3 +393,55 @@ func randDepthwise(r *rand.Rand, c int) DepthwiseParams {
 	p.OW = (p.W+p.PadLeft+r.IntN(4)-((p.KW-1)*p.DilW+1))/p.StrideW + 1
 	return p
 }
+
+func refMaxPool2x2(p MaxPool2x2Params, in []float32) []float32 {
+	out := make([]float32, p.OH*p.OW*p.C)
+	for oy := range p.OH {
+		for ox := range p.OW {
+			for ch := range p.C {
+				v := float32(math.Inf(-1))
+				for _, d := range [][2]int{{0, 0}, {0, 1}, {1, 0}, {1, 1}} {
+					x := in[((oy*p.StrideH+d[0])*p.W+ox*p.StrideW+d[1])*p.C+ch]
+					if x > v || x != x {
+						v = x
+					}
+					if v != v {
+						break
+					}
+				}
+				out[(oy*p.OW+ox)*p.C+ch] = v
+			}
+		}
+	}
+	return out
+}
+
+func TestMaxPool2x2(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	var cases []MaxPool2x2Params
+	for _, c := range []int{1, 3, 8, 16, 17, 24, 33, 48} {
+		for _, g := range [][4]int{{4, 4, 2, 2}, {5, 7, 2, 2}, {6, 5, 1, 1}, {9, 8, 2, 3}} { // h, w, sh, sw
+			cases = append(cases, MaxPool2x2Params{H: g[0], W: g[1], C: c, StrideH: g[2], StrideW: g[3],
+				OH: (g[0]-2)/g[2] + 1, OW: (g[1]-2)/g[3] + 1})
+		}
+	}
+	forEachPath(t, func(path Path) {
+		for _, p := range cases {
+			in := randSlice(r, p.H*p.W*p.C)
+			in[r.IntN(len(in))] = float32(math.NaN())
+			want := refMaxPool2x2(p, in)
+			// Whole, then in two calls split mid-row, as a tile would.
+			npix := p.OH * p.OW
+			for _, split := range []int{npix, npix/2 + 1} {
+				got := randSlice(r, npix*p.C)
+				MaxPool2x2(p, in, got, 0, split)
+				MaxPool2x2(p, in, got[split*p.C:], split, npix)
+				for i, w := range want {
+					if g := got[i]; g != w && !(math.IsNaN(float64(g)) && math.IsNaN(float64(w))) {
+						t.Fatalf("%s %+v split %d: out[%d]=%v want %v", path, p, split, i, g, w)
+					}
+				}
+			}
+		}
+	})
+}

@@ -7194,6 +7194,140 @@ dw256_end:
 	VZEROUPPER
 	RET
 
+// func maxPool512(out, in *float32, row, npix, c, step int)
+TEXT ·maxPool512(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DX
+	MOVQ in+8(FP), SI
+	MOVQ row+16(FP), R8
+	MOVQ npix+24(FP), R11
+	MOVQ c+32(FP), CX
+	MOVQ step+40(FP), R10
+	LEAQ (CX*4), R12
+	MOVQ CX, R13
+	ANDQ $-16, R13
+	SHLQ $2, R13
+	ANDQ $15, CX
+	MOVL $1, BX
+	SHLL CX, BX
+	DECL BX
+	KMOVW BX, K1
+	TESTQ R11, R11
+	JZ pool512_end
+pool512_pix:
+	XORQ AX, AX
+pool512_full:
+	CMPQ AX, R13
+	JGE pool512_tail
+	LEAQ (SI)(AX*1), BX
+	LEAQ (BX)(R8*1), R9
+	VMOVUPS (BX), Z0
+	VMOVUPS (BX)(R12*1), Z1
+	VMOVUPS (R9), Z2
+	VMOVUPS (R9)(R12*1), Z3
+	VCMPPS $7, Z0, Z0, K2
+	VMAXPS Z1, Z0, K2, Z0
+	VCMPPS $7, Z2, Z2, K2
+	VMAXPS Z3, Z2, K2, Z2
+	VCMPPS $7, Z0, Z0, K2
+	VMAXPS Z2, Z0, K2, Z0
+	VMOVUPS Z0, (DX)(AX*1)
+	ADDQ $64, AX
+	JMP pool512_full
+pool512_tail:
+	TESTQ CX, CX
+	JZ pool512_next
+	LEAQ (SI)(AX*1), BX
+	LEAQ (BX)(R8*1), R9
+	VMOVUPS.Z (BX), K1, Z0
+	VMOVUPS.Z (BX)(R12*1), K1, Z1
+	VMOVUPS.Z (R9), K1, Z2
+	VMOVUPS.Z (R9)(R12*1), K1, Z3
+	VCMPPS $7, Z0, Z0, K2
+	VMAXPS Z1, Z0, K2, Z0
+	VCMPPS $7, Z2, Z2, K2
+	VMAXPS Z3, Z2, K2, Z2
+	VCMPPS $7, Z0, Z0, K2
+	VMAXPS Z2, Z0, K2, Z0
+	VMOVUPS Z0, K1, (DX)(AX*1)
+pool512_next:
+	ADDQ R10, SI
+	ADDQ R12, DX
+	DECQ R11
+	JNZ pool512_pix
+pool512_end:
+	VZEROUPPER
+	RET
+
+// func maxPool256(out, in *float32, row, npix, c, step int)
+TEXT ·maxPool256(SB), NOSPLIT, $0-48
+	MOVQ out+0(FP), DX
+	MOVQ in+8(FP), SI
+	MOVQ row+16(FP), R8
+	MOVQ npix+24(FP), R11
+	MOVQ c+32(FP), CX
+	MOVQ step+40(FP), R10
+	LEAQ (CX*4), R12
+	MOVQ CX, R13
+	ANDQ $-8, R13
+	SHLQ $2, R13
+	ANDQ $7, CX
+	NEGQ CX
+	LEAQ dwMask<>+32(SB), BX
+	VMOVUPS (BX)(CX*4), Y15
+	NEGQ CX
+	TESTQ R11, R11
+	JZ pool256_end
+pool256_pix:
+	XORQ AX, AX
+pool256_full:
+	CMPQ AX, R13
+	JGE pool256_tail
+	LEAQ (SI)(AX*1), BX
+	LEAQ (BX)(R8*1), R9
+	VMOVUPS (BX), Y0
+	VMOVUPS (BX)(R12*1), Y1
+	VMOVUPS (R9), Y2
+	VMOVUPS (R9)(R12*1), Y3
+	VCMPPS $3, Y0, Y0, Y5
+	VMAXPS Y1, Y0, Y4
+	VBLENDVPS Y5, Y0, Y4, Y0
+	VCMPPS $3, Y2, Y2, Y5
+	VMAXPS Y3, Y2, Y4
+	VBLENDVPS Y5, Y2, Y4, Y2
+	VCMPPS $3, Y0, Y0, Y5
+	VMAXPS Y2, Y0, Y4
+	VBLENDVPS Y5, Y0, Y4, Y0
+	VMOVUPS Y0, (DX)(AX*1)
+	ADDQ $32, AX
+	JMP pool256_full
+pool256_tail:
+	TESTQ CX, CX
+	JZ pool256_next
+	LEAQ (SI)(AX*1), BX
+	LEAQ (BX)(R8*1), R9
+	VMASKMOVPS (BX), Y15, Y0
+	VMASKMOVPS (BX)(R12*1), Y15, Y1
+	VMASKMOVPS (R9), Y15, Y2
+	VMASKMOVPS (R9)(R12*1), Y15, Y3
+	VCMPPS $3, Y0, Y0, Y5
+	VMAXPS Y1, Y0, Y4
+	VBLENDVPS Y5, Y0, Y4, Y0
+	VCMPPS $3, Y2, Y2, Y5
+	VMAXPS Y3, Y2, Y4
+	VBLENDVPS Y5, Y2, Y4, Y2
+	VCMPPS $3, Y0, Y0, Y5
+	VMAXPS Y2, Y0, Y4
+	VBLENDVPS Y5, Y0, Y4, Y0
+	VMASKMOVPS Y0, Y15, (DX)(AX*1)
+pool256_next:
+	ADDQ R10, SI
+	ADDQ R12, DX
+	DECQ R11
+	JNZ pool256_pix
+pool256_end:
+	VZEROUPPER
+	RET
+
 DATA dwMask<>+0(SB)/8, $-1
 DATA dwMask<>+8(SB)/8, $-1
 DATA dwMask<>+16(SB)/8, $-1
