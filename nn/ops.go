@@ -77,6 +77,10 @@ type convOp struct {
 	direct bool // 1×1, stride 1, no padding: the input is the A matrix
 	tile   int  // output pixels per tile
 	band   int  // output rows per band when a depthwise runs first (runBands)
+	// inPlace: output columns [xlo, xhi) of a row read their windows from
+	// the input in place (runInPlace)
+	inPlace  bool
+	xlo, xhi int
 
 	// residual add and activation after it: in the GEMM epilogue when
 	// resFused, else a pass of its own over each tile (addNarrow)
@@ -110,8 +114,18 @@ func makeConvOp(g geometry, packed *kernel.PackedB, ep kernel.Epilogue) convOp {
 		// in L1/L2 until the add reads it back.
 		op.tile = min(max(resTileBudget/op.cout, 8), g.OH*g.OW)
 	}
+	if !op.direct && g.DW == 1 && g.W >= g.KW {
+		op.xlo = min(ceilDiv(g.PadLeft, g.SW), g.OW)
+		op.xhi = min((g.W-g.KW+g.PadLeft)/g.SW+1, g.OW)
+		op.inPlace = op.xhi-op.xlo >= inPlaceMin
+	}
 	return op
 }
+
+// inPlaceMin is the fewest interior columns worth a product of their own
+// (two AVX-512 row tiles): narrower rows multiply better as im2col tiles
+// that span rows.
+const inPlaceMin = 28
 
 // setResidual adds a shortcut of resC channels (the 2×2 max pool of the
 // step's res input when pool is set) to the output before the activation
@@ -182,17 +196,48 @@ func (op *convOp) flops() int64 { return 2 * int64(op.g.OH*op.g.OW) * int64(op.k
 func (op *convOp) run(in, out, scratch, res []float32) {
 	g := &op.g
 	npix := g.OH * g.OW
-	if op.direct && (!op.res || op.resFused && op.resPool == nil) {
+	switch {
+	case op.direct && (!op.res || op.resFused && op.resPool == nil):
 		var r []float32
 		if op.res {
 			r = res[:npix*op.resC]
 		}
 		op.gemm(in, g.C, out, r, 0, npix)
-		return
+	case op.inPlace && !op.res:
+		op.runInPlace(in, out, scratch)
+	default:
+		op.runTiles(in, out, scratch, res, 0, npix)
 	}
+}
+
+// runInPlace multiplies the interior of each output row, whose windows lie
+// inside the input, reading them in place (kernel.GemmSlices, one run per
+// filter row) instead of copying every window with im2col: on blazeface's
+// first layer, 3 channels in 15-float runs, the copies cost more than the
+// product. The row's edges and the border rows go through im2col.
+func (op *convOp) runInPlace(in, out, scratch []float32) {
+	g := &op.g
+	for oy := 0; oy < g.OH; oy++ {
+		p0, p1 := oy*g.OW, (oy+1)*g.OW
+		iy := oy*g.SH - g.PadTop
+		if iy < 0 || iy+(g.KH-1)*g.DH >= g.H {
+			op.runTiles(in, out, scratch, nil, p0, p1)
+			continue
+		}
+		op.runTiles(in, out, scratch, nil, p0, p0+op.xlo)
+		ix := op.xlo*g.SW - g.PadLeft
+		kernel.GemmSlices(op.xhi-op.xlo, in[(iy*g.W+ix)*g.C:], g.SW*g.C, g.KW*g.C, g.DH*g.W*g.C,
+			op.packed, out[(p0+op.xlo)*op.cout:], op.cout, op.ep)
+		op.runTiles(in, out, scratch, nil, p0+op.xhi, p1)
+	}
+}
+
+// runTiles computes output pixels [p0, p1) a tile at a time.
+func (op *convOp) runTiles(in, out, scratch, res []float32, p0, p1 int) {
+	g := &op.g
 	pbuf := scratch[op.scratchLen()-op.poolLen(op.tile):]
-	for p0 := 0; p0 < npix; p0 += op.tile {
-		p1 := min(p0+op.tile, npix)
+	for ; p0 < p1; p0 += op.tile {
+		p1 := min(p0+op.tile, p1)
 		o := out[p0*op.cout : p1*op.cout]
 		var r []float32
 		if op.res {
@@ -201,7 +246,7 @@ func (op *convOp) run(in, out, scratch, res []float32) {
 		if op.direct {
 			op.gemm(in[p0*g.C:], g.C, o, r, p0, p1)
 		} else {
-			op.im2col(in, scratch, p0, p1)
+			op.im2col(in, scratch[:op.tile*op.k], p0, p1)
 			op.gemm(scratch, op.k, o, r, p0, p1)
 		}
 	}
@@ -288,7 +333,6 @@ func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
 		iy := oy*g.SH - g.PadTop
 		for ky := 0; ky < g.KH; ky, iy = ky+1, iy+g.DH {
 			row := dst[d : d+run]
-			d += run
 			switch {
 			case iy < 0 || iy >= h:
 				clear(row)
@@ -298,6 +342,7 @@ func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
 			default:
 				op.im2colEdge(row, in[iy*w*c:(iy+1)*w*c], ix0)
 			}
+			d += run
 		}
 		if ox++; ox == g.OW {
 			ox = 0

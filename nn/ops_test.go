@@ -92,6 +92,9 @@ var convCases = []struct {
 	{"explicit", 6, 5, 2, 3, 2, 3, 1, 2, 1, 1, PadExplicit, 1, 2, 0, 3},
 	{"dilated same", 9, 8, 3, 3, 3, 2, 1, 1, 2, 2, PadSame, 0, 0, 0, 0},
 	{"4x4 same s2 odd", 7, 7, 1, 4, 4, 33, 2, 2, 1, 1, PadSame, 0, 0, 0, 0},
+	// Rows wide enough for convOp.runInPlace.
+	{"5x5 same s2 wide", 9, 70, 3, 5, 5, 24, 2, 2, 1, 1, PadSame, 0, 0, 0, 0},
+	{"3x3 dilated rows wide", 8, 34, 2, 3, 3, 5, 1, 1, 2, 1, PadSame, 0, 0, 0, 0},
 }
 
 // expectGeometry derives output size and leading pads from TF's rules.

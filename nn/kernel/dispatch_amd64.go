@@ -29,14 +29,14 @@ var paths = func() []Path {
 
 func available() []Path { return slices.Clone(paths) }
 
-func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
+func gemm(m int, a *aView, b *PackedB, c []float32, ldc int, ep *Epilogue) {
 	switch current {
 	case PathAVX512:
-		gemmSIMD(m, a, lda, b, c, ldc, ep, &shape512)
+		gemmSIMD(m, a, b, c, ldc, ep, &shape512)
 	case PathAVX2:
-		gemmSIMD(m, a, lda, b, c, ldc, ep, &shape256)
+		gemmSIMD(m, a, b, c, ldc, ep, &shape256)
 	default:
-		gemmPortable(m, a, lda, b, c, ldc, ep)
+		gemmPortable(m, a, b, c, ldc, ep)
 	}
 }
 

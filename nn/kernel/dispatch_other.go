@@ -4,8 +4,8 @@ package kernel
 
 func available() []Path { return []Path{PathPortable} }
 
-func gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
-	gemmPortable(m, a, lda, b, c, ldc, ep)
+func gemm(m int, a *aView, b *PackedB, c []float32, ldc int, ep *Epilogue) {
+	gemmPortable(m, a, b, c, ldc, ep)
 }
 
 func depthwise(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue) {

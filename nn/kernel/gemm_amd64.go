@@ -4,13 +4,14 @@ package kernel
 // K block, the fused epilogue. A is read in place, lda bytes between rows:
 // packing it cost more than it saved on every shape measured, as the mr row
 // streams prefetch well. B rows are one packed panel row (panel floats)
-// apart. ldc and ldr (the residual's row stride) are in bytes.
+// apart. ldc and ldr (the residual's row stride) are in bytes. A tile's
+// K is slices runs of kc steps, sliceStep bytes apart in A (see GemmSlices).
 //
 //go:noescape
-func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr int)
+func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr, slices, sliceStep int)
 
 //go:noescape
-func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr int)
+func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr, slices, sliceStep int)
 
 // laneMask windows give gemmTile256 the VMASKMOVPS masks of an edge tile:
 // the 16 entries from laneMask[16-w] enable the first w columns.
@@ -60,13 +61,14 @@ const (
 	mcBytes = 512 << 10
 )
 
-func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue, sh *tileShape) {
+func gemmSIMD(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilogue, sh *tileShape) {
 	k, n := b.K, b.N
 	if k == 0 {
-		gemmPortable(m, a, lda, b, c, ldc, ep)
+		gemmPortable(m, av, b, c, ldc, ep)
 		return
 	}
-	checkGemm(m, a, lda, b, c, ldc, ep)
+	checkGemm(m, av, b, c, ldc, ep)
+	a, lda := av.a, av.lda
 
 	// A single row tile of a whole-panel kernel reads each B element once,
 	// so K blocks, which keep B cached for the next tile, would only add
@@ -77,6 +79,10 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 		nkb = 1
 	}
 	kcb := (k + nkb - 1) / nkb
+	if av.run < k {
+		// A K block is whole runs, so it starts at a run.
+		kcb = max(av.run, kcb/av.run*av.run)
+	}
 	epMode := asmAct(ep.Act) << actShift
 	if ep.Bias != nil {
 		epMode |= modeBias
@@ -101,6 +107,10 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 			mode |= epMode
 		}
 		mc := max(sh.mr, mcBytes/(4*kc)/sh.mr*sh.mr)
+		kcRun, slices := kc, 1
+		if av.run < k {
+			kcRun, slices = av.run, kc/av.run
+		}
 		for i0 := 0; i0 < m; i0 += mc {
 			mcb := min(mc, m-i0)
 			for p0 := 0; p0 < n; p0 += sh.nr {
@@ -116,7 +126,7 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 				for t0 := 0; t0 < mcb; t0 += sh.mr {
 					mr := min(sh.mr, mcb-t0)
 					row := i0 + t0
-					ap := &a[row*lda+k0]
+					ap := &a[av.off(row, k0)]
 					cp := &c[row*ldc+p0]
 					var rp *float32
 					if mode&modeRes != 0 {
@@ -126,11 +136,11 @@ func gemmSIMD(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep 
 					switch {
 					case sh.avx512:
 						// Bit j of the mask stores column j.
-						gemmTile512(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1), rp, ldr)
+						gemmTile512(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1), rp, ldr, slices, 4*av.sliceStride)
 					case w == sh.nr:
-						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, nil, rp, ldr)
+						gemmTile256(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, nil, rp, ldr, slices, 4*av.sliceStride)
 					default:
-						gemmTile256(mr, kc, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, &laneMask[16-w], rp, ldr)
+						gemmTile256(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, &laneMask[16-w], rp, ldr, slices, 4*av.sliceStride)
 					}
 					if last && goAct {
 						for i := range mr {
@@ -156,12 +166,12 @@ func padded(pad *[panel]float32, v []float32, w int) *float32 {
 
 // checkGemm rejects operands too short for their shapes: the assembly does
 // not bounds-check, so a bad call must fail here instead of corrupting memory.
-func checkGemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
+func checkGemm(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilogue) {
 	k, n := b.K, b.N
 	switch {
-	case m < 0 || k < 0 || n < 0 || m > 1 && (lda < k || ldc < n):
+	case m < 0 || k < 0 || n < 0 || m > 1 && (av.run == k && av.lda < k || ldc < n):
 		panic("kernel: Gemm: bad dimensions or strides")
-	case len(a) < (m-1)*lda+k || len(c) < (m-1)*ldc+n || len(b.Data) < PackedLen(k, n):
+	case len(av.a) < av.minLen(m, k) || len(c) < (m-1)*ldc+n || len(b.Data) < PackedLen(k, n):
 		panic("kernel: Gemm: operand shorter than its shape")
 	case ep.Bias != nil && len(ep.Bias) < n:
 		panic("kernel: Gemm: bias shorter than n")

@@ -122,7 +122,39 @@ func Gemm(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep Epil
 	if m == 0 || b.N == 0 {
 		return
 	}
-	gemm(m, a, lda, b, c, ldc, &ep)
+	gemm(m, &aView{a: a, lda: lda, run: b.K}, b, c, ldc, &ep)
+}
+
+// GemmSlices is Gemm for an A whose rows are each k/run runs of run
+// floats, run s of row i at a[i*lda+s*sliceStride], rows free to overlap:
+// a convolution's input read in place (a row per output pixel, a run per
+// filter row), where im2col would copy every run.
+func GemmSlices(m int, a []float32, lda, run, sliceStride int, b *PackedB, c []float32, ldc int, ep Epilogue) {
+	if m == 0 || b.N == 0 {
+		return
+	}
+	if run <= 0 || b.K%run != 0 || lda < 0 || sliceStride < 0 {
+		panic(fmt.Sprintf("kernel: GemmSlices: run %d, lda %d, slice stride %d for k %d", run, lda, sliceStride, b.K))
+	}
+	gemm(m, &aView{a: a, lda: lda, run: run, sliceStride: sliceStride}, b, c, ldc, &ep)
+}
+
+// aView locates A's elements: row i, column kk at
+// a[i*lda + kk/run*sliceStride + kk%run]. A plain matrix is one run of k.
+type aView struct {
+	a                     []float32
+	lda, run, sliceStride int
+}
+
+// off is the offset of row i, column kk.
+func (v *aView) off(i, kk int) int { return i*v.lda + kk/v.run*v.sliceStride + kk%v.run }
+
+// minLen is the length an m×k view reads.
+func (v *aView) minLen(m, k int) int {
+	if m == 0 || k == 0 {
+		return 0
+	}
+	return v.off(m-1, k-1) + 1
 }
 
 // DepthwiseParams describes an NHWC depthwise convolution with channel
@@ -158,7 +190,7 @@ func DepthwiseConv2D(p DepthwiseParams, in, filter, out []float32, ep Epilogue) 
 // gemmPortable is the reference: every SIMD path must match it. Its sums
 // stay in a panel-wide array the compiler indexes without bounds checks;
 // that measured faster in Go than register-blocked scalar tiles, which spill.
-func gemmPortable(m int, a []float32, lda int, b *PackedB, c []float32, ldc int, ep *Epilogue) {
+func gemmPortable(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilogue) {
 	k, n := b.K, b.N
 	var acc [panel]float32
 	for p0 := 0; p0 < n; p0 += panel {
@@ -166,9 +198,12 @@ func gemmPortable(m int, a []float32, lda int, b *PackedB, c []float32, ldc int,
 		pd := b.Data[(p0/panel)*panel*k : (p0/panel+1)*panel*k]
 		for i := 0; i < m; i++ {
 			acc = [panel]float32{}
-			for kk, x := range a[i*lda : i*lda+k] {
-				for j, v := range (*[panel]float32)(pd[kk*panel:]) {
-					acc[j] += x * v
+			for k0 := 0; k0 < k; k0 += av.run {
+				o := av.off(i, k0)
+				for kk, x := range av.a[o : o+av.run] {
+					for j, v := range (*[panel]float32)(pd[(k0+kk)*panel:]) {
+						acc[j] += x * v
+					}
 				}
 			}
 			cr := c[i*ldc+p0 : i*ldc+p0+w]

@@ -445,3 +445,42 @@ func TestMaxPool2x2(t *testing.T) {
 		}
 	})
 }
+
+// TestGemmSlices checks A read in place as runs against the same A
+// gathered into a matrix: overlapping rows as a strided convolution reads
+// them, runs of odd widths, K blocks made of whole runs.
+func TestGemmSlices(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	cases := []struct{ m, n, run, slices, lda, sliceStride int }{
+		{1, 5, 3, 1, 0, 0},
+		{20, 24, 15, 5, 6, 768},  // 5×5 stride-2 conv over 3 channels
+		{29, 24, 9, 3, 3, 100},   // 3×3 stride-1 conv, rows overlapping
+		{15, 33, 7, 4, 20, 7},    // runs back to back
+		{33, 17, 1, 16, 1, 40},   // one-float runs
+		{9, 40, 100, 8, 50, 130}, // K 800: several K blocks
+	}
+	forEachPath(t, func(p Path) {
+		for _, tc := range cases {
+			for _, act := range []Activation{ActNone, ActRelu, ActPrelu, ActSigmoid} {
+				k := tc.run * tc.slices
+				a := randSlice(r, (tc.m-1)*tc.lda+(tc.slices-1)*tc.sliceStride+tc.run)
+				dense := make([]float32, tc.m*k)
+				for i := range tc.m {
+					for s := range tc.slices {
+						copy(dense[i*k+s*tc.run:], a[i*tc.lda+s*tc.sliceStride:][:tc.run])
+					}
+				}
+				bm := randSlice(r, k*tc.n)
+				ep := randEpilogue(r, tc.m, tc.n, act, true, act == ActRelu)
+				want := refGemm(tc.m, tc.n, k, dense, k, bm, tc.n, &ep)
+				c := randSlice(r, tc.m*tc.n)
+				GemmSlices(tc.m, a, tc.lda, tc.run, tc.sliceStride, PackB(k, tc.n, bm, tc.n), c, tc.n, ep)
+				for i, w := range want {
+					if !within(c[i], w, k) {
+						t.Fatalf("%s %+v act=%d: C[%d]=%v want %v", p, tc, act, i, c[i], w)
+					}
+				}
+			}
+		}
+	})
+}

@@ -2,14 +2,19 @@
 
 #include "textflag.h"
 
-// func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr int)
-TEXT ·gemmTile512(SB), NOSPLIT, $0-104
+// func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr, slices, sliceStep int)
+TEXT ·gemmTile512(SB), NOSPLIT, $0-120
 	MOVQ mr+0(FP), AX
 	MOVQ kc+8(FP), CX
 	MOVQ a+16(FP), SI
 	MOVQ lda+24(FP), R11
 	MOVQ b+32(FP), DI
 	LEAQ (R11)(R11*2), R12
+	MOVQ sliceStep+112(FP), R8
+	MOVQ CX, R10
+	SHLQ $2, R10
+	SUBQ R10, R8
+	MOVQ slices+104(FP), R10
 	LEAQ (SI)(R11*4), R13
 	LEAQ (R13)(R11*4), R14
 	LEAQ (R14)(R11*4), R9
@@ -71,8 +76,9 @@ gemm512_m14:
 	VPXORD Z25, Z25, Z25
 	VPXORD Z26, Z26, Z26
 	VPXORD Z27, Z27, Z27
+gemm512_m14_slice:
 	TESTQ CX, CX
-	JZ gemm512_m14_sum
+	JZ gemm512_m14_endslice
 gemm512_m14_loop:
 	VMOVUPS 0(DI), Z28
 	VMOVUPS 64(DI), Z29
@@ -125,6 +131,15 @@ gemm512_m14_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m14_loop
+gemm512_m14_endslice:
+	DECQ R10
+	JLE gemm512_m14_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	ADDQ R8, R14
+	ADDQ R8, R9
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m14_slice
 gemm512_m14_sum:
 gemm512_m14_done:
 	MOVQ c+40(FP), DX
@@ -526,8 +541,9 @@ gemm512_m13:
 	VPXORD Z23, Z23, Z23
 	VPXORD Z24, Z24, Z24
 	VPXORD Z25, Z25, Z25
+gemm512_m13_slice:
 	TESTQ CX, CX
-	JZ gemm512_m13_sum
+	JZ gemm512_m13_endslice
 gemm512_m13_loop:
 	VMOVUPS 0(DI), Z26
 	VMOVUPS 64(DI), Z27
@@ -577,6 +593,15 @@ gemm512_m13_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m13_loop
+gemm512_m13_endslice:
+	DECQ R10
+	JLE gemm512_m13_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	ADDQ R8, R14
+	ADDQ R8, R9
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m13_slice
 gemm512_m13_sum:
 gemm512_m13_done:
 	MOVQ c+40(FP), DX
@@ -953,8 +978,9 @@ gemm512_m12:
 	VPXORD Z21, Z21, Z21
 	VPXORD Z22, Z22, Z22
 	VPXORD Z23, Z23, Z23
+gemm512_m12_slice:
 	TESTQ CX, CX
-	JZ gemm512_m12_sum
+	JZ gemm512_m12_endslice
 gemm512_m12_loop:
 	VMOVUPS 0(DI), Z24
 	VMOVUPS 64(DI), Z25
@@ -1000,6 +1026,14 @@ gemm512_m12_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m12_loop
+gemm512_m12_endslice:
+	DECQ R10
+	JLE gemm512_m12_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	ADDQ R8, R14
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m12_slice
 gemm512_m12_sum:
 gemm512_m12_done:
 	MOVQ c+40(FP), DX
@@ -1351,8 +1385,9 @@ gemm512_m11:
 	VPXORD Z19, Z19, Z19
 	VPXORD Z20, Z20, Z20
 	VPXORD Z21, Z21, Z21
+gemm512_m11_slice:
 	TESTQ CX, CX
-	JZ gemm512_m11_sum
+	JZ gemm512_m11_endslice
 gemm512_m11_loop:
 	VMOVUPS 0(DI), Z22
 	VMOVUPS 64(DI), Z23
@@ -1395,6 +1430,14 @@ gemm512_m11_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m11_loop
+gemm512_m11_endslice:
+	DECQ R10
+	JLE gemm512_m11_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	ADDQ R8, R14
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m11_slice
 gemm512_m11_sum:
 gemm512_m11_done:
 	MOVQ c+40(FP), DX
@@ -1721,8 +1764,9 @@ gemm512_m10:
 	VPXORD Z17, Z17, Z17
 	VPXORD Z18, Z18, Z18
 	VPXORD Z19, Z19, Z19
+gemm512_m10_slice:
 	TESTQ CX, CX
-	JZ gemm512_m10_sum
+	JZ gemm512_m10_endslice
 gemm512_m10_loop:
 	VMOVUPS 0(DI), Z20
 	VMOVUPS 64(DI), Z21
@@ -1762,6 +1806,14 @@ gemm512_m10_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m10_loop
+gemm512_m10_endslice:
+	DECQ R10
+	JLE gemm512_m10_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	ADDQ R8, R14
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m10_slice
 gemm512_m10_sum:
 gemm512_m10_done:
 	MOVQ c+40(FP), DX
@@ -2063,8 +2115,9 @@ gemm512_m9:
 	VPXORD Z15, Z15, Z15
 	VPXORD Z16, Z16, Z16
 	VPXORD Z17, Z17, Z17
+gemm512_m9_slice:
 	TESTQ CX, CX
-	JZ gemm512_m9_sum
+	JZ gemm512_m9_endslice
 gemm512_m9_loop:
 	VMOVUPS 0(DI), Z18
 	VMOVUPS 64(DI), Z19
@@ -2101,6 +2154,14 @@ gemm512_m9_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m9_loop
+gemm512_m9_endslice:
+	DECQ R10
+	JLE gemm512_m9_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	ADDQ R8, R14
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m9_slice
 gemm512_m9_sum:
 gemm512_m9_done:
 	MOVQ c+40(FP), DX
@@ -2377,8 +2438,9 @@ gemm512_m8:
 	VPXORD Z13, Z13, Z13
 	VPXORD Z14, Z14, Z14
 	VPXORD Z15, Z15, Z15
+gemm512_m8_slice:
 	TESTQ CX, CX
-	JZ gemm512_m8_sum
+	JZ gemm512_m8_endslice
 gemm512_m8_loop:
 	VMOVUPS 0(DI), Z16
 	VMOVUPS 64(DI), Z17
@@ -2411,6 +2473,13 @@ gemm512_m8_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m8_loop
+gemm512_m8_endslice:
+	DECQ R10
+	JLE gemm512_m8_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m8_slice
 gemm512_m8_sum:
 gemm512_m8_done:
 	MOVQ c+40(FP), DX
@@ -2662,8 +2731,9 @@ gemm512_m7:
 	VPXORD Z11, Z11, Z11
 	VPXORD Z12, Z12, Z12
 	VPXORD Z13, Z13, Z13
+gemm512_m7_slice:
 	TESTQ CX, CX
-	JZ gemm512_m7_sum
+	JZ gemm512_m7_endslice
 gemm512_m7_loop:
 	VMOVUPS 0(DI), Z14
 	VMOVUPS 64(DI), Z15
@@ -2693,6 +2763,13 @@ gemm512_m7_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m7_loop
+gemm512_m7_endslice:
+	DECQ R10
+	JLE gemm512_m7_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m7_slice
 gemm512_m7_sum:
 gemm512_m7_done:
 	MOVQ c+40(FP), DX
@@ -2919,8 +2996,9 @@ gemm512_m6:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+gemm512_m6_slice:
 	TESTQ CX, CX
-	JZ gemm512_m6_sum
+	JZ gemm512_m6_endslice
 gemm512_m6_loop:
 	VMOVUPS 0(DI), Z12
 	VMOVUPS 64(DI), Z13
@@ -2947,6 +3025,13 @@ gemm512_m6_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m6_loop
+gemm512_m6_endslice:
+	DECQ R10
+	JLE gemm512_m6_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m6_slice
 gemm512_m6_sum:
 gemm512_m6_done:
 	MOVQ c+40(FP), DX
@@ -3148,8 +3233,9 @@ gemm512_m5:
 	VPXORD Z7, Z7, Z7
 	VPXORD Z8, Z8, Z8
 	VPXORD Z9, Z9, Z9
+gemm512_m5_slice:
 	TESTQ CX, CX
-	JZ gemm512_m5_sum
+	JZ gemm512_m5_endslice
 gemm512_m5_loop:
 	VMOVUPS 0(DI), Z10
 	VMOVUPS 64(DI), Z11
@@ -3173,6 +3259,13 @@ gemm512_m5_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m5_loop
+gemm512_m5_endslice:
+	DECQ R10
+	JLE gemm512_m5_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m5_slice
 gemm512_m5_sum:
 gemm512_m5_done:
 	MOVQ c+40(FP), DX
@@ -3349,8 +3442,9 @@ gemm512_m4:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+gemm512_m4_slice:
 	TESTQ CX, CX
-	JZ gemm512_m4_sum
+	JZ gemm512_m4_endslice
 gemm512_m4_loop:
 	VMOVUPS 0(DI), Z8
 	VMOVUPS 64(DI), Z9
@@ -3370,6 +3464,12 @@ gemm512_m4_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m4_loop
+gemm512_m4_endslice:
+	DECQ R10
+	JLE gemm512_m4_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m4_slice
 gemm512_m4_sum:
 gemm512_m4_done:
 	MOVQ c+40(FP), DX
@@ -3527,6 +3627,7 @@ gemm512_m3:
 	VPXORD Z9, Z9, Z9
 	VPXORD Z10, Z10, Z10
 	VPXORD Z11, Z11, Z11
+gemm512_m3_slice:
 gemm512_m3_split:
 	CMPQ CX, $2
 	JLT gemm512_m3_rest
@@ -3558,7 +3659,7 @@ gemm512_m3_split:
 	JMP gemm512_m3_split
 gemm512_m3_rest:
 	TESTQ CX, CX
-	JZ gemm512_m3_sum
+	JZ gemm512_m3_endslice
 gemm512_m3_loop:
 	VMOVUPS 0(DI), Z12
 	VMOVUPS 64(DI), Z13
@@ -3575,6 +3676,12 @@ gemm512_m3_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m3_loop
+gemm512_m3_endslice:
+	DECQ R10
+	JLE gemm512_m3_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m3_slice
 gemm512_m3_sum:
 	VADDPS Z6, Z0, Z0
 	VADDPS Z7, Z1, Z1
@@ -3711,6 +3818,7 @@ gemm512_m2:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+gemm512_m2_slice:
 gemm512_m2_split:
 	CMPQ CX, $2
 	JLT gemm512_m2_rest
@@ -3736,7 +3844,7 @@ gemm512_m2_split:
 	JMP gemm512_m2_split
 gemm512_m2_rest:
 	TESTQ CX, CX
-	JZ gemm512_m2_sum
+	JZ gemm512_m2_endslice
 gemm512_m2_loop:
 	VMOVUPS 0(DI), Z8
 	VMOVUPS 64(DI), Z9
@@ -3750,6 +3858,12 @@ gemm512_m2_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m2_loop
+gemm512_m2_endslice:
+	DECQ R10
+	JLE gemm512_m2_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m2_slice
 gemm512_m2_sum:
 	VADDPS Z4, Z0, Z0
 	VADDPS Z5, Z1, Z1
@@ -3861,6 +3975,7 @@ gemm512_m1:
 	VPXORD Z5, Z5, Z5
 	VPXORD Z6, Z6, Z6
 	VPXORD Z7, Z7, Z7
+gemm512_m1_slice:
 gemm512_m1_split:
 	CMPQ CX, $4
 	JLT gemm512_m1_rest
@@ -3890,7 +4005,7 @@ gemm512_m1_split:
 	JMP gemm512_m1_split
 gemm512_m1_rest:
 	TESTQ CX, CX
-	JZ gemm512_m1_sum
+	JZ gemm512_m1_endslice
 gemm512_m1_loop:
 	VMOVUPS 0(DI), Z8
 	VMOVUPS 64(DI), Z9
@@ -3901,6 +4016,12 @@ gemm512_m1_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm512_m1_loop
+gemm512_m1_endslice:
+	DECQ R10
+	JLE gemm512_m1_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm512_m1_slice
 gemm512_m1_sum:
 	VADDPS Z2, Z0, Z0
 	VADDPS Z3, Z1, Z1
@@ -3983,14 +4104,19 @@ gemm512_m1_store:
 	VZEROUPPER
 	RET
 
-// func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr int)
-TEXT ·gemmTile256(SB), NOSPLIT, $0-112
+// func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr, slices, sliceStep int)
+TEXT ·gemmTile256(SB), NOSPLIT, $0-128
 	MOVQ mr+0(FP), AX
 	MOVQ kc+8(FP), CX
 	MOVQ a+16(FP), SI
 	MOVQ lda+24(FP), R11
 	MOVQ b+32(FP), DI
 	LEAQ (R11)(R11*2), R12
+	MOVQ sliceStep+120(FP), R8
+	MOVQ CX, R10
+	SHLQ $2, R10
+	SUBQ R10, R8
+	MOVQ slices+112(FP), R10
 	LEAQ (SI)(R11*4), R13
 	CMPQ AX, $6
 	JEQ gemm256_m6
@@ -4018,8 +4144,9 @@ gemm256_m6:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+gemm256_m6_slice:
 	TESTQ CX, CX
-	JZ gemm256_m6_sum
+	JZ gemm256_m6_endslice
 gemm256_m6_loop:
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
@@ -4046,6 +4173,13 @@ gemm256_m6_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m6_loop
+gemm256_m6_endslice:
+	DECQ R10
+	JLE gemm256_m6_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	MOVQ kc+8(FP), CX
+	JMP gemm256_m6_slice
 gemm256_m6_sum:
 gemm256_m6_done:
 	MOVQ c+40(FP), DX
@@ -4341,8 +4475,9 @@ gemm256_m5:
 	VXORPS Y7, Y7, Y7
 	VXORPS Y8, Y8, Y8
 	VXORPS Y9, Y9, Y9
+gemm256_m5_slice:
 	TESTQ CX, CX
-	JZ gemm256_m5_sum
+	JZ gemm256_m5_endslice
 gemm256_m5_loop:
 	VMOVUPS 0(DI), Y10
 	VMOVUPS 32(DI), Y11
@@ -4366,6 +4501,13 @@ gemm256_m5_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m5_loop
+gemm256_m5_endslice:
+	DECQ R10
+	JLE gemm256_m5_sum
+	ADDQ R8, SI
+	ADDQ R8, R13
+	MOVQ kc+8(FP), CX
+	JMP gemm256_m5_slice
 gemm256_m5_sum:
 gemm256_m5_done:
 	MOVQ c+40(FP), DX
@@ -4623,8 +4765,9 @@ gemm256_m4:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+gemm256_m4_slice:
 	TESTQ CX, CX
-	JZ gemm256_m4_sum
+	JZ gemm256_m4_endslice
 gemm256_m4_loop:
 	VMOVUPS 0(DI), Y8
 	VMOVUPS 32(DI), Y9
@@ -4644,6 +4787,12 @@ gemm256_m4_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m4_loop
+gemm256_m4_endslice:
+	DECQ R10
+	JLE gemm256_m4_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm256_m4_slice
 gemm256_m4_sum:
 gemm256_m4_done:
 	MOVQ c+40(FP), DX
@@ -4869,6 +5018,7 @@ gemm256_m3:
 	VXORPS Y9, Y9, Y9
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
+gemm256_m3_slice:
 gemm256_m3_split:
 	CMPQ CX, $2
 	JLT gemm256_m3_rest
@@ -4900,7 +5050,7 @@ gemm256_m3_split:
 	JMP gemm256_m3_split
 gemm256_m3_rest:
 	TESTQ CX, CX
-	JZ gemm256_m3_sum
+	JZ gemm256_m3_endslice
 gemm256_m3_loop:
 	VMOVUPS 0(DI), Y12
 	VMOVUPS 32(DI), Y13
@@ -4917,6 +5067,12 @@ gemm256_m3_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m3_loop
+gemm256_m3_endslice:
+	DECQ R10
+	JLE gemm256_m3_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm256_m3_slice
 gemm256_m3_sum:
 	VADDPS Y6, Y0, Y0
 	VADDPS Y7, Y1, Y1
@@ -5108,6 +5264,7 @@ gemm256_m2:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+gemm256_m2_slice:
 gemm256_m2_split:
 	CMPQ CX, $2
 	JLT gemm256_m2_rest
@@ -5133,7 +5290,7 @@ gemm256_m2_split:
 	JMP gemm256_m2_split
 gemm256_m2_rest:
 	TESTQ CX, CX
-	JZ gemm256_m2_sum
+	JZ gemm256_m2_endslice
 gemm256_m2_loop:
 	VMOVUPS 0(DI), Y8
 	VMOVUPS 32(DI), Y9
@@ -5147,6 +5304,12 @@ gemm256_m2_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m2_loop
+gemm256_m2_endslice:
+	DECQ R10
+	JLE gemm256_m2_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm256_m2_slice
 gemm256_m2_sum:
 	VADDPS Y4, Y0, Y0
 	VADDPS Y5, Y1, Y1
@@ -5300,6 +5463,7 @@ gemm256_m1:
 	VXORPS Y5, Y5, Y5
 	VXORPS Y6, Y6, Y6
 	VXORPS Y7, Y7, Y7
+gemm256_m1_slice:
 gemm256_m1_split:
 	CMPQ CX, $4
 	JLT gemm256_m1_rest
@@ -5329,7 +5493,7 @@ gemm256_m1_split:
 	JMP gemm256_m1_split
 gemm256_m1_rest:
 	TESTQ CX, CX
-	JZ gemm256_m1_sum
+	JZ gemm256_m1_endslice
 gemm256_m1_loop:
 	VMOVUPS 0(DI), Y8
 	VMOVUPS 32(DI), Y9
@@ -5340,6 +5504,12 @@ gemm256_m1_loop:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ gemm256_m1_loop
+gemm256_m1_endslice:
+	DECQ R10
+	JLE gemm256_m1_sum
+	ADDQ R8, SI
+	MOVQ kc+8(FP), CX
+	JMP gemm256_m1_slice
 gemm256_m1_sum:
 	VADDPS Y2, Y0, Y0
 	VADDPS Y3, Y1, Y1

@@ -165,13 +165,16 @@ func (s isa) epilogue(g *gen, e epi) {
 // ldc, mode int, bias, alpha *float32, leak float32, the columns to
 // store, so edge tiles need no scratch: for AVX-512 a k-mask (bit j stores
 // column j), for AVX2 nil (all) or 16 int32 lane masks for VMASKMOVPS;
-// then the residual tile and its row stride in bytes.
+// then the residual tile and its row stride in bytes; then how many runs
+// of kc steps make up the tile's K (slices) and the bytes from one run's
+// start in A to the next (sliceStep), so a convolution's input serves as
+// A in place.
 func gemmArgs(s isa) (decl, frame string, resOff int) {
 	decl = "mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32"
 	if s.reg == "Z" {
-		return decl + ", mask uint32, res *float32, ldr int", "$0-104", 88
+		return decl + ", mask uint32, res *float32, ldr, slices, sliceStep int", "$0-120", 88
 	}
-	return decl + ", mask *int32, res *float32, ldr int", "$0-112", 96
+	return decl + ", mask *int32, res *float32, ldr, slices, sliceStep int", "$0-128", 96
 }
 
 // gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
@@ -188,6 +191,13 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 	g.p("MOVQ lda+24(FP), R11")
 	g.p("MOVQ b+32(FP), DI")
 	g.p("LEAQ (R11)(R11*2), R12")
+	// R10 counts the slices left; R8 moves A from the end of one to the
+	// start of the next.
+	g.p("MOVQ sliceStep+%d(FP), R8", resOff+24)
+	g.p("MOVQ CX, R10")
+	g.p("SHLQ $2, R10")
+	g.p("SUBQ R10, R8")
+	g.p("MOVQ slices+%d(FP), R10", resOff+16)
 	// Rows 4q..4q+3 address A from base q as (base), (base)(lda),
 	// (base)(2lda), (base)(3lda).
 	bases := []string{"SI", "R13", "R14", "R9"}
@@ -243,6 +253,7 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			}
 			g.p("ADDQ $%d, DI", 128*steps)
 		}
+		g.label(pre + "_slice")
 		if split > 1 {
 			g.label(pre + "_split")
 			g.p("CMPQ CX, $%d", split)
@@ -256,12 +267,20 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 			g.label(pre + "_rest")
 		}
 		g.p("TESTQ CX, CX")
-		g.p("JZ %s_sum", pre)
+		g.p("JZ %s_endslice", pre)
 		g.label(pre + "_loop")
 		step(0, accs)
 		advance(1)
 		g.p("DECQ CX")
 		g.p("JNZ %s_loop", pre)
+		g.label(pre + "_endslice")
+		g.p("DECQ R10")
+		g.p("JLE %s_sum", pre)
+		for q := 0; q*4 < mr; q++ {
+			g.p("ADDQ R8, %s", bases[q])
+		}
+		g.p("MOVQ kc+8(FP), CX")
+		g.p("JMP %s_slice", pre)
 		g.label(pre + "_sum")
 		for _, set := range sets[1:] {
 			for i, a := range set {
