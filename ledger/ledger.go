@@ -136,6 +136,9 @@ type DayUsage struct {
 	Calls   int64            `json:"calls"`
 	Charged int64            `json:"charged"`
 	ByCode  map[string]int64 `json:"by_code"`
+	// UpstreamCharged is what the supplier billed us for that day, to be
+	// compared with its bill.
+	UpstreamCharged int64 `json:"upstream_charged"`
 }
 
 // Usage reports per-merchant, per-day usage of the rows f selects, ordered by
@@ -153,6 +156,7 @@ func Usage(ctx context.Context, st store.Ledger, f store.LedgerFilter) ([]DayUsa
 		d := &out[len(out)-1]
 		d.Calls += r.Calls
 		d.Charged += r.Charged
+		d.UpstreamCharged += r.UpstreamCharged
 		d.ByCode[r.Code] += r.Calls
 	}
 	return out, nil

@@ -79,6 +79,11 @@ type LedgerRow struct {
 	Latency   time.Duration
 	Time      time.Time
 	IDMasked  string // first 6 and last 4 characters of the ID number
+	// UpstreamTraceID and UpstreamCharged are the supplier's call behind
+	// this row, empty when none was asked, so that the operator can
+	// reconcile the supplier's bill with the merchants'.
+	UpstreamTraceID string
+	UpstreamCharged bool
 }
 
 // LedgerFilter selects ledger rows; zero fields select everything.
@@ -96,6 +101,9 @@ type Usage struct {
 	Code    string
 	Calls   int64
 	Charged int64
+	// UpstreamCharged counts the calls a supplier billed us for, to be
+	// compared with its bill.
+	UpstreamCharged int64
 }
 
 // Ledger stores the billing ledger.

@@ -34,7 +34,7 @@ func TestLedgerJSONGolden(t *testing.T) {
 	rows := []store.LedgerRow{
 		{TraceID: "TID00000000000000000000000000000001", AppKey: "pk_000000000000000000000001", RequestID: "order-1", Code: "0000",
 			Result: 1, IDName: 1, Photo: 1, Score: 88.5, Digest: make([]byte, 32), Charged: true, Latency: 41250 * time.Microsecond,
-			Time: at, IDMasked: "110105********002X"},
+			Time: at, IDMasked: "110105********002X", UpstreamTraceID: "TID0000000000000000000000000000000a", UpstreamCharged: true},
 		{TraceID: "TID00000000000000000000000000000002", AppKey: "pk_000000000000000000000001", RequestID: "order-2", Code: "0000",
 			Result: 2, Reason: "blur", Digest: make([]byte, 32), Latency: 30 * time.Millisecond, Time: at.Add(time.Second), IDMasked: "110105********002X"},
 		{TraceID: "TID00000000000000000000000000000003", AppKey: "pk_000000000000000000000002", RequestID: "x", Code: "1006",

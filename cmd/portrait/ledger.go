@@ -29,6 +29,10 @@ type ledgerRowJSON struct {
 	LatencyMS float64   `json:"latency_ms"`
 	Time      time.Time `json:"time"`
 	IDNumber  string    `json:"id_number"` // masked
+	// The supplier's call behind ours, when one was asked: its trace_id
+	// and whether it billed us.
+	UpstreamTraceID string `json:"upstream_trace_id,omitempty"`
+	UpstreamCharge  bool   `json:"upstream_charge"`
 }
 
 type ledgerJSON struct {
@@ -83,30 +87,35 @@ func ledgerCmd(ctx context.Context, args []string) error {
 		out.Rows = make([]ledgerRowJSON, 0, len(rows))
 		for _, r := range rows {
 			out.Rows = append(out.Rows, ledgerRowJSON{TraceID: r.TraceID, AppKey: r.AppKey, RequestID: r.RequestID, Code: r.Code,
-				Result: r.Result, Charge: r.Charged, LatencyMS: float64(r.Latency.Microseconds()) / 1000, Time: r.Time, IDNumber: r.IDMasked})
+				Result: r.Result, Charge: r.Charged, LatencyMS: float64(r.Latency.Microseconds()) / 1000, Time: r.Time, IDNumber: r.IDMasked,
+				UpstreamTraceID: r.UpstreamTraceID, UpstreamCharge: r.UpstreamCharged})
 		}
 	}
 	if *sf.json {
 		return printJSON(out)
 	}
 	w := tabwriter.NewWriter(opsOut, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "DAY\tAPP_KEY\tCALLS\tCHARGED\tBY CODE")
+	fmt.Fprintln(w, "DAY\tAPP_KEY\tCALLS\tCHARGED\tUPSTREAM_CHARGED\tBY CODE")
 	for _, u := range out.Usage {
 		var parts []string
 		for _, c := range slices.Sorted(maps.Keys(u.ByCode)) {
 			parts = append(parts, fmt.Sprintf("%s:%d", c, u.ByCode[c]))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%s\n", u.Day, u.AppKey, u.Calls, u.Charged, strings.Join(parts, " "))
+		fmt.Fprintf(w, "%s\t%s\t%d\t%d\t%d\t%s\n", u.Day, u.AppKey, u.Calls, u.Charged, u.UpstreamCharged, strings.Join(parts, " "))
 	}
 	if err := w.Flush(); err != nil {
 		return err
 	}
 	if *withRows {
 		w = tabwriter.NewWriter(opsOut, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(w, "\nTIME\tTRACE_ID\tAPP_KEY\tREQUEST_ID\tCODE\tRESULT\tCHARGE\tLATENCY\tID_NUMBER")
+		fmt.Fprintln(w, "\nTIME\tTRACE_ID\tAPP_KEY\tREQUEST_ID\tCODE\tRESULT\tCHARGE\tLATENCY\tID_NUMBER\tUPSTREAM_TRACE_ID\tUPSTREAM_CHARGE")
 		for _, r := range out.Rows {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%v\t%.1fms\t%s\n", r.Time.Format(time.RFC3339), r.TraceID, r.AppKey,
-				r.RequestID, r.Code, r.Result, r.Charge, r.LatencyMS, r.IDNumber)
+			upTrace := r.UpstreamTraceID
+			if upTrace == "" {
+				upTrace = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%d\t%v\t%.1fms\t%s\t%s\t%v\n", r.Time.Format(time.RFC3339), r.TraceID, r.AppKey,
+				r.RequestID, r.Code, r.Result, r.Charge, r.LatencyMS, r.IDNumber, upTrace, r.UpstreamCharge)
 		}
 		return w.Flush()
 	}

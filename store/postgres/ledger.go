@@ -32,9 +32,10 @@ func (s *Store) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]err
 		}
 		for i, r := range rows {
 			tag, err := tx.Exec(ctx, `INSERT INTO ledger (`+ledgerColumns+`)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) ON CONFLICT (trace_id) DO NOTHING`,
+				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (trace_id) DO NOTHING`,
 				r.TraceID, r.AppKey, r.RequestID, r.Code, r.Result, r.IDName, r.Photo,
-				r.Score, r.Reason, r.Digest, r.Charged, r.Latency.Microseconds(), r.Time, r.IDMasked)
+				r.Score, r.Reason, r.Digest, r.Charged, r.Latency.Microseconds(), r.Time, r.IDMasked,
+				r.UpstreamTraceID, r.UpstreamCharged)
 			if err != nil {
 				return fmt.Errorf("append ledger %s: %w", r.TraceID, err)
 			}
@@ -72,7 +73,7 @@ func chargedMerchants(rows []store.LedgerRow) []string {
 	return slices.Compact(keys)
 }
 
-const ledgerColumns = `trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time, id_masked`
+const ledgerColumns = `trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time, id_masked, upstream_trace_id, upstream_charged`
 
 func ledgerWhere(f store.LedgerFilter) (string, []any) {
 	var conds []string
@@ -119,14 +120,15 @@ func (s *Store) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.L
 func (s *Store) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Usage, error) {
 	where, args := ledgerWhere(f)
 	rows, err := s.pool.Query(ctx, `SELECT app_key, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
-		code, count(*), count(*) FILTER (WHERE charged) FROM ledger`+where+`
+		code, count(*), count(*) FILTER (WHERE charged),
+		count(*) FILTER (WHERE upstream_charged) FROM ledger`+where+`
 		GROUP BY app_key, day, code ORDER BY app_key, day, code COLLATE "C"`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger usage: %w", err)
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Usage, error) {
 		var u store.Usage
-		err := r.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged)
+		err := r.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged, &u.UpstreamCharged)
 		return u, err
 	})
 	if err != nil {
@@ -154,7 +156,7 @@ func scanLedger(row pgx.Row) (store.LedgerRow, error) {
 		latencyUS int64
 	)
 	err := row.Scan(&r.TraceID, &r.AppKey, &r.RequestID, &r.Code, &r.Result, &r.IDName, &r.Photo, &r.Score,
-		&r.Reason, &r.Digest, &r.Charged, &latencyUS, &r.Time, &r.IDMasked)
+		&r.Reason, &r.Digest, &r.Charged, &latencyUS, &r.Time, &r.IDMasked, &r.UpstreamTraceID, &r.UpstreamCharged)
 	if err != nil {
 		return store.LedgerRow{}, err
 	}

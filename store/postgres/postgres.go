@@ -117,6 +117,9 @@ CREATE TABLE identities (
 	created_at      timestamptz NOT NULL,
 	updated_at      timestamptz NOT NULL
 );`,
+	2: `
+ALTER TABLE ledger ADD COLUMN upstream_trace_id text NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN upstream_charged boolean NOT NULL DEFAULT false;`,
 }
 
 // migrationLock is the advisory lock key under which instances starting at

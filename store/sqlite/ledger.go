@@ -27,7 +27,8 @@ func (db *DB) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error
 	errs := make([]error, len(rows))
 	for i, r := range rows {
 		res, err := ins.ExecContext(ctx, r.TraceID, r.AppKey, r.RequestID, r.Code, r.Result, r.IDName, r.Photo,
-			r.Score, r.Reason, r.Digest, r.Charged, r.Latency.Microseconds(), r.Time.UnixNano(), r.IDMasked)
+			r.Score, r.Reason, r.Digest, r.Charged, r.Latency.Microseconds(), r.Time.UnixNano(), r.IDMasked,
+			r.UpstreamTraceID, r.UpstreamCharged)
 		if err != nil {
 			return nil, fmt.Errorf("append ledger %s: %w", r.TraceID, err)
 		}
@@ -78,7 +79,7 @@ func ledgerWhere(f store.LedgerFilter) (string, []any) {
 	return " WHERE " + strings.Join(conds, " AND "), args
 }
 
-const ledgerColumns = `trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time_ns, id_masked`
+const ledgerColumns = `trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time_ns, id_masked, upstream_trace_id, upstream_charged`
 
 // ListLedger implements store.Ledger.
 func (db *DB) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.LedgerRow, error) {
@@ -111,7 +112,7 @@ func (db *DB) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.Led
 func (db *DB) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Usage, error) {
 	where, args := ledgerWhere(f)
 	rows, err := db.r.QueryContext(ctx, `SELECT app_key, strftime('%Y-%m-%d', time_ns / 1000000000, 'unixepoch') AS day,
-		code, count(*), sum(charged) FROM ledger`+where+` GROUP BY app_key, day, code ORDER BY app_key, day, code`, args...)
+		code, count(*), sum(charged), sum(upstream_charged) FROM ledger`+where+` GROUP BY app_key, day, code ORDER BY app_key, day, code`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger usage: %w", err)
 	}
@@ -119,7 +120,7 @@ func (db *DB) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Us
 	var out []store.Usage
 	for rows.Next() {
 		var u store.Usage
-		if err := rows.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged); err != nil {
+		if err := rows.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged, &u.UpstreamCharged); err != nil {
 			return nil, fmt.Errorf("ledger usage: %w", err)
 		}
 		out = append(out, u)
@@ -156,7 +157,7 @@ func scanLedger(s scanner) (store.LedgerRow, error) {
 		timeNS    int64
 	)
 	err := s.Scan(&r.TraceID, &r.AppKey, &r.RequestID, &r.Code, &r.Result, &r.IDName, &r.Photo, &r.Score,
-		&r.Reason, &r.Digest, &r.Charged, &latencyUS, &timeNS, &r.IDMasked)
+		&r.Reason, &r.Digest, &r.Charged, &latencyUS, &timeNS, &r.IDMasked, &r.UpstreamTraceID, &r.UpstreamCharged)
 	if err != nil {
 		return store.LedgerRow{}, err
 	}

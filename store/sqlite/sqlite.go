@@ -98,8 +98,8 @@ func (db *DB) prepare(ctx context.Context) error {
 		}
 		return s
 	}
-	db.insertLedger = prep(`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, digest, charged, latency_us, time_ns, id_masked)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING`)
+	db.insertLedger = prep(`INSERT INTO ledger (` + ledgerColumns + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (trace_id) DO NOTHING`)
 	db.chargeQuota = prep(`UPDATE merchants SET quota_used = quota_used + 1
 		WHERE app_key = ? AND (free_quota = 0 OR quota_used < free_quota)`)
 	db.deleteLedger = prep(`DELETE FROM ledger WHERE trace_id = ?`)
@@ -162,6 +162,9 @@ CREATE TABLE identities (
 	created_ns      INTEGER NOT NULL,
 	updated_ns      INTEGER NOT NULL
 );`,
+	2: `
+ALTER TABLE ledger ADD COLUMN upstream_trace_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE ledger ADD COLUMN upstream_charged INTEGER NOT NULL DEFAULT 0;`,
 }
 
 func migrate(ctx context.Context, w *sql.DB) error {

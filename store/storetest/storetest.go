@@ -235,7 +235,11 @@ func testLedgerAppendAndList(t *testing.T, s store.Store) {
 	r2 := row("TID2", "pk_a", false)
 	r2.Code, r2.Result, r2.IDName, r2.Photo, r2.Score, r2.Reason = "0000", 2, 0, 0, 0, "blur"
 	r3 := row("TID3", "pk_a", false)
-	r3.Code, r3.Result, r3.IDName, r3.Photo, r3.Score = "1002", 0, 0, 0, 0
+	r3.Code, r3.Result, r3.IDName, r3.Photo, r3.Score = "2000", 0, 0, 0, 0
+	r1.UpstreamTraceID, r1.UpstreamCharged = "TIDupstream1", true // answered by a supplier
+	// The supplier billed a call we could not use (answered 2000, free):
+	// the operator must still see what it cost.
+	r3.UpstreamTraceID, r3.UpstreamCharged = "TIDupstream3", true
 	appendOK(t, s, r1, r2, r3)
 	got, err := s.ListLedger(ctx, store.LedgerFilter{})
 	if err != nil {
@@ -438,9 +442,11 @@ func testLedgerUsage(t *testing.T, s store.Store) {
 	}
 	day1 := base                       // 2026-03-14 23:30 UTC
 	day2 := base.Add(40 * time.Minute) // 2026-03-15 00:10 UTC
+	billed := mk("u2", "pk_a", "0000", false, day1.Add(time.Second))
+	billed.UpstreamTraceID, billed.UpstreamCharged = "TIDup2", true
 	appendOK(t, s,
 		mk("u1", "pk_a", "0000", true, day1),
-		mk("u2", "pk_a", "0000", false, day1.Add(time.Second)),
+		billed,
 		mk("u3", "pk_a", "1002", false, day1.Add(2*time.Second)),
 		mk("u4", "pk_a", "0000", true, day2),
 		mk("u5", "pk_b", "1006", false, day2),
@@ -450,7 +456,7 @@ func testLedgerUsage(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	want := []store.Usage{
-		{AppKey: "pk_a", Day: "2026-03-14", Code: "0000", Calls: 2, Charged: 1},
+		{AppKey: "pk_a", Day: "2026-03-14", Code: "0000", Calls: 2, Charged: 1, UpstreamCharged: 1},
 		{AppKey: "pk_a", Day: "2026-03-14", Code: "1002", Calls: 1, Charged: 0},
 		{AppKey: "pk_a", Day: "2026-03-15", Code: "0000", Calls: 1, Charged: 1},
 		{AppKey: "pk_b", Day: "2026-03-15", Code: "1006", Calls: 1, Charged: 0},
