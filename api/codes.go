@@ -10,6 +10,7 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/sign"
+	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -69,6 +70,7 @@ var codeTable = []struct {
 	{merchant.ErrDisabled, client.CodeDisabled, noDetail, ""},
 	{merchant.ErrExpired, client.CodeAccountExpired, noDetail, ""},
 	{merchant.ErrNotGranted, client.CodeNotGranted, noDetail, ""},
+	{upstream.ErrIDDailyLimit, client.CodeRateLimited, fixedDetail, "id_number daily limit"},
 	{merchant.ErrRateLimited, client.CodeRateLimited, noDetail, ""},
 	{merchant.ErrQuotaExhausted, client.CodeQuotaExhausted, noDetail, ""},
 	{idcard.ErrInvalid, client.CodeParameter, wrapperDetail, ""},

@@ -12,6 +12,7 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/sign"
+	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -33,6 +34,7 @@ func TestCodeOf(t *testing.T) {
 		{wrap(merchant.ErrDisabled), "1004"},
 		{wrap(merchant.ErrExpired), "1005"},
 		{wrap(merchant.ErrRateLimited), "1006"},
+		{wrap(upstream.ErrIDDailyLimit), "1006"},
 		{wrap(merchant.ErrQuotaExhausted), "1007"},
 		{wrap(merchant.ErrNotGranted), "1008"},
 		{wrap(merchant.ErrUnknownAppKey), "1009"},
@@ -65,6 +67,9 @@ func TestMessageDetail(t *testing.T) {
 		// Details that would help probe accounts or reveal internals stay out.
 		{fmt.Errorf("merchant ak_1 secret mismatch: %w", sign.ErrSignature), "验签失败"},
 		{fmt.Errorf("app_key ak_1: %w", merchant.ErrUnknownAppKey), "App_key 验证失败"},
+		// The per-ID limit says which limit; the count stays out.
+		{fmt.Errorf("lookup: %w", fmt.Errorf("%w (101 calls today, limit 100)", upstream.ErrIDDailyLimit)), "调用频率过高: id_number daily limit"},
+		{fmt.Errorf("admit: %w", merchant.ErrRateLimited), "调用频率过高"},
 		{errors.New("open /var/lib/portrait.db: permission denied"), "其他错误"},
 	}
 	for _, tt := range tests {
