@@ -12,12 +12,14 @@ import (
 	"github.com/portrait-id/portrait/ledger"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/state"
+	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/verify"
 )
 
 // fakeCallSource answers by the name: "scored" a comparison of its own,
-// "gate" its quality verdict, "limit" the per-ID limit, "down" a failure;
-// others fall through to the registry double.
+// "gate" its quality verdict, "limit" the per-ID limit, "down" a failure,
+// "billed" a failure the supplier charged us for; others fall through to
+// the registry double. Its supplier's trace_id is "TIDup-" + the name.
 type fakeCallSource struct {
 	reg  *fakeSource
 	seen []verify.SourceCall
@@ -27,9 +29,12 @@ func (f *fakeCallSource) LookupCall(ctx context.Context, c verify.SourceCall) (v
 	f.seen = append(f.seen, c)
 	switch c.Name {
 	case "scored":
-		return verify.SourceAnswer{Result: identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true}, Scored: true, Score: 64.126}, nil
+		return verify.SourceAnswer{Result: identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true}, Scored: true, Score: 64.126,
+			Upstream: verify.UpstreamCall{TraceID: "TIDup-scored", Charged: true}}, nil
 	case "gate":
-		return verify.SourceAnswer{}, &face.QualityError{Reason: face.ReasonPose, Detail: "upstream"}
+		return verify.SourceAnswer{Upstream: verify.UpstreamCall{TraceID: "TIDup-gate"}}, &face.QualityError{Reason: face.ReasonPose, Detail: "upstream"}
+	case "billed":
+		return verify.SourceAnswer{Upstream: verify.UpstreamCall{TraceID: "TIDup-billed", Charged: true}}, errors.New("data.score 101")
 	case "limit":
 		return verify.SourceAnswer{}, fmt.Errorf("id_number daily limit: %w", merchant.ErrRateLimited)
 	case "down":
@@ -52,15 +57,17 @@ func TestCallSource(t *testing.T) {
 		t.Fatal(err)
 	}
 	cases := []struct {
-		name     string
-		wantCode string
-		want     verify.Data
+		name         string
+		wantCode     string
+		want         verify.Data
+		wantUpstream verify.UpstreamCall // as the ledger row must keep it
 	}{
-		{"scored", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 64.13}},
-		{"gate", "0000", verify.Data{Result: 2, Reason: "pose"}},
-		{"limit", "1006", verify.Data{}},
-		{"down", "2000", verify.Data{}},
-		{"张三", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 87.46}}, // compared here
+		{"scored", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 64.13}, verify.UpstreamCall{TraceID: "TIDup-scored", Charged: true}},
+		{"gate", "0000", verify.Data{Result: 2, Reason: "pose"}, verify.UpstreamCall{TraceID: "TIDup-gate"}},
+		{"limit", "1006", verify.Data{}, verify.UpstreamCall{}},
+		{"down", "2000", verify.Data{}, verify.UpstreamCall{}},
+		{"billed", "2000", verify.Data{}, verify.UpstreamCall{TraceID: "TIDup-billed", Charged: true}},
+		{"张三", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 87.46}, verify.UpstreamCall{}}, // compared here
 	}
 	for _, c := range cases {
 		req := e.request(strings.ToLower(idMatch), c.name, "selfie bytes")
@@ -70,6 +77,19 @@ func TestCallSource(t *testing.T) {
 		}
 		if out.Charged != (c.want.Result == 1) {
 			t.Errorf("%s: charged %v", c.name, out.Charged)
+		}
+		rows, err := e.db.ListLedger(ctx, store.LedgerFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var row store.LedgerRow
+		for _, r := range rows {
+			if r.TraceID == req.TraceID {
+				row = r
+			}
+		}
+		if got := (verify.UpstreamCall{TraceID: row.UpstreamTraceID, Charged: row.UpstreamCharged}); row.TraceID == "" || got != c.wantUpstream {
+			t.Errorf("%s: ledger row %+v; want upstream %+v", c.name, row, c.wantUpstream)
 		}
 		last := src.seen[len(src.seen)-1]
 		if last.TraceID != req.TraceID || last.IDNumber != idMatch || string(last.Selfie) != "selfie bytes" {

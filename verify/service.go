@@ -60,6 +60,17 @@ type SourceAnswer struct {
 	identity.Result
 	Scored bool
 	Score  float64 // calibrated 0..100, when Scored
+	// Upstream is the supplier's call behind the answer, when one was
+	// made. A CallSource sets it beside an error too when the supplier
+	// answered (it may have billed a call we cannot use).
+	Upstream UpstreamCall
+}
+
+// UpstreamCall is what a supplier said of its bill for one call, recorded
+// beside our own row so that an operator can reconcile both bills.
+type UpstreamCall struct {
+	TraceID string // the supplier's trace_id; "" when it was not asked or did not answer
+	Charged bool   // the supplier's charge was 1
 }
 
 // CallSource is an identity source that sees the whole call (upstream
@@ -273,6 +284,7 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 		return out
 	}
 	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie})
+	out.upstream = res.Upstream
 	if errors.As(err, &qe) {
 		out.Data = Data{Result: ResultBadQuality, Reason: string(qe.Reason)}
 		return out
@@ -294,7 +306,7 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 	default:
 		score, err := s.cfg.Faces.Score(probe, res.Template)
 		if err != nil {
-			return Outcome{TraceID: req.TraceID, Err: fmt.Errorf("compare: %w", err)}
+			return Outcome{TraceID: req.TraceID, Err: fmt.Errorf("compare: %w", err), upstream: out.upstream}
 		}
 		out.Data.IDName, out.Data.Photo, out.Data.Score = IDNameMatch, PhotoCompared, roundScore(score)
 	}
@@ -305,7 +317,7 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 // lookup asks the identity source under IdentityTimeout. Its failures are
 // answered as identity.ErrUnavailable, except those a CallSource decides
 // itself: its quality verdict and refusals that carry their own code (the
-// per-ID-number daily limit).
+// per-ID-number daily limit). The answer's Upstream survives every error.
 func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.IdentityTimeout)
 	defer cancel()
@@ -315,7 +327,7 @@ func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, er
 		ans, err = s.cfg.CallSource.LookupCall(lctx, call)
 		var qe *face.QualityError
 		if errors.As(err, &qe) || errors.Is(err, merchant.ErrRateLimited) {
-			return SourceAnswer{}, err
+			return SourceAnswer{Upstream: ans.Upstream}, err
 		}
 	} else {
 		ans.Result, err = s.cfg.Identities.Lookup(lctx, call.IDNumber, call.Name)
@@ -324,7 +336,7 @@ func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, er
 		if !errors.Is(err, identity.ErrUnavailable) {
 			err = fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
 		}
-		return SourceAnswer{}, fmt.Errorf("identity lookup: %w", err)
+		return SourceAnswer{Upstream: ans.Upstream}, fmt.Errorf("identity lookup: %w", err)
 	}
 	return ans, nil
 }
@@ -355,6 +367,9 @@ func (s *Service) record(req Request, start time.Time, digest *[32]byte, out Out
 		Charged:   out.Charged,
 		Time:      start,
 		IDMasked:  idcard.MaskID(req.IDNumber),
+
+		UpstreamTraceID: out.upstream.TraceID,
+		UpstreamCharged: out.upstream.Charged,
 	}
 	if digest != nil {
 		row.Digest = digest[:]
@@ -367,7 +382,8 @@ func (s *Service) record(req Request, start time.Time, digest *[32]byte, out Out
 		return out
 	}
 	if errors.Is(err, store.ErrQuotaExhausted) {
-		refused := Outcome{TraceID: out.TraceID, Err: fmt.Errorf("%w: %w", merchant.ErrQuotaExhausted, err)}
+		// The supplier's bill stands even though we charge nothing.
+		refused := Outcome{TraceID: out.TraceID, Err: fmt.Errorf("%w: %w", merchant.ErrQuotaExhausted, err), upstream: out.upstream}
 		return s.record(req, start, nil, refused)
 	}
 	s.cfg.Logger.Error("ledger write failed", slog.String("trace_id", out.TraceID),

@@ -55,6 +55,9 @@ type Outcome struct {
 	Data    Data
 	Err     error
 	Charged bool
+	// upstream goes to the ledger row only: the merchant never sees our
+	// supplier.
+	upstream UpstreamCall
 }
 
 // Verifier is what the HTTP layer needs of the domain.
