@@ -44,9 +44,12 @@ func ParseMode(s string, def Mode) (Mode, error) {
 // scored (Scored, Score), with the upstream call to record beside ours.
 type Result struct {
 	identity.Result
-	Scored   bool    // Score comes from the upstream; there is no Template
-	Score    float64 // calibrated 0..100, when Scored
-	Upstream *Answer // the upstream's trace_id and charge; nil when it was not asked
+	Scored bool    // Score comes from the upstream; there is no Template
+	Score  float64 // calibrated 0..100, when Scored
+	// Upstream is the upstream's trace_id and charge, to be recorded
+	// beside ours; set whenever the upstream answered, failures included,
+	// and nil when it was not asked or did not answer.
+	Upstream *Answer
 }
 
 // Router is the identity source verify.Service consults: it applies the
@@ -92,7 +95,8 @@ var ErrNoUpstream = errors.New("merchant routed to an upstream but none is confi
 // own setting). The selfie must already have passed the local quality gate.
 // Errors wrap ErrIDDailyLimit (1006), identity.ErrUnavailable (2000), or are
 // a *face.QualityError when the upstream's stricter gate refused the selfie
-// (result 2, as with our own gate).
+// (result 2, as with our own gate); the Result's Upstream may be set beside
+// an error.
 func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error) {
 	if mode == "" {
 		mode = r.mode
@@ -110,6 +114,9 @@ func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error)
 		}
 	}
 	ans, err := r.upstream.Verify(ctx, q)
+	if f := (*Failure)(nil); errors.As(err, &f) && f.TraceID != "" {
+		return Result{Upstream: &Answer{TraceID: f.TraceID, Charged: f.Charged}}, err
+	}
 	if err != nil {
 		return Result{}, err
 	}

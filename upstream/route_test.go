@@ -3,6 +3,9 @@ package upstream_test
 import (
 	"context"
 	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -222,5 +225,30 @@ func TestOpenDefaults(t *testing.T) {
 	r.Lookup(context.Background(), query("a"), "")
 	if _, err := r.Lookup(context.Background(), query("b"), ""); !errors.Is(err, upstream.ErrIDDailyLimit) {
 		t.Errorf("IDDailyLimit 1 with the default counter, second call: %v", err)
+	}
+}
+
+func TestRouteUpstreamFailureKeepsItsBill(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		body string
+		want *upstream.Answer // the upstream call for the ledger
+	}{
+		{"our account refused", `{"trace_id":"TIDa","code":"1000","msg":"验签失败","charge":2}`, &upstream.Answer{TraceID: "TIDa"}},
+		{"charged but malformed", `{"trace_id":"TIDb","code":"0000","data":{"result":1,"id_name":1,"photo":1,"score":150},"charge":1}`, &upstream.Answer{TraceID: "TIDb", Charged: true}},
+		{"no envelope", `<html>502</html>`, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, tc.body) }))
+			t.Cleanup(srv.Close)
+			r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream, nil)
+			res, err := r.Lookup(context.Background(), query("r"), "")
+			if !errors.Is(err, identity.ErrUnavailable) {
+				t.Fatalf("err %v, want identity.ErrUnavailable", err)
+			}
+			if (res.Upstream == nil) != (tc.want == nil) || (tc.want != nil && *res.Upstream != *tc.want) {
+				t.Errorf("upstream call %+v, want %+v", res.Upstream, tc.want)
+			}
+		})
 	}
 }

@@ -123,7 +123,10 @@ type Answer struct {
 type Failure struct {
 	Code    client.Code // the upstream's code; empty when no envelope came back
 	TraceID string      // the upstream's trace_id, when it answered
-	Msg     string      // the upstream's msg, or what went wrong on our side
+	// Charged is the upstream's charge: it may bill an answer we cannot
+	// use (data breaking the document's shape), which the ledger records.
+	Charged bool
+	Msg     string // the upstream's msg, or what went wrong on our side
 	cause   error
 }
 
@@ -313,7 +316,7 @@ func upstreamUnhealthy(code client.Code) bool {
 //   - 2000, 9999, unknown codes, malformed data: 2000.
 func interpret(res *client.Response) (Answer, error) {
 	fail := func(msg string) (Answer, error) {
-		return Answer{}, &Failure{Code: res.Code, TraceID: res.TraceID, Msg: msg}
+		return Answer{}, &Failure{Code: res.Code, TraceID: res.TraceID, Charged: res.Charged(), Msg: msg}
 	}
 	if res.Code != client.CodeOK {
 		return fail(res.Msg)

@@ -137,6 +137,7 @@ func TestVerifyFailures(t *testing.T) {
 		raw       http.HandlerFunc                    // or a raw answer
 		code      client.Code                         // the upstream's code kept for the operator
 		unhealthy bool                                // counts against the breaker
+		billed    bool                                // the upstream's charge, kept for the ledger
 	}{
 		{name: "our signature refused", outcome: answering(verify.Data{}, sign.ErrSignature), code: "1000", unhealthy: true},
 		{name: "our app_key unknown", outcome: answering(verify.Data{}, merchant.ErrUnknownAppKey), code: "1009", unhealthy: true},
@@ -149,10 +150,10 @@ func TestVerifyFailures(t *testing.T) {
 		{name: "html", raw: garbage("<html>502 Bad Gateway</html>", 502), unhealthy: true},
 		{name: "empty body", raw: garbage("", 200), unhealthy: true},
 		{name: "json without code", raw: garbage(`{"trace_id":"x"}`, 200), unhealthy: true},
-		{name: "0000 without data", raw: garbage(`{"trace_id":"TIDx","code":"0000","msg":"ok","charge":1}`, 200), code: "0000", unhealthy: true},
-		{name: "id_name out of range", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":1,"id_name":7},"charge":1}`, 200), code: "0000", unhealthy: true},
-		{name: "photo missing", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":1,"id_name":1},"charge":1}`, 200), code: "0000", unhealthy: true},
-		{name: "score over 100", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":1,"id_name":1,"photo":1,"score":150},"charge":1}`, 200), code: "0000", unhealthy: true},
+		{name: "0000 without data", raw: garbage(`{"trace_id":"TIDx","code":"0000","msg":"ok","charge":1}`, 200), code: "0000", unhealthy: true, billed: true},
+		{name: "id_name out of range", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":1,"id_name":7},"charge":1}`, 200), code: "0000", unhealthy: true, billed: true},
+		{name: "photo missing", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":1,"id_name":1},"charge":1}`, 200), code: "0000", unhealthy: true, billed: true},
+		{name: "score over 100", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":1,"id_name":1,"photo":1,"score":150},"charge":1}`, 200), code: "0000", unhealthy: true, billed: true},
 		{name: "result 3", raw: garbage(`{"trace_id":"TIDx","code":"0000","data":{"result":3},"charge":2}`, 200), code: "0000", unhealthy: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,6 +177,9 @@ func TestVerifyFailures(t *testing.T) {
 			}
 			if tc.code != "" && tc.code != "0000" && f.TraceID == "" {
 				t.Errorf("failure %v lost the upstream's trace_id", err)
+			}
+			if f != nil && f.Charged != tc.billed {
+				t.Errorf("failure's charge %v, want the upstream's %v", f.Charged, tc.billed)
 			}
 			if open := c.BreakerState() == upstream.StateOpen; open != tc.unhealthy {
 				t.Errorf("breaker %s after one such failure with threshold 1, want open=%v", c.BreakerState(), tc.unhealthy)
