@@ -340,10 +340,11 @@ func (s routerSource) LookupCall(ctx context.Context, c verify.SourceCall) (veri
 	res, err := s.r.Lookup(ctx, upstream.Query{
 		RequestID: strings.TrimPrefix(c.TraceID, "TID"), IDNumber: c.IDNumber, Name: c.Name, Selfie: c.Selfie,
 	}, "")
-	if err != nil {
-		return verify.SourceAnswer{}, err
+	ans := verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}
+	if res.Upstream != nil {
+		ans.Upstream = verify.UpstreamCall{TraceID: res.Upstream.TraceID, Charged: res.Upstream.Charged}
 	}
-	return verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}, nil
+	return ans, err
 }
 
 // pipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function

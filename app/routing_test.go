@@ -15,7 +15,8 @@ import (
 
 // TestRoutedToUpstream runs instance A answering from instance B through
 // the routing app.Open wires: B's verdict and score come back through A,
-// B's ledger row carries A's trace_id as its request_id, and the per-ID
+// B's ledger row carries A's trace_id as its request_id and A's row B's
+// trace_id and charge, and the per-ID
 // daily limit refuses past its count.
 func TestRoutedToUpstream(t *testing.T) {
 	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
@@ -54,6 +55,10 @@ func TestRoutedToUpstream(t *testing.T) {
 	bRows, _ := b.Store.ListLedger(ctx, store.LedgerFilter{AppKey: aAtB.Merchant.AppKey})
 	if len(bRows) != 1 || bRows[0].RequestID != strings.TrimPrefix(r.TraceID, "TID") {
 		t.Errorf("B's ledger %+v: want one row whose request_id is A's trace_id %s", bRows, r.TraceID)
+	}
+	aRows, _ := a.Store.ListLedger(ctx, store.LedgerFilter{AppKey: shop.Merchant.AppKey})
+	if len(aRows) != 1 || len(bRows) != 1 || aRows[0].UpstreamTraceID != bRows[0].TraceID || !aRows[0].UpstreamCharged {
+		t.Errorf("A's ledger %+v: want one row holding B's trace_id and charge (B's rows %+v)", aRows, bRows)
 	}
 	if r := post(t, aSrv, shop.Merchant.AppKey, shop.Secret, "r2", idMatch, "李四", []byte("selfie")); string(r.Data) != `{"result":1,"id_name":2}` {
 		t.Errorf("routed name mismatch: %+v %s", r, r.Data)
