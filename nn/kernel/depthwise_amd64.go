@@ -14,7 +14,7 @@ type dwArgs struct {
 }
 
 // depthwise512 and depthwise256 compute npix consecutive output pixels of a
-// row that share one tap list.
+// row that share one tap list; depthwise512 only for C%16 == 0.
 //
 //go:noescape
 func depthwise512(p *dwArgs)
@@ -52,7 +52,10 @@ func depthwiseSIMD(p *DepthwiseParams, in, filter, out []float32, ep *Epilogue, 
 		leak:   ep.Leak,
 	}
 	if wide {
-		args.cvec = 4 * (c &^ 15)
+		if c%16 != 0 {
+			panic("kernel: depthwise512 takes whole vectors of channels only")
+		}
+		args.cvec = 4 * c
 	}
 	if len(in) > 0 {
 		args.in = &in[0]

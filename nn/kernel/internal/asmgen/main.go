@@ -457,7 +457,9 @@ const (
 // groups of 8 and then 4 pixels (depthwiseGroup), then the rest one at a
 // time, where every channel block sums in[tap]·filter[tap] over the taps and
 // runs the epilogue. Blocks of 4, 2 and 1 vectors keep independent FMA
-// chains in flight; the last partial vector is masked.
+// chains in flight. The AVX2 kernel masks the last partial vector; the
+// AVX-512 one takes only whole vectors (C%16 == 0, see depthwise in
+// dispatch_amd64.go).
 func depthwise(g *gen, s isa) {
 	g.WriteString(fmt.Sprintf("// func depthwise%s(p *dwArgs)\n", s.name))
 	g.WriteString(fmt.Sprintf("TEXT ·depthwise%s(SB), NOSPLIT, $0-8\n", s.name))
@@ -467,21 +469,17 @@ func depthwise(g *gen, s isa) {
 	g.p("MOVQ %d(R14), SI", dwIn)
 	g.p("MOVQ %d(R14), DI", dwFilter)
 	g.p("MOVQ %d(R14), R8", dwNPix)
-	g.p("MOVQ %d(R14), CX", dwC)
-	g.p("ANDQ $%d, CX", lanes-1)
-	var mask string
-	if s.reg == "Z" {
-		g.p("MOVL $1, BX")
-		g.p("SHLL CX, BX")
-		g.p("DECL BX")
-		g.p("KMOVW BX, K1")
-	} else {
+	const mask = "Y15"
+	blocks := []int{4, 2, 1}
+	if s.reg == "Y" {
 		// dwMask holds 8 ones then 8 zeros; the window at 8-rem has rem
 		// leading lanes set.
-		mask = "Y15"
+		g.p("MOVQ %d(R14), CX", dwC)
+		g.p("ANDQ $%d, CX", lanes-1)
 		g.p("NEGQ CX")
 		g.p("LEAQ dwMask<>+32(SB), BX")
 		g.p("VMOVUPS (BX)(CX*4), Y15")
+		blocks = append(blocks, 0) // 0: the masked partial vector
 	}
 	depthwiseGroup(g, s, mask, 8)
 	depthwiseGroup(g, s, mask, 4)
@@ -490,7 +488,7 @@ func depthwise(g *gen, s isa) {
 	g.label(fmt.Sprintf("dw%s_pix", s.name))
 	g.p("XORQ R9, R9")
 	g.p("MOVQ %d(R14), R10", dwC)
-	for _, nv := range []int{4, 2, 1, 0} {
+	for _, nv := range blocks {
 		pre := fmt.Sprintf("dw%s_b%d", s.name, nv)
 		width := nv * lanes
 		masked := nv == 0
@@ -528,10 +526,6 @@ func depthwise(g *gen, s isa) {
 				g.p("VMOVUPS %d(BX), %s", i*s.bytes, ins[i])
 				g.p("VFMADD231PS %d(R13), %s, %s", i*s.bytes, ins[i], accs[i])
 			}
-		case s.reg == "Z":
-			g.p("VMOVUPS.Z (BX), K1, Z4")
-			g.p("VMOVUPS.Z (R13), K1, Z5")
-			g.p("VFMADD231PS Z5, Z4, Z0")
 		default:
 			g.p("VMASKMOVPS (BX), %s, Y4", mask)
 			g.p("VMASKMOVPS (R13), %s, Y5", mask)
@@ -549,8 +543,6 @@ func depthwise(g *gen, s isa) {
 					switch {
 					case !masked:
 						g.p("VMOVUPS %d(R13), %s", i*s.bytes, d)
-					case s.reg == "Z":
-						g.p("VMOVUPS.Z (R13), K1, %s", d)
 					default:
 						g.p("VMASKMOVPS (R13), %s, %s", mask, d)
 					}
@@ -580,8 +572,6 @@ func depthwise(g *gen, s isa) {
 			if nv == 4 {
 				g.p("JMP %s", pre)
 			}
-		case s.reg == "Z":
-			g.p("VMOVUPS Z0, K1, (DX)(R9*1)")
 		default:
 			g.p("VMASKMOVPS Y0, %s, (DX)(R9*1)", mask)
 		}
@@ -624,7 +614,11 @@ func depthwiseGroup(g *gen, s isa, mask string, np int) {
 	quad := func(base, idx3 string) []string {
 		return []string{"(" + base + ")", "(" + base + ")(" + "CX*1)", "(" + base + ")(CX*2)", "(" + base + ")(" + idx3 + "*1)"}
 	}
-	for _, masked := range []bool{false, true} {
+	tails, afterFull := []bool{false, true}, pre+"_tail"
+	if s.reg == "Z" {
+		tails, afterFull = []bool{false}, pre+"_next" // whole vectors only
+	}
+	for _, masked := range tails {
 		bp := pre + "_full"
 		if masked {
 			bp = pre + "_tail"
@@ -637,7 +631,7 @@ func depthwiseGroup(g *gen, s isa, mask string, np int) {
 			g.p("JGE %s_next", pre)
 		} else {
 			g.p("CMPQ R9, %d(R14)", dwCVec)
-			g.p("JGE %s_tail", pre)
+			g.p("JGE %s", afterFull)
 		}
 		for _, a := range accs {
 			s.zero(g, a)
@@ -663,12 +657,6 @@ func depthwiseGroup(g *gen, s isa, mask string, np int) {
 			for i, a := range accs {
 				g.p("VFMADD231PS %s, %s, %s", in[i], f, a)
 			}
-		case s.reg == "Z":
-			g.p("VMOVUPS.Z (R10)(R13*1), K1, %s", f)
-			for i, a := range accs {
-				g.p("VMOVUPS.Z %s, K1, %s", in[i], tmp)
-				g.p("VFMADD231PS %s, %s, %s", tmp, f, a)
-			}
 		default:
 			g.p("VMASKMOVPS (R10)(R13*1), %s, %s", mask, f)
 			for i, a := range accs {
@@ -687,8 +675,6 @@ func depthwiseGroup(g *gen, s isa, mask string, np int) {
 				switch {
 				case !masked:
 					g.p("VMOVUPS (R13), %s", dst[0])
-				case s.reg == "Z":
-					g.p("VMOVUPS.Z (R13), K1, %s", dst[0])
 				default:
 					g.p("VMASKMOVPS (R13), %s, %s", mask, dst[0])
 				}
@@ -716,8 +702,6 @@ func depthwiseGroup(g *gen, s isa, mask string, np int) {
 			switch {
 			case !masked:
 				g.p("VMOVUPS %s, %s", a, o)
-			case s.reg == "Z":
-				g.p("VMOVUPS %s, K1, %s", a, o)
 			default:
 				g.p("VMASKMOVPS %s, %s, %s", a, mask, o)
 			}
