@@ -3,6 +3,7 @@ package face
 import (
 	"encoding/binary"
 	"flag"
+	"fmt"
 	"image"
 	"image/draw"
 	"image/jpeg"
@@ -179,5 +180,37 @@ func TestAlignTransformRecoversSimilarity(t *testing.T) {
 func TestOpenEmbedderRejectsUnknownModel(t *testing.T) {
 	if _, err := OpenEmbedder(t.TempDir(), EmbedderConfig{Model: "mobilefacenet"}); err == nil {
 		t.Error("unknown model opened")
+	}
+}
+
+// TestEmbedderConcurrent: one Embedder serves many goroutines (pooled
+// scratch), each getting the answer a lone call gets.
+func TestEmbedderConcurrent(t *testing.T) {
+	e, img := openTestEmbedder(t, DefaultEmbedding)
+	p := newPyramid(toRGB(img))
+	want, err := e.embed(p, sample1Face)
+	if err != nil {
+		t.Fatal(err)
+	}
+	errs := make(chan error, 4)
+	for range 4 {
+		go func() {
+			for range 3 {
+				got, err := e.embed(p, sample1Face)
+				if err == nil && cosine(got.Vector, want.Vector) < 0.99999 {
+					err = fmt.Errorf("concurrent embedding differs: cosine %v", cosine(got.Vector, want.Vector))
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range 4 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
 	}
 }
