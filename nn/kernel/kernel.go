@@ -1,9 +1,10 @@
 // Package kernel holds the numeric kernels of the inference runtime: a packed
-// SGEMM with a fused epilogue (bias, activation) and depthwise convolution,
-// each with SIMD paths (AVX-512, AVX2+FMA) chosen from the CPU's features at
-// start and a portable pure-Go path that runs everywhere. The SIMD paths
-// fuse multiply-adds and split long sums into partial ones, so the paths
-// agree to float32 rounding, not bit for bit.
+// SGEMM with a fused epilogue (bias, residual, activation) that also reads a
+// convolution's input in place (GemmSlices), depthwise convolution and a 2×2
+// max pool, each with SIMD paths (AVX-512, AVX2+FMA) chosen from the CPU's
+// features at start and a portable pure-Go path that runs everywhere. The
+// SIMD paths fuse multiply-adds and split long sums into partial ones, so
+// the paths agree to float32 rounding, not bit for bit.
 //
 // All matrices are row-major float32. Weights are packed once (PackB) and
 // reused by every call, so a steady-state inference allocates nothing.
