@@ -1,21 +1,13 @@
 package upstream_test
 
 // Two real portrait instances on loopback: B holds a registry, A serves its
-// merchant from B through an upstream.Router. Both run the real store,
-// ledger, merchant policy, face pipeline and HTTP layer.
-//
-// A is wired to the Router in a test-only way, because verify.Service's
-// identity.Source sees neither the selfie nor the call's trace_id and
-// compares templates itself: routedSource takes both from the request
-// (carried in the context by callCarrier) and hands the upstream's score
-// back inside a marker template that upstreamFaces.Score returns as is. The
-// report that came with this file proposes the interface change that makes
-// this wiring a single line of app.Open.
+// merchant from B, routed by app.Open from Config.Routing as in production.
+// Both run the real store, ledger, merchant policy, face pipeline and HTTP
+// layer.
 
 import (
 	"bytes"
 	"context"
-	"errors"
 	"image"
 	"image/color"
 	"image/jpeg"
@@ -32,16 +24,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/portrait-id/portrait/api"
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/face"
-	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/upstream"
-	"github.com/portrait-id/portrait/verify"
 )
 
 const facesDir = "/work/shared/faces-dev/"
@@ -162,32 +151,22 @@ func startB(t *testing.T) *instanceB {
 	return b
 }
 
-// instanceA serves its own merchant from an upstream.
+// instanceA serves its own merchant from B, routed as `portrait serve`
+// routes: app.Open with Config.Routing.
 type instanceA struct {
 	app    *app.App
-	srv    *httptest.Server
-	up     *upstream.Client
-	src    *routedSource
 	shop   *client.Client
 	appKey string
 }
 
-func startA(t *testing.T, cfg upstream.Config, limit *upstream.IDLimit) *instanceA {
+func startA(t *testing.T, cfg upstream.Config, idDailyLimit int64) *instanceA {
 	t.Helper()
 	p := facePipeline(t)
 	ctx := context.Background()
-	up, err := upstream.New(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	router, err := upstream.Route(nil, up, upstream.ModeUpstream, limit)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := &routedSource{router: router}
 	a, err := app.Open(ctx, app.Config{
 		DB: filepath.Join(t.TempDir(), "a.db"), Notices: io.Discard, Logger: quiet(),
-		Faces: app.FacesGiven, Verifier: upstreamFaces{p}, Enroller: p, Source: src,
+		Faces: app.FacesGiven, Verifier: pipelineFaces{p}, Enroller: p,
+		Routing: &upstream.Settings{Upstream: &cfg, Mode: upstream.ModeUpstream, IDDailyLimit: idDailyLimit},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -197,10 +176,9 @@ func startA(t *testing.T, cfg upstream.Config, limit *upstream.IDLimit) *instanc
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := httptest.NewServer(api.NewHandler(callCarrier{a.Verifier}, api.Options{Logger: quiet()}))
+	srv := httptest.NewServer(a.Handler())
 	t.Cleanup(srv.Close)
-	return &instanceA{app: a, srv: srv, up: up, src: src, appKey: acct.Merchant.AppKey,
-		shop: client.New(srv.URL, acct.Merchant.AppKey, acct.Secret)}
+	return &instanceA{app: a, appKey: acct.Merchant.AppKey, shop: client.New(srv.URL, acct.Merchant.AppKey, acct.Secret)}
 }
 
 func configFor(b *instanceB) upstream.Config {
@@ -216,78 +194,25 @@ func (a *instanceA) verify(t *testing.T, id, nm string, selfie []byte) *client.R
 	return res
 }
 
-// callKey carries the call being decided from callCarrier to routedSource.
-type callKey struct{}
-
-type callCarrier struct{ v verify.Verifier }
-
-func (c callCarrier) Verify(ctx context.Context, req verify.Request) verify.Outcome {
-	return c.v.Verify(context.WithValue(ctx, callKey{}, req), req)
-}
-
-// scoredModel marks a template that carries a score the upstream computed.
-const scoredModel = "upstream-score"
-
-type upstreamFaces struct{ *face.Pipeline }
-
-func (upstreamFaces) Score(probe, ref face.Template) (float64, error) {
-	if ref.Model == scoredModel {
-		return float64(ref.Vector[0]), nil
-	}
-	return face.Score(probe, ref)
-}
-
-// forwarded is one call A sent to B, as A's ledger would record it.
-type forwarded struct {
-	traceA   string
-	upstream upstream.Answer
-}
-
-type routedSource struct {
-	router *upstream.Router
-	mu     sync.Mutex
-	log    []forwarded
-}
-
-func (s *routedSource) Lookup(ctx context.Context, id, nm string) (identity.Result, error) {
-	call := ctx.Value(callKey{}).(verify.Request)
-	res, err := s.router.Lookup(ctx, upstream.Query{
-		RequestID: strings.TrimPrefix(call.TraceID, "TID"), IDNumber: id, Name: nm, Selfie: call.Selfie,
-	}, "")
-	// The upstream's trace_id goes beside A's whenever the upstream
-	// answered, failures included, so that both bills reconcile.
-	var f *upstream.Failure
-	switch {
-	case res.Upstream != nil:
-		s.record(forwarded{traceA: call.TraceID, upstream: *res.Upstream})
-	case errors.As(err, &f) && f.TraceID != "":
-		s.record(forwarded{traceA: call.TraceID, upstream: upstream.Answer{TraceID: f.TraceID}})
-	}
+// row returns A's ledger row of the call that answered res.
+func (a *instanceA) row(t *testing.T, res *client.Response) store.LedgerRow {
+	t.Helper()
+	rows, err := a.app.Store.ListLedger(context.Background(), store.LedgerFilter{AppKey: a.appKey})
 	if err != nil {
-		return identity.Result{}, err
+		t.Fatal(err)
 	}
-	out := res.Result
-	if res.Scored {
-		out.Template = face.Template{Model: scoredModel, Vector: []float32{float32(res.Score)}}
+	for _, r := range rows {
+		if r.TraceID == res.TraceID {
+			return r
+		}
 	}
-	return out, nil
-}
-
-func (s *routedSource) record(f forwarded) {
-	s.mu.Lock()
-	s.log = append(s.log, f)
-	s.mu.Unlock()
-}
-
-func (s *routedSource) forwarded() []forwarded {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]forwarded(nil), s.log...)
+	t.Fatalf("A's ledger has no row %s", res.TraceID)
+	return store.LedgerRow{}
 }
 
 func TestTwoInstancesDataShapes(t *testing.T) {
 	b := startB(t)
-	a := startA(t, configFor(b), nil)
+	a := startA(t, configFor(b), 0)
 	selfie, other := read(t, samePerson), read(t, otherOne)
 	scores := map[string]float64{}
 
@@ -319,6 +244,11 @@ func TestTwoInstancesDataShapes(t *testing.T) {
 			if asked := b.calls.Load() > before; asked != tc.upstream {
 				t.Errorf("B asked: %v, want %v", asked, tc.upstream)
 			}
+			// B bills A as A bills its merchant; reconcile checks the
+			// rest against B's own row.
+			if r := a.row(t, res); (r.UpstreamTraceID != "") != tc.upstream || r.UpstreamCharged != (tc.upstream && tc.charge == 1) {
+				t.Errorf("A's row names upstream call %q charged %v; want one: %v, charged as A's merchant", r.UpstreamTraceID, r.UpstreamCharged, tc.upstream)
+			}
 		})
 	}
 	// The scores are B's (reconcile compares them row by row); the
@@ -329,10 +259,11 @@ func TestTwoInstancesDataShapes(t *testing.T) {
 	reconcile(t, a, b)
 }
 
-// reconcile checks both ledgers: every call A forwarded is one row at B
-// under A's account, whose request_id is A's trace_id and whose trace_id and
-// charge are what A got back; A charges its merchant for exactly the
-// forwarded calls B charged A for.
+// reconcile checks both ledgers, as an operator holding B's bill would: every
+// row of A's that names a call to B is one row at B under A's account, whose
+// trace_id and charge are what A's row recorded and whose request_id is A's
+// trace_id; A charges its merchant for exactly the answers B charged A for,
+// with B's data; and every row at B sent by this A is named by A.
 func reconcile(t *testing.T, a *instanceA, b *instanceB) {
 	t.Helper()
 	ctx := context.Background()
@@ -344,27 +275,23 @@ func reconcile(t *testing.T, a *instanceA, b *instanceB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	byTraceA := map[string]store.LedgerRow{}
-	for _, r := range rowsA {
-		byTraceA[r.TraceID] = r
-	}
-	byRequestB := map[string]store.LedgerRow{}
+	byTraceB := map[string]store.LedgerRow{}
 	for _, r := range rowsB {
-		byRequestB[r.RequestID] = r
+		byTraceB[r.TraceID] = r
 	}
-	fw := a.src.forwarded()
-	if len(fw) == 0 {
-		t.Fatal("nothing forwarded")
-	}
-	for _, f := range fw {
-		ra, okA := byTraceA[f.traceA]
-		rb, okB := byRequestB[strings.TrimPrefix(f.traceA, "TID")]
-		if !okA || !okB {
-			t.Errorf("call %s: row at A %v, row at B %v", f.traceA, okA, okB)
+	named := map[string]bool{} // A's trace_ids whose row names a call to B
+	for _, ra := range rowsA {
+		if ra.UpstreamTraceID == "" {
 			continue
 		}
-		if rb.TraceID != f.upstream.TraceID || rb.Charged != f.upstream.Charged {
-			t.Errorf("B's row %+v does not match what A got back %+v", rb, f.upstream)
+		named[strings.TrimPrefix(ra.TraceID, "TID")] = true
+		rb, ok := byTraceB[ra.UpstreamTraceID]
+		if !ok {
+			t.Errorf("A's row %+v names a call B did not record", ra)
+			continue
+		}
+		if rb.RequestID != strings.TrimPrefix(ra.TraceID, "TID") || rb.Charged != ra.UpstreamCharged {
+			t.Errorf("B's row %+v does not match A's %+v (request_id, charge)", rb, ra)
 		}
 		if rb.Code != string(client.CodeOK) {
 			if ra.Code != string(client.CodeSupplier) || ra.Charged || rb.Charged {
@@ -376,8 +303,17 @@ func reconcile(t *testing.T, a *instanceA, b *instanceB) {
 			t.Errorf("A's row %+v and B's row %+v disagree", ra, rb)
 		}
 	}
-	if len(rowsB) != len(fw) {
-		t.Errorf("B has %d rows for A's account, A forwarded %d calls", len(rowsB), len(fw))
+	if len(named) == 0 {
+		t.Fatal("A's ledger names no call to B")
+	}
+	sentByA := map[string]bool{}
+	for _, ra := range rowsA {
+		sentByA[strings.TrimPrefix(ra.TraceID, "TID")] = true
+	}
+	for _, rb := range rowsB {
+		if sentByA[rb.RequestID] && !named[rb.RequestID] {
+			t.Errorf("B's row %+v is not named by A's row of that call", rb)
+		}
 	}
 }
 
@@ -385,13 +321,17 @@ func reconcile(t *testing.T, a *instanceA, b *instanceB) {
 type front struct {
 	mode atomic.Value // "pass", "slow", "garbage"
 	next http.Handler
+	// done releases slow answers when the test ends: the server does not
+	// always see A hang up, and closing it waits for its handlers.
+	done chan struct{}
 }
 
 func newFront(t *testing.T, b *instanceB) (*front, *httptest.Server) {
-	f := &front{next: b.srv.Config.Handler}
+	f := &front{next: b.srv.Config.Handler, done: make(chan struct{})}
 	f.mode.Store("pass")
 	srv := httptest.NewServer(f)
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(f.done) }) // before srv.Close: cleanups run last first
 	return f, srv
 }
 
@@ -401,6 +341,8 @@ func (f *front) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		select {
 		case <-time.After(10 * time.Second):
 		case <-r.Context().Done():
+			return
+		case <-f.done:
 			return
 		}
 	case "garbage":
@@ -425,19 +367,23 @@ func TestTwoInstancesUpstreamFailures(t *testing.T) {
 		name   string
 		edit   func(*upstream.Config, *front)
 		within time.Duration // A answers no later than this: its own probe (slow under -race) and the upstream's budget
+		// B answered with an envelope (A's row names B's trace_id), and
+		// recorded the call in its ledger (B records calls of known
+		// merchants only).
+		answered, recorded bool
 	}{
-		{"B down", func(c *upstream.Config, _ *front) { c.URL = downURL }, 2500 * time.Millisecond},
-		{"B slow", func(c *upstream.Config, f *front) { f.mode.Store("slow"); c.ReadTimeout = 300 * time.Millisecond }, 2500 * time.Millisecond},
-		{"B answering garbage", func(_ *upstream.Config, f *front) { f.mode.Store("garbage") }, 2500 * time.Millisecond},
-		{"B refusing A's signature (1000)", func(c *upstream.Config, _ *front) { c.AppSecret = "not-the-secret" }, 2500 * time.Millisecond},
-		{"B not knowing A's app_key (1009)", func(c *upstream.Config, _ *front) { c.AppKey = "pk_unknown" }, 2500 * time.Millisecond},
+		{"B down", func(c *upstream.Config, _ *front) { c.URL = downURL }, 2500 * time.Millisecond, false, false},
+		{"B slow", func(c *upstream.Config, f *front) { f.mode.Store("slow"); c.ReadTimeout = 300 * time.Millisecond }, 2500 * time.Millisecond, false, false},
+		{"B answering garbage", func(_ *upstream.Config, f *front) { f.mode.Store("garbage") }, 2500 * time.Millisecond, false, false},
+		{"B refusing A's signature (1000)", func(c *upstream.Config, _ *front) { c.AppSecret = "not-the-secret" }, 2500 * time.Millisecond, true, true},
+		{"B not knowing A's app_key (1009)", func(c *upstream.Config, _ *front) { c.AppKey = "pk_unknown" }, 2500 * time.Millisecond, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, fsrv := newFront(t, b)
 			cfg := configFor(b)
 			cfg.URL = fsrv.URL
 			tc.edit(&cfg, f)
-			a := startA(t, cfg, nil)
+			a := startA(t, cfg, 0)
 			start := time.Now()
 			res := a.verify(t, idPhoto, name, selfie)
 			took := time.Since(start)
@@ -449,7 +395,13 @@ func TestTwoInstancesUpstreamFailures(t *testing.T) {
 			}
 			rows, err := a.app.Store.ListLedger(context.Background(), store.LedgerFilter{AppKey: a.appKey})
 			if err != nil || len(rows) != 1 || rows[0].Code != string(client.CodeSupplier) || rows[0].Charged {
-				t.Errorf("A's ledger %+v, %v: want one uncharged 2000 row", rows, err)
+				t.Fatalf("A's ledger %+v, %v: want one uncharged 2000 row", rows, err)
+			}
+			if (rows[0].UpstreamTraceID != "") != tc.answered || rows[0].UpstreamCharged {
+				t.Errorf("A's row names upstream call %q charged %v; want one: %v, uncharged", rows[0].UpstreamTraceID, rows[0].UpstreamCharged, tc.answered)
+			}
+			if tc.recorded {
+				reconcile(t, a, b)
 			}
 		})
 	}
@@ -462,7 +414,7 @@ func TestTwoInstancesBreaker(t *testing.T) {
 	cfg.URL = fsrv.URL
 	cfg.BreakerFailures = 2
 	cfg.BreakerCooldown = 3 * time.Second // covers a call under -race
-	a := startA(t, cfg, nil)
+	a := startA(t, cfg, 0)
 	// Answers without a score, so that these tests depend on the
 	// upstream's plumbing only, not on the face model's calibration.
 	selfie := read(t, samePerson)
@@ -474,9 +426,6 @@ func TestTwoInstancesBreaker(t *testing.T) {
 		}
 	}
 	opened := time.Now()
-	if s := a.up.BreakerState(); s != upstream.StateOpen {
-		t.Fatalf("breaker %s after 2 failures", s)
-	}
 	f.mode.Store("pass") // B is back, but A does not know yet
 	before := b.calls.Load()
 	if res := a.verify(t, idNoPhoto, name, selfie); res.Code != client.CodeSupplier {
@@ -489,15 +438,17 @@ func TestTwoInstancesBreaker(t *testing.T) {
 	if res := a.verify(t, idNoPhoto, name, selfie); !res.OK() || res.Data.Photo != client.PhotoMissing {
 		t.Fatalf("probe after cooldown: %s", res.Raw)
 	}
-	if s := a.up.BreakerState(); s != upstream.StateClosed {
-		t.Fatalf("breaker %s after a successful probe", s)
+	// Closed again: calls flow to B without waiting for a probe.
+	before = b.calls.Load()
+	if res := a.verify(t, idNoPhoto, name, selfie); !res.OK() || b.calls.Load() != before+1 {
+		t.Fatalf("after a successful probe: %s, %d calls reached B", res.Raw, b.calls.Load()-before)
 	}
 	reconcile(t, a, b)
 }
 
 func TestTwoInstancesIDDailyLimit(t *testing.T) {
 	b := startB(t)
-	a := startA(t, configFor(b), &upstream.IDLimit{Max: 2, Counter: upstream.NewMemoryCounter()})
+	a := startA(t, configFor(b), 2)
 	// Answers without a score, so that these tests depend on the
 	// upstream's plumbing only, not on the face model's calibration.
 	selfie := read(t, samePerson)
