@@ -1,15 +1,16 @@
 // Package redisstate keeps the state several instances must share at call
 // rate in Redis: the per-merchant token buckets (one global limit, not one per
-// instance) and the idempotency claims of calls in flight. It implements the
-// same interfaces as the in-process package state (merchant.Limiter and
-// verify.Claims).
+// instance), the idempotency claims of calls in flight and the per-ID-number
+// daily counts. It implements the same interfaces as the in-process package
+// state and upstream (merchant.Limiter, verify.Claims, upstream.Counter).
 //
 // When Redis cannot be reached the service keeps answering: each instance
-// falls back to its in-process limiter and claims (given in Fallback) and
-// tries Redis again after RetryAfter. A merchant's rate limit is then enforced
-// per instance (up to N times the limit with N instances) and concurrent
-// duplicates of one request_id on different instances are no longer held
-// back; the quota and the ledger live in the database and stay exact. The
+// falls back to its in-process limiter, claims and counter (given in
+// Fallback) and tries Redis again after RetryAfter. A merchant's rate limit
+// is then enforced per instance (up to N times the limit with N instances),
+// concurrent duplicates of one request_id on different instances are no
+// longer held back, and an ID number's daily count starts afresh in each
+// instance; the quota and the ledger live in the database and stay exact. The
 // alternative, failing closed, would turn a Redis outage into a full outage
 // of a service whose billing does not depend on Redis.
 package redisstate
@@ -38,6 +39,11 @@ type Claims interface {
 	Claim(ctx context.Context, key string, digest [32]byte) (release func(), holder *[32]byte, err error)
 }
 
+// Counter is what the fallback daily counter provides (upstream.Counter).
+type Counter interface {
+	Incr(ctx context.Context, day, key string) (int64, error)
+}
+
 // Defaults of Options.
 const (
 	DefaultPrefix     = "portrait:"
@@ -47,11 +53,12 @@ const (
 )
 
 // Options configure a State. Fallback.Limiter and Fallback.Claims are
-// required.
+// required; Fallback.Counter is required for Incr.
 type Options struct {
 	Fallback struct {
 		Limiter Limiter
 		Claims  Claims
+		Counter Counter
 	}
 	// Prefix of every key, so that several deployments can share a server.
 	Prefix string
@@ -64,7 +71,8 @@ type Options struct {
 	// it. It must exceed the longest call.
 	ClaimTTL time.Duration
 	// OnFallback, when set, is told of every Redis failure that made the
-	// fallback answer (op is "limit" or "claim"), for logs and metrics.
+	// fallback answer (op is "limit", "claim" or "idday"), for logs and
+	// metrics.
 	OnFallback func(op string, err error)
 }
 
@@ -270,4 +278,42 @@ func (s *State) releaser(rkey, value string) func() {
 			s.failed("release", err)
 		}
 	}
+}
+
+// dayCountTTL keeps a day's count past its end in every time zone and
+// through a late call from the day before; older days are never read again.
+const dayCountTTL = 48 * time.Hour
+
+// incrScript counts and sets the expiry in one step, so that no count is left
+// without one if the client dies between the two.
+var incrScript = redis.NewScript(`
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then
+	redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return n
+`)
+
+// Incr implements upstream.Counter with one count per day and key shared by
+// every instance. key is the caller's (upstream hashes the ID number into
+// it).
+func (s *State) Incr(ctx context.Context, day, key string) (int64, error) {
+	if s.opt.Fallback.Counter == nil {
+		return 0, errors.New("redisstate: Incr needs Options.Fallback.Counter")
+	}
+	if !s.usable() {
+		return s.opt.Fallback.Counter.Incr(ctx, day, key)
+	}
+	octx, cancel := context.WithTimeout(ctx, s.opt.OpTimeout)
+	defer cancel()
+	rkey := s.opt.Prefix + "idday:" + day + ":" + key
+	n, err := incrScript.Run(octx, s.rdb, []string{rkey}, int64(dayCountTTL/time.Second)).Int64()
+	if err != nil {
+		if ctx.Err() != nil {
+			return 0, fmt.Errorf("count %s: %w", rkey, ctx.Err())
+		}
+		s.failed("idday", err)
+		return s.opt.Fallback.Counter.Incr(ctx, day, key)
+	}
+	return n, nil
 }

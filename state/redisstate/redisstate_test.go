@@ -32,10 +32,12 @@ func redisAddr(t *testing.T) string {
 }
 
 // fallback is a stand-in for the in-process state: it counts what reaches it
-// and allows or claims everything.
+// and allows or claims everything; its daily count is that of every key.
 type fallback struct {
-	allows, claims atomic.Int64
+	allows, claims, incrs atomic.Int64
 }
+
+func (f *fallback) Incr(context.Context, string, string) (int64, error) { return f.incrs.Add(1), nil }
 
 func (f *fallback) Allow(string, float64, int, time.Time) bool { f.allows.Add(1); return true }
 
@@ -63,7 +65,7 @@ func newInstances(t *testing.T, addr string, n int, tune func(*Options)) []*inst
 		t.Cleanup(func() { rdb.Close() })
 		in := &instance{fb: &fallback{}}
 		opt := Options{Prefix: prefix, OnFallback: func(string, error) { in.fallbacks.Add(1) }}
-		opt.Fallback.Limiter, opt.Fallback.Claims = in.fb, in.fb
+		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter = in.fb, in.fb, in.fb
 		if tune != nil {
 			tune(&opt)
 		}
@@ -195,12 +197,15 @@ func TestFallsBackWhenRedisIsDown(t *testing.T) {
 			t.Fatalf("fallback claim: %v", err)
 		}
 		release()
+		if _, err := in.Incr(ctx, "2026-11-27", "k"); err != nil {
+			t.Fatalf("fallback count: %v", err)
+		}
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Errorf("40 calls with Redis down took %v", d)
+		t.Errorf("60 calls with Redis down took %v", d)
 	}
-	if in.fb.allows.Load() != 20 || in.fb.claims.Load() != 20 {
-		t.Errorf("fallback answered %d limits and %d claims, want 20 each", in.fb.allows.Load(), in.fb.claims.Load())
+	if in.fb.allows.Load() != 20 || in.fb.claims.Load() != 20 || in.fb.incrs.Load() != 20 {
+		t.Errorf("fallback answered %d limits, %d claims and %d counts, want 20 each", in.fb.allows.Load(), in.fb.claims.Load(), in.fb.incrs.Load())
 	}
 	if in.fallbacks.Load() != 1 {
 		t.Errorf("Redis was tried %d times within RetryAfter, want once", in.fallbacks.Load())
@@ -239,6 +244,42 @@ func TestRecoversWhenRedisIsBack(t *testing.T) {
 	}
 	if err := ins[1].Ping(context.Background()); err != nil {
 		t.Errorf("Ping after recovery: %v", err)
+	}
+}
+
+func TestDayCountsAreSharedAcrossInstances(t *testing.T) {
+	ctx := context.Background()
+	ins := newInstances(t, redisAddr(t), 2, nil)
+	for _, step := range []struct {
+		in       int
+		day, key string
+		want     int64
+	}{
+		{0, "2026-11-27", "a", 1},
+		{1, "2026-11-27", "a", 2}, // the other instance sees the first's count
+		{0, "2026-11-27", "a", 3},
+		{1, "2026-11-27", "b", 1}, // counts are per key
+		{1, "2026-11-28", "a", 1}, // and per day
+	} {
+		if n, err := ins[step.in].Incr(ctx, step.day, step.key); err != nil || n != step.want {
+			t.Errorf("instance %d Incr(%s, %s) = %d, %v; want %d", step.in, step.day, step.key, n, err, step.want)
+		}
+	}
+	rkey := ins[0].opt.Prefix + "idday:2026-11-27:a"
+	if ttl, err := ins[0].rdb.TTL(ctx, rkey).Result(); err != nil || ttl <= 47*time.Hour || ttl > dayCountTTL {
+		t.Errorf("TTL of %s = %v, %v; want just under %v", rkey, ttl, err, dayCountTTL)
+	}
+	for _, in := range ins {
+		if in.fallbacks.Load() != 0 || in.fb.incrs.Load() != 0 {
+			t.Errorf("the fallback counted with Redis up (%d failures)", in.fallbacks.Load())
+		}
+	}
+}
+
+func TestIncrWithoutFallbackCounter(t *testing.T) {
+	in := newInstances(t, closedPort(t), 1, func(o *Options) { o.Fallback.Counter = nil })[0]
+	if _, err := in.Incr(context.Background(), "2026-11-27", "a"); err == nil {
+		t.Error("Incr without a fallback counter succeeded")
 	}
 }
 
