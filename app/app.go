@@ -70,8 +70,10 @@ type Config struct {
 	Limiter merchant.Limiter
 	Claims  verify.Claims
 	// Redis (redis://…), when set and the service verifies calls, shares
-	// rate limits and request_id claims between instances, falling back to
-	// the in-process state (or Limiter and Claims) while Redis is down.
+	// rate limits, request_id claims and (unless Routing names its own
+	// IDCounter) the per-ID-number daily counts between instances, falling
+	// back to the in-process state (or Limiter and Claims) while Redis is
+	// down.
 	Redis string
 	// Metrics, when set, observes storage, face stages, identity lookups and
 	// every answer; OpsHandler serves it with the health checks.
@@ -160,7 +162,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	if cfg.Redis != "" && faces != nil {
 		opt := redisstate.Options{}
-		opt.Fallback.Limiter, opt.Fallback.Claims = limiter, claims
+		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter = limiter, claims, upstream.NewMemoryCounter()
 		if cfg.Metrics != nil {
 			opt.OnFallback = cfg.Metrics.RedisFallback
 		}
@@ -185,7 +187,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	var routed verify.CallSource
 	if cfg.Routing != nil {
-		r, err := upstream.Open(source, *cfg.Routing)
+		settings := *cfg.Routing
+		// The per-ID limit guards a person's record across every merchant:
+		// with several instances only a shared count means what it says.
+		if settings.IDCounter == nil && a.redis != nil {
+			settings.IDCounter = a.redis
+		}
+		r, err := upstream.Open(source, settings)
 		if err != nil {
 			a.Close()
 			return nil, err

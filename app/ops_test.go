@@ -1,17 +1,22 @@
 package app_test
 
 import (
+	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/idcard"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/metrics"
+	"github.com/portrait-id/portrait/upstream"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -57,10 +62,7 @@ func TestOpsHandlerWithMetrics(t *testing.T) {
 // (PORTRAIT_TEST_REDIS, a throwaway server): a merchant's burst is spent
 // across both, not per instance.
 func TestRedisSharesRateLimits(t *testing.T) {
-	url := os.Getenv("PORTRAIT_TEST_REDIS")
-	if url == "" {
-		t.Skip("PORTRAIT_TEST_REDIS is not set (a redis:// URL of a throwaway server; .ci/run sets it)")
-	}
+	url := testRedis(t)
 	db := filepath.Join(t.TempDir(), "p.db")
 	open := func() *app.App {
 		a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
@@ -90,4 +92,68 @@ func TestRedisSharesRateLimits(t *testing.T) {
 	if strings.Join(codes, ",") != "1002,1002,1006,1006" {
 		t.Errorf("codes %v, want two calls through the shared burst of 2, then 1006 on both instances", codes)
 	}
+}
+
+// testRedis is the throwaway Redis of PORTRAIT_TEST_REDIS, or a skip.
+func testRedis(t *testing.T) string {
+	t.Helper()
+	url := os.Getenv("PORTRAIT_TEST_REDIS")
+	if url == "" {
+		t.Skip("PORTRAIT_TEST_REDIS is not set (a redis:// URL of a throwaway server; .ci/run sets it)")
+	}
+	return url
+}
+
+// TestRedisSharesIDDailyLimit runs two instances on one database and one
+// Redis with a per-ID-number daily limit of 2: the third call of the day is
+// refused wherever it lands.
+func TestRedisSharesIDDailyLimit(t *testing.T) {
+	url := testRedis(t)
+	// Counts live for 48 h in a server that outlives the test: a fresh ID
+	// number per run starts at zero.
+	id := freshIDNumber(t)
+	db := filepath.Join(t.TempDir(), "p.db")
+	open := func() *app.App {
+		a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
+			Notices: io.Discard, Logger: discardLogger(), Redis: url,
+			Routing: &upstream.Settings{Mode: upstream.ModeRegistry, IDDailyLimit: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { a.Close() })
+		return a
+	}
+	a1, a2 := open(), open()
+	if _, err := a1.Registry.Add(ctx, id, "张三", []byte("photo")); err != nil {
+		t.Fatal(err)
+	}
+	set := merchant.NewSettings("shop")
+	set.QPS, set.Burst = 1000, 1000
+	m, err := a1.Merchants.Create(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 := httptest.NewServer(a1.Handler()), httptest.NewServer(a2.Handler())
+	defer s1.Close()
+	defer s2.Close()
+	var codes []string
+	for i, srv := range []*httptest.Server{s1, s2, s1} {
+		codes = append(codes, post(t, srv, m.Merchant.AppKey, m.Secret, "r"+string(rune('a'+i)), id, "张三", []byte("s")).Code)
+	}
+	if strings.Join(codes, ",") != "0000,0000,1006" {
+		t.Errorf("codes %v, want two calls of the ID number, then 1006 on the other instance", codes)
+	}
+}
+
+// freshIDNumber returns a valid, random ID number.
+func freshIDNumber(t *testing.T) string {
+	t.Helper()
+	body := fmt.Sprintf("110105%04d01%02d%03d", 1950+rand.IntN(50), 1+rand.IntN(28), rand.IntN(1000))
+	for _, check := range "0123456789X" {
+		if id, err := idcard.ValidateID(body+string(check), time.Now()); err == nil {
+			return id
+		}
+	}
+	t.Fatalf("no check digit makes %s valid", body)
+	return ""
 }

@@ -16,8 +16,7 @@ import (
 // TestRoutedToUpstream runs instance A answering from instance B through
 // the routing app.Open wires: B's verdict and score come back through A,
 // B's ledger row carries A's trace_id as its request_id and A's row B's
-// trace_id and charge, and the per-ID
-// daily limit refuses past its count.
+// trace_id and charge, and the per-ID daily limit refuses past its count.
 func TestRoutedToUpstream(t *testing.T) {
 	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
 		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
