@@ -214,3 +214,20 @@ func TestEmbedderConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkEmbed times alignment plus embedding of one face per model.
+func BenchmarkEmbed(b *testing.B) {
+	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes, DefaultEmbedding} {
+		b.Run(model, func(b *testing.B) {
+			t := &testing.T{}
+			e, img := openTestEmbedder(t, model)
+			p := newPyramid(toRGB(img))
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := e.embed(p, sample1Face); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
