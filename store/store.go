@@ -42,8 +42,12 @@ type Merchant struct {
 	Burst        int       // token-bucket size
 	FreeQuota    int64     // charged calls allowed; 0: unlimited
 	QuotaUsed    int64     // charged calls so far; moved only by Ledger.Append
-	CreatedAt    time.Time
-	UpdatedAt    time.Time
+	// Route is where this merchant's calls are answered (a routing mode of
+	// package upstream: registry, registry-first, upstream); "": the
+	// instance's default.
+	Route     string
+	CreatedAt time.Time
+	UpdatedAt time.Time
 }
 
 // Merchants stores merchant accounts.

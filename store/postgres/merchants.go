@@ -11,7 +11,7 @@ import (
 	"github.com/portrait-id/portrait/store"
 )
 
-const merchantColumns = `app_key, name, secret_cipher, status, expires_at, services, qps, burst, free_quota, quota_used, created_at, updated_at`
+const merchantColumns = `app_key, name, secret_cipher, status, expires_at, services, qps, burst, free_quota, quota_used, created_at, updated_at, route`
 
 // CreateMerchant implements store.Merchants.
 func (s *Store) CreateMerchant(ctx context.Context, m store.Merchant) error {
@@ -21,9 +21,9 @@ func (s *Store) CreateMerchant(ctx context.Context, m store.Merchant) error {
 	if m.UpdatedAt.IsZero() {
 		m.UpdatedAt = m.CreatedAt
 	}
-	_, err := s.pool.Exec(ctx, `INSERT INTO merchants (`+merchantColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11)`,
+	_, err := s.pool.Exec(ctx, `INSERT INTO merchants (`+merchantColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, 0, $10, $11, $12)`,
 		m.AppKey, m.Name, m.SecretCipher, m.Status, nullTime(m.ExpiresAt), services(m.Services),
-		m.QPS, m.Burst, m.FreeQuota, m.CreatedAt, m.UpdatedAt)
+		m.QPS, m.Burst, m.FreeQuota, m.CreatedAt, m.UpdatedAt, m.Route)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("create merchant %s: %w", m.AppKey, store.ErrExists)
 	}
@@ -64,9 +64,9 @@ func (s *Store) UpdateMerchant(ctx context.Context, m store.Merchant) error {
 		m.UpdatedAt = time.Now()
 	}
 	tag, err := s.pool.Exec(ctx, `UPDATE merchants SET name = $1, secret_cipher = $2, status = $3, expires_at = $4,
-		services = $5, qps = $6, burst = $7, free_quota = $8, updated_at = $9 WHERE app_key = $10`,
+		services = $5, qps = $6, burst = $7, free_quota = $8, updated_at = $9, route = $10 WHERE app_key = $11`,
 		m.Name, m.SecretCipher, m.Status, nullTime(m.ExpiresAt), services(m.Services),
-		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt, m.AppKey)
+		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt, m.Route, m.AppKey)
 	if err != nil {
 		return fmt.Errorf("update merchant %s: %w", m.AppKey, err)
 	}
@@ -82,7 +82,7 @@ func scanMerchant(row pgx.Row) (store.Merchant, error) {
 		expires *time.Time
 	)
 	err := row.Scan(&m.AppKey, &m.Name, &m.SecretCipher, &m.Status, &expires, &m.Services,
-		&m.QPS, &m.Burst, &m.FreeQuota, &m.QuotaUsed, &m.CreatedAt, &m.UpdatedAt)
+		&m.QPS, &m.Burst, &m.FreeQuota, &m.QuotaUsed, &m.CreatedAt, &m.UpdatedAt, &m.Route)
 	if err != nil {
 		return store.Merchant{}, err
 	}

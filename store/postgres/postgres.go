@@ -120,6 +120,8 @@ CREATE TABLE identities (
 	2: `
 ALTER TABLE ledger ADD COLUMN upstream_trace_id text NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN upstream_charged boolean NOT NULL DEFAULT false;`,
+	3: `
+ALTER TABLE merchants ADD COLUMN route text NOT NULL DEFAULT '';`,
 }
 
 // migrationLock is the advisory lock key under which instances starting at

@@ -11,7 +11,7 @@ import (
 	"github.com/portrait-id/portrait/store"
 )
 
-const merchantColumns = `app_key, name, secret_cipher, status, expires_ns, services, qps, burst, free_quota, quota_used, created_ns, updated_ns`
+const merchantColumns = `app_key, name, secret_cipher, status, expires_ns, services, qps, burst, free_quota, quota_used, created_ns, updated_ns, route`
 
 // CreateMerchant implements store.Merchants.
 func (db *DB) CreateMerchant(ctx context.Context, m store.Merchant) error {
@@ -22,9 +22,9 @@ func (db *DB) CreateMerchant(ctx context.Context, m store.Merchant) error {
 	if m.UpdatedAt.IsZero() {
 		m.UpdatedAt = m.CreatedAt
 	}
-	_, err := db.w.ExecContext(ctx, `INSERT INTO merchants (`+merchantColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?)`,
+	_, err := db.w.ExecContext(ctx, `INSERT INTO merchants (`+merchantColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`,
 		m.AppKey, m.Name, m.SecretCipher, m.Status, nanos(m.ExpiresAt), joinServices(m.Services),
-		m.QPS, m.Burst, m.FreeQuota, m.CreatedAt.UnixNano(), m.UpdatedAt.UnixNano())
+		m.QPS, m.Burst, m.FreeQuota, m.CreatedAt.UnixNano(), m.UpdatedAt.UnixNano(), m.Route)
 	if isUniqueViolation(err) {
 		return fmt.Errorf("create merchant %s: %w", m.AppKey, store.ErrExists)
 	}
@@ -74,9 +74,9 @@ func (db *DB) UpdateMerchant(ctx context.Context, m store.Merchant) error {
 		m.UpdatedAt = time.Now()
 	}
 	res, err := db.w.ExecContext(ctx, `UPDATE merchants SET name = ?, secret_cipher = ?, status = ?, expires_ns = ?,
-		services = ?, qps = ?, burst = ?, free_quota = ?, updated_ns = ? WHERE app_key = ?`,
+		services = ?, qps = ?, burst = ?, free_quota = ?, updated_ns = ?, route = ? WHERE app_key = ?`,
 		m.Name, m.SecretCipher, m.Status, nanos(m.ExpiresAt), joinServices(m.Services),
-		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt.UnixNano(), m.AppKey)
+		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt.UnixNano(), m.Route, m.AppKey)
 	if err != nil {
 		return fmt.Errorf("update merchant %s: %w", m.AppKey, err)
 	}
@@ -98,7 +98,7 @@ func scanMerchant(s scanner) (store.Merchant, error) {
 		created, updated int64
 	)
 	err := s.Scan(&m.AppKey, &m.Name, &m.SecretCipher, &m.Status, &expires, &services,
-		&m.QPS, &m.Burst, &m.FreeQuota, &m.QuotaUsed, &created, &updated)
+		&m.QPS, &m.Burst, &m.FreeQuota, &m.QuotaUsed, &created, &updated, &m.Route)
 	if err != nil {
 		return store.Merchant{}, err
 	}

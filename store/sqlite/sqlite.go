@@ -165,6 +165,8 @@ CREATE TABLE identities (
 	2: `
 ALTER TABLE ledger ADD COLUMN upstream_trace_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN upstream_charged INTEGER NOT NULL DEFAULT 0;`,
+	3: `
+ALTER TABLE merchants ADD COLUMN route TEXT NOT NULL DEFAULT '';`,
 }
 
 func migrate(ctx context.Context, w *sql.DB) error {

@@ -80,6 +80,7 @@ func testMerchantCRUD(t *testing.T, s store.Store) {
 	a.ExpiresAt = base.Add(48 * time.Hour)
 	a.FreeQuota = 7
 	a.QuotaUsed = 99 // ignored at creation
+	a.Route = "upstream"
 	b := merchant("pk_b")
 	b.Services = nil
 	mustCreate(t, s, b)
@@ -112,6 +113,7 @@ func testMerchantCRUD(t *testing.T, s store.Store) {
 	upd.QPS = 2.5
 	upd.Burst = 3
 	upd.FreeQuota = 0
+	upd.Route = ""
 	upd.SecretCipher = []byte("new cipher")
 	upd.UpdatedAt = base.Add(time.Hour)
 	if err := s.UpdateMerchant(ctx, upd); err != nil {
@@ -128,7 +130,7 @@ func assertMerchant(t *testing.T, got, want store.Merchant) {
 	t.Helper()
 	if got.AppKey != want.AppKey || got.Name != want.Name || !bytes.Equal(got.SecretCipher, want.SecretCipher) ||
 		got.Status != want.Status || !got.ExpiresAt.Equal(want.ExpiresAt) || got.QPS != want.QPS ||
-		got.Burst != want.Burst || got.FreeQuota != want.FreeQuota || got.QuotaUsed != want.QuotaUsed ||
+		got.Burst != want.Burst || got.FreeQuota != want.FreeQuota || got.QuotaUsed != want.QuotaUsed || got.Route != want.Route ||
 		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) ||
 		!reflect.DeepEqual(nonNil(got.Services), nonNil(want.Services)) {
 		t.Errorf("merchant:\n got %+v\nwant %+v", got, want)
