@@ -45,7 +45,7 @@ const DefaultEmbedding = EmbedFaceAPI + "+" + EmbedFaceRes
 // network is one descriptor network: it runs a prepared crop (NHWC, size²×3)
 // and writes the raw descriptor into out.
 type network interface {
-	run(in, out []float32)
+	run(in, out []float32) error
 	dim() int
 	close() error
 }
@@ -205,7 +205,9 @@ func (e *embedPart) embed(p *pyramid, lm Landmarks5, flip bool) ([]float32, erro
 	defer e.bufs.Put(sc)
 	p.sample(sc.crop, n, n, t, 1, 0)
 	e.prepare(sc.crop, sc.in, false)
-	e.net.run(sc.in, sc.out)
+	if err := e.net.run(sc.in, sc.out); err != nil {
+		return nil, err
+	}
 	v := normalized(sc.out)
 	if !flip {
 		return v, nil
@@ -213,7 +215,9 @@ func (e *embedPart) embed(p *pyramid, lm Landmarks5, flip bool) ([]float32, erro
 	// Average the face with its mirror image: both halves of the face then
 	// count alike, which steadies the descriptor against slight yaw.
 	e.prepare(sc.crop, sc.in, true)
-	e.net.run(sc.in, sc.out)
+	if err := e.net.run(sc.in, sc.out); err != nil {
+		return nil, err
+	}
 	for i, x := range normalized(sc.out) {
 		v[i] += x
 	}
@@ -281,12 +285,13 @@ func openGraphNet(path string, size, dim int) (*graphNet, error) {
 	return nil, fmt.Errorf("model %s: no [1 %d] output among %v", path, dim, m.Outputs())
 }
 
-func (g *graphNet) run(in, out []float32) {
+func (g *graphNet) run(in, out []float32) error {
 	s := g.m.Acquire()
 	defer s.Release()
 	copy(s.Input(0), in)
 	s.Run()
 	copy(out, s.Output(g.out))
+	return nil
 }
 
 func (g *graphNet) dim() int { return g.n }
@@ -304,7 +309,7 @@ func openFaceAPI(manifest string) (*faceAPINet, error) {
 	return &faceAPINet{n}, nil
 }
 
-func (f *faceAPINet) run(in, out []float32) { f.n.Descriptor(in, out) }
+func (f *faceAPINet) run(in, out []float32) error { return f.n.Descriptor(in, out) }
 
 func (f *faceAPINet) dim() int { return faceapi.Dim }
 

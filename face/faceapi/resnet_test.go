@@ -56,7 +56,9 @@ func TestGolden(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := make([]float32, Dim)
-		n.Descriptor(in, got)
+		if err := n.Descriptor(in, got); err != nil {
+			t.Fatal(err)
+		}
 		var dot, ng, nw, maxErr, rng float64
 		for i := range got {
 			g, w := float64(got[i]), float64(want[i])
@@ -79,6 +81,8 @@ func BenchmarkDescriptor(b *testing.B) {
 	out := make([]float32, Dim)
 	b.ReportAllocs()
 	for b.Loop() {
-		n.Descriptor(in, out)
+		if err := n.Descriptor(in, out); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
