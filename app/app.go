@@ -341,13 +341,15 @@ func OpenFaces(modelsDir string) (*face.Pipeline, error) {
 // routerSource adapts upstream.Router to verify.CallSource. The upstream
 // call's request_id is our trace_id's hex: unique per call, the same for its
 // replays (so the upstream's own idempotency makes a retry safe), and the key
-// that reconciles the upstream's bill with our ledger.
+// that reconciles the upstream's bill with our ledger. A merchant's own route
+// overrides the Router's default; without Config.Routing there is no Router
+// and merchants' routes are not consulted.
 type routerSource struct{ r *upstream.Router }
 
 func (s routerSource) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
 	res, err := s.r.Lookup(ctx, upstream.Query{
 		RequestID: strings.TrimPrefix(c.TraceID, "TID"), IDNumber: c.IDNumber, Name: c.Name, Selfie: c.Selfie,
-	}, "")
+	}, upstream.Mode(c.Route))
 	ans := verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}
 	if res.Upstream != nil {
 		ans.Upstream = verify.UpstreamCall{TraceID: res.Upstream.TraceID, Charged: res.Upstream.Charged}

@@ -66,3 +66,55 @@ func TestRoutedToUpstream(t *testing.T) {
 		t.Errorf("third call on one ID with a daily limit of 2: %+v", r)
 	}
 }
+
+// TestPerMerchantRoute runs A with B as its upstream but the registry as its
+// default route: a merchant set to the upstream is answered by B, the others
+// by A's own (empty) registry.
+func TestPerMerchantRoute(t *testing.T) {
+	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if _, err := b.Registry.Add(ctx, idMatch, "张三", []byte("photo")); err != nil {
+		t.Fatal(err)
+	}
+	aAtB, err := b.Merchants.Create(ctx, merchant.NewSettings("instance A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bSrv := httptest.NewServer(b.Handler())
+	defer bSrv.Close()
+	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
+			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
+			Mode:     upstream.ModeRegistry,
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	aSrv := httptest.NewServer(a.Handler())
+	defer aSrv.Close()
+	for _, tc := range []struct {
+		route    string
+		wantData string
+	}{
+		{"", `{"result":1,"id_name":2}`}, // A's registry does not know the ID number
+		{string(upstream.ModeRegistry), `{"result":1,"id_name":2}`},
+		{string(upstream.ModeUpstream), `{"result":1,"id_name":1,"photo":1,"score":91.23}`},
+		{string(upstream.ModeRegistryFirst), `{"result":1,"id_name":1,"photo":1,"score":91.23}`}, // the gap is filled by B
+	} {
+		set := merchant.NewSettings("shop " + tc.route)
+		set.Route = tc.route
+		shop, err := a.Merchants.Create(ctx, set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := post(t, aSrv, shop.Merchant.AppKey, shop.Secret, "r1", idMatch, "张三", []byte("selfie"))
+		if r.Code != "0000" || string(r.Data) != tc.wantData {
+			t.Errorf("route %q: %+v %s; want %s", tc.route, r, r.Data, tc.wantData)
+		}
+	}
+}

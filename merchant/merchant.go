@@ -73,6 +73,9 @@ type Settings struct {
 	QPS       float64
 	Burst     int
 	FreeQuota int64 // 0: unlimited
+	// Route is where the merchant's calls are answered (store.Merchant.Route);
+	// "": the instance's default. The router checks the name.
+	Route string
 }
 
 func (s Settings) validate() error {
@@ -139,13 +142,13 @@ func (s *Service) Create(ctx context.Context, set Settings) (Created, error) {
 func apply(m *store.Merchant, set Settings) {
 	m.Name, m.Status, m.ExpiresAt = set.Name, set.Status, set.ExpiresAt
 	m.Services = slices.Compact(slices.Sorted(slices.Values(set.Services)))
-	m.QPS, m.Burst, m.FreeQuota = set.QPS, set.Burst, set.FreeQuota
+	m.QPS, m.Burst, m.FreeQuota, m.Route = set.QPS, set.Burst, set.FreeQuota, set.Route
 }
 
 // SettingsOf returns m's operator-controlled fields, for editing.
 func SettingsOf(m store.Merchant) Settings {
 	return Settings{Name: m.Name, Status: m.Status, ExpiresAt: m.ExpiresAt, Services: slices.Clone(m.Services),
-		QPS: m.QPS, Burst: m.Burst, FreeQuota: m.FreeQuota}
+		QPS: m.QPS, Burst: m.Burst, FreeQuota: m.FreeQuota, Route: m.Route}
 }
 
 // Get returns a merchant; ErrUnknownAppKey when there is none.

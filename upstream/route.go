@@ -88,7 +88,8 @@ func (r *Router) check(m Mode) error {
 }
 
 // ErrNoUpstream is a merchant routed to an upstream on an instance that has
-// none configured (an operator's mistake; answered 9999).
+// none configured: an operator's mistake, answered 2000 like any failure of
+// the identity source, with this error in the call's log record.
 var ErrNoUpstream = errors.New("merchant routed to an upstream but none is configured")
 
 // Lookup answers q in mode ("" for the Router's default, e.g. a merchant's

@@ -12,7 +12,6 @@ import (
 	"github.com/portrait-id/portrait/ledger"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/state"
-	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -45,7 +44,8 @@ func (f *fakeCallSource) LookupCall(ctx context.Context, c verify.SourceCall) (v
 }
 
 func TestCallSource(t *testing.T) {
-	e := newEnv(t, nil)
+	// The merchant's own route reaches the source with every call.
+	e := newEnv(t, func(s *merchant.Settings) { s.Route = "upstream" })
 	src := &fakeCallSource{reg: newSource()}
 	book := ledger.Open(e.db)
 	t.Cleanup(func() { book.Close() })
@@ -78,21 +78,12 @@ func TestCallSource(t *testing.T) {
 		if out.Charged != (c.want.Result == 1) {
 			t.Errorf("%s: charged %v", c.name, out.Charged)
 		}
-		rows, err := e.db.ListLedger(ctx, store.LedgerFilter{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		var row store.LedgerRow
-		for _, r := range rows {
-			if r.TraceID == req.TraceID {
-				row = r
-			}
-		}
-		if got := (verify.UpstreamCall{TraceID: row.UpstreamTraceID, Charged: row.UpstreamCharged}); row.TraceID == "" || got != c.wantUpstream {
-			t.Errorf("%s: ledger row %+v; want upstream %+v", c.name, row, c.wantUpstream)
+		row, n := e.rowOf(req.TraceID)
+		if got := (verify.UpstreamCall{TraceID: row.UpstreamTraceID, Charged: row.UpstreamCharged}); n != 1 || got != c.wantUpstream {
+			t.Errorf("%s: %d ledger rows %+v; want one with upstream %+v", c.name, n, row, c.wantUpstream)
 		}
 		last := src.seen[len(src.seen)-1]
-		if last.TraceID != req.TraceID || last.IDNumber != idMatch || string(last.Selfie) != "selfie bytes" {
+		if last.TraceID != req.TraceID || last.IDNumber != idMatch || string(last.Selfie) != "selfie bytes" || last.Route != "upstream" {
 			t.Errorf("%s: source saw %+v", c.name, last)
 		}
 	}

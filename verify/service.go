@@ -52,6 +52,7 @@ type SourceCall struct {
 	IDNumber string // normalised by idcard.ValidateID
 	Name     string
 	Selfie   []byte // as the merchant sent it; past our quality gate
+	Route    string // the merchant's own route (store.Merchant.Route); "": the source's default
 }
 
 // SourceAnswer is a CallSource's answer: a lookup as identity.Source gives
@@ -185,7 +186,7 @@ func (s *Service) Verify(ctx context.Context, req Request) Outcome {
 	if err != nil {
 		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
 	}
-	out := s.decide(ctx, req, now)
+	out := s.decide(ctx, req, acct.Route, now)
 	var d *[32]byte
 	if out.Err == nil {
 		d = &digest
@@ -261,8 +262,9 @@ func (s *Service) claim(ctx context.Context, req Request, digest [32]byte) (func
 	}
 }
 
-// decide runs the checks past the policy: ID rules, selfie, lookup, score.
-func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcome {
+// decide runs the checks past the policy: ID rules, selfie, lookup (by the
+// merchant's route), score.
+func (s *Service) decide(ctx context.Context, req Request, route string, now time.Time) Outcome {
 	out := Outcome{TraceID: req.TraceID}
 	id, err := idcard.ValidateID(req.IDNumber, now)
 	if err != nil {
@@ -283,7 +285,7 @@ func (s *Service) decide(ctx context.Context, req Request, now time.Time) Outcom
 		out.Err = fmt.Errorf("selfie: %w", err)
 		return out
 	}
-	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie})
+	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie, Route: route})
 	out.upstream = res.Upstream
 	if errors.As(err, &qe) {
 		out.Data = Data{Result: ResultBadQuality, Reason: string(qe.Reason)}

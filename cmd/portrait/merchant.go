@@ -12,13 +12,14 @@ import (
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/upstream"
 )
 
 func init() {
 	register("merchant create", "create a merchant; prints its app_key and app_secret (shown once)", merchantCreate)
 	register("merchant list", "list merchants", merchantList)
 	register("merchant show", "show one merchant: merchant show APP_KEY", merchantShow)
-	register("merchant set", "change a merchant: merchant set APP_KEY [--status …] [--qps …] …", merchantSet)
+	register("merchant set", "change a merchant: merchant set APP_KEY [--status …] [--qps …] [--route …] …", merchantSet)
 	register("merchant rotate-secret", "give a merchant a new app_secret (shown once)", merchantRotate)
 }
 
@@ -35,13 +36,21 @@ type merchantJSON struct {
 	Burst     int        `json:"burst"`
 	FreeQuota int64      `json:"free_quota"` // 0: unlimited
 	QuotaUsed int64      `json:"quota_used"`
+	Route     string     `json:"route"` // routeDefault: the instance's
 	CreatedAt time.Time  `json:"created_at"`
 	UpdatedAt time.Time  `json:"updated_at"`
 }
 
+// routeDefault names a merchant without a route of its own, which follows
+// the instance's --route.
+const routeDefault = "default"
+
 func viewMerchant(m store.Merchant, secret string) merchantJSON {
 	v := merchantJSON{AppKey: m.AppKey, AppSecret: secret, Name: m.Name, Status: m.Status, Services: m.Services,
-		QPS: m.QPS, Burst: m.Burst, FreeQuota: m.FreeQuota, QuotaUsed: m.QuotaUsed, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+		QPS: m.QPS, Burst: m.Burst, FreeQuota: m.FreeQuota, QuotaUsed: m.QuotaUsed, Route: m.Route, CreatedAt: m.CreatedAt, UpdatedAt: m.UpdatedAt}
+	if v.Route == "" {
+		v.Route = routeDefault
+	}
 	if v.Services == nil {
 		v.Services = []string{}
 	}
@@ -69,8 +78,8 @@ func printMerchant(v merchantJSON, asJSON bool) error {
 	if v.FreeQuota > 0 {
 		quota = fmt.Sprintf("%d (used %d)", v.FreeQuota, v.QuotaUsed)
 	}
-	fmt.Fprintf(w, "name\t%s\nstatus\t%s\nexpires\t%s\nservices\t%s\nrate\t%g calls/s, burst %d\nfree quota\t%s\n",
-		v.Name, v.Status, expires, strings.Join(v.Services, ", "), v.QPS, v.Burst, quota)
+	fmt.Fprintf(w, "name\t%s\nstatus\t%s\nexpires\t%s\nservices\t%s\nrate\t%g calls/s, burst %d\nfree quota\t%s\nroute\t%s\n",
+		v.Name, v.Status, expires, strings.Join(v.Services, ", "), v.QPS, v.Burst, quota, v.Route)
 	return w.Flush()
 }
 
@@ -170,6 +179,8 @@ func merchantSet(ctx context.Context, args []string) error {
 	burst := fs.Int("burst", 0, "calls allowed at once above the rate")
 	quota := fs.Int64("free-quota", 0, "charged calls allowed; 0: unlimited")
 	expires := fs.String("expires", "", "account expiry, RFC 3339, or never")
+	route := fs.String("route", "", fmt.Sprintf("where this merchant's calls are answered: %s (the instance's --route), %s, %s or %s",
+		routeDefault, upstream.ModeRegistry, upstream.ModeRegistryFirst, upstream.ModeUpstream))
 	var grant, revoke repeated
 	fs.Var(&grant, "grant", "grant a service (repeatable), e.g. "+merchant.ServicePortrait)
 	fs.Var(&revoke, "revoke", "revoke a service (repeatable)")
@@ -183,6 +194,12 @@ func merchantSet(ctx context.Context, args []string) error {
 	if given["expires"] && *expires != "never" && *expires != "" {
 		if expiry, err = parseTime(*expires); err != nil {
 			return err
+		}
+	}
+	var mode upstream.Mode
+	if given["route"] && *route != routeDefault {
+		if mode, err = upstream.ParseMode(*route, ""); err != nil || mode == "" {
+			return fmt.Errorf("--route %q: want %s, %s, %s or %s", *route, routeDefault, upstream.ModeRegistry, upstream.ModeRegistryFirst, upstream.ModeUpstream)
 		}
 	}
 	a, err := sf.open(ctx, app.FacesNone)
@@ -208,6 +225,9 @@ func merchantSet(ctx context.Context, args []string) error {
 		}
 		if given["expires"] {
 			s.ExpiresAt = expiry
+		}
+		if given["route"] {
+			s.Route = string(mode)
 		}
 		s.Services = append(s.Services, grant...)
 		s.Services = slices.DeleteFunc(s.Services, func(sv string) bool { return slices.Contains(revoke, sv) })

@@ -132,6 +132,42 @@ func TestMerchantCommands(t *testing.T) {
 	}
 }
 
+func TestMerchantSetRoute(t *testing.T) {
+	cleanEnv(t)
+	db := filepath.Join(t.TempDir(), "p.db")
+	created := decode[merchantJSON](t, mustRun(t, "merchant", "create", "--db", db, "--name", "Shop", "--json"))
+	if created.Route != "default" {
+		t.Errorf("new merchant's route %q, want default", created.Route)
+	}
+	for _, step := range []struct {
+		route, want string // want "": refused
+	}{
+		{"upstream", "upstream"},
+		{"registry-first", "registry-first"},
+		{"both", ""},
+		{"", ""},
+		{"default", "default"},
+		{"registry", "registry"},
+	} {
+		code, out, errs := runOps(t, "merchant", "set", "--db", db, created.AppKey, "--route", step.route, "--json")
+		if step.want == "" {
+			if code == 0 {
+				t.Errorf("--route %q accepted: %s", step.route, out)
+			}
+			continue
+		}
+		if code != 0 {
+			t.Fatalf("--route %q: %d %s", step.route, code, errs)
+		}
+		if got := decode[merchantJSON](t, out).Route; got != step.want {
+			t.Errorf("--route %q: route %q, want %q", step.route, got, step.want)
+		}
+		if shown := decode[merchantJSON](t, mustRun(t, "merchant", "show", created.AppKey, "--db", db, "--json")); shown.Route != step.want {
+			t.Errorf("--route %q: stored route %q, want %q", step.route, shown.Route, step.want)
+		}
+	}
+}
+
 func TestIdentityCommandsWithoutPhotos(t *testing.T) {
 	cleanEnv(t)
 	db := filepath.Join(t.TempDir(), "p.db")
