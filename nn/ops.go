@@ -333,6 +333,7 @@ func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
 		iy := oy*g.SH - g.PadTop
 		for ky := 0; ky < g.KH; ky, iy = ky+1, iy+g.DH {
 			row := dst[d : d+run]
+			d += run
 			switch {
 			case iy < 0 || iy >= h:
 				clear(row)
@@ -342,7 +343,6 @@ func (op *convOp) im2col(in, dst []float32, p0, p1 int) {
 			default:
 				op.im2colEdge(row, in[iy*w*c:(iy+1)*w*c], ix0)
 			}
-			d += run
 		}
 		if ox++; ox == g.OW {
 			ox = 0
