@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
+
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/store/postgres/pgtest"
 	"github.com/portrait-id/portrait/store/storetest"
@@ -69,5 +71,46 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 				t.Errorf("Open took %v to fail", d)
 			}
 		})
+	}
+}
+
+// TestUpgradeFromVersion1 opens a database written before the upstream
+// columns existed: its rows read back with no upstream call and the
+// instance's default route.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	dsn := pgtest.FreshDSN(t)
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version integer PRIMARY KEY, applied_at timestamptz NOT NULL)`,
+		migrations[1],
+		`INSERT INTO schema_migrations (version, applied_at) VALUES (1, now())`,
+		`INSERT INTO merchants (app_key, name, secret_cipher, status, services, qps, burst, created_at, updated_at)
+			VALUES ('pk_a', 'A', '\x01', 'active', '{}', 1, 1, now(), now())`,
+		`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, charged, latency_us, time, id_masked)
+			VALUES ('TID1', 'pk_a', 'r1', '0000', 1, 2, 0, 0, '', true, 10, now(), '')`,
+	} {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	conn.Close(ctx)
+	s, err := Open(ctx, dsn)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer s.Close()
+	if v, err := s.SchemaVersion(ctx); err != nil || v != len(migrations)-1 {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, len(migrations)-1)
+	}
+	if m, err := s.GetMerchant(ctx, "pk_a"); err != nil || m.Route != "" {
+		t.Errorf("merchant after upgrade: %+v, %v", m, err)
+	}
+	rows, err := s.ListLedger(ctx, store.LedgerFilter{})
+	if err != nil || len(rows) != 1 || rows[0].TraceID != "TID1" || rows[0].UpstreamTraceID != "" || rows[0].UpstreamCharged {
+		t.Errorf("ledger after upgrade: %+v, %v", rows, err)
 	}
 }

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"os"
 	"path/filepath"
 	"strings"
@@ -75,5 +76,46 @@ func TestFindAnswerUsesItsIndex(t *testing.T) {
 	}
 	if !strings.Contains(plan.String(), "ledger_answers") {
 		t.Errorf("replay lookup plan does not use ledger_answers:\n%s", plan.String())
+	}
+}
+
+// TestUpgradeFromVersion1 opens a database written before the upstream
+// columns existed: its rows read back with no upstream call and the
+// instance's default route.
+func TestUpgradeFromVersion1(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "v1.db")
+	w, err := sql.Open("sqlite", dsn(path, false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		`CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_ns INTEGER NOT NULL)`,
+		migrations[1],
+		`INSERT INTO schema_migrations (version, applied_ns) VALUES (1, 0)`,
+		`INSERT INTO merchants (app_key, name, secret_cipher, status, services, qps, burst, created_ns, updated_ns)
+			VALUES ('pk_a', 'A', x'01', 'active', '', 1, 1, 0, 0)`,
+		`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, charged, latency_us, time_ns, id_masked)
+			VALUES ('TID1', 'pk_a', 'r1', '0000', 1, 2, 0, 0, '', 1, 10, 0, '')`,
+	} {
+		if _, err := w.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	w.Close()
+	db, err := Open(ctx, path)
+	if err != nil {
+		t.Fatalf("upgrade: %v", err)
+	}
+	defer db.Close()
+	if v, err := db.SchemaVersion(ctx); err != nil || v != len(migrations)-1 {
+		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, len(migrations)-1)
+	}
+	if m, err := db.GetMerchant(ctx, "pk_a"); err != nil || m.Route != "" {
+		t.Errorf("merchant after upgrade: %+v, %v", m, err)
+	}
+	rows, err := db.ListLedger(ctx, store.LedgerFilter{})
+	if err != nil || len(rows) != 1 || rows[0].TraceID != "TID1" || rows[0].UpstreamTraceID != "" || rows[0].UpstreamCharged {
+		t.Errorf("ledger after upgrade: %+v, %v", rows, err)
 	}
 }
