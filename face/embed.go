@@ -38,8 +38,10 @@ const FlipSuffix = "+flip"
 // face-api's descriptor fused with faceres. Measured there (TAR at FAR 1e-3
 // among East-Asian faces / at FAR 1e-4 overall): faceapi 69.3 % / 79.5 %,
 // faceapi+flip 79.1 % / 83.7 %, faceres 73.9 % / 75.1 %, this fusion
-// 85.6 % / 87.5 %; adding flip to the fusion gained about a point for
-// another faceapi and faceres pass, so it is left to configuration.
+// 85.6 % / 87.5 %. Adding flip to the fusion (EmbedFaceAPI + "+" +
+// EmbedFaceRes + FlipSuffix) reached 87.6 % / 89.0 % but doubles the
+// embedding time (≈ 14 → 28 ms here), past the 20 ms budget of a whole
+// verification, so it is left to configuration.
 const DefaultEmbedding = EmbedFaceAPI + "+" + EmbedFaceRes
 
 // network is one descriptor network: it runs a prepared crop (NHWC, size²×3)
