@@ -14,6 +14,8 @@ import (
 	"github.com/portrait-id/portrait/api"
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/metrics"
+	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/upstream"
 )
 
 func init() {
@@ -29,7 +31,7 @@ func serve(ctx context.Context, args []string) error {
 	sf := addStoreFlags(fs)
 	addr := fs.String("addr", envOr("PORTRAIT_ADDR", "127.0.0.1:8080"), "listen address (env PORTRAIT_ADDR)")
 	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
-	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits and request_id claims (env PORTRAIT_REDIS_URL); empty: in-process")
+	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits, request_id claims and per-ID daily counts (env PORTRAIT_REDIS_URL); empty: in-process")
 	opsAddr := fs.String("ops-addr", os.Getenv("PORTRAIT_OPS_ADDR"), "listen address of /metrics, /healthz and /readyz (env PORTRAIT_OPS_ADDR); empty: not served")
 	uf := addUpstreamFlags(fs)
 	if _, err := parseArgs(fs, args); err != nil {
@@ -52,6 +54,13 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if routing.Upstream == nil {
+		ms, err := a.Merchants.List(ctx)
+		if err != nil {
+			return fmt.Errorf("list merchants to check their routes: %w", err)
+		}
+		warnUnroutable(ms, cfg.Logger)
+	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
 		return err
@@ -70,6 +79,19 @@ func serve(ctx context.Context, args []string) error {
 		}()
 	}
 	return serveOn(ctx, ln, a.Handler(), cfg.Logger)
+}
+
+// warnUnroutable names the merchants set to a route that needs an upstream
+// on an instance without one: every call of theirs would answer 2000. A
+// warning rather than a refusal to start, since one merchant's setting must
+// not take the service away from the others.
+func warnUnroutable(ms []store.Merchant, log *slog.Logger) {
+	for _, m := range ms {
+		if mode := upstream.Mode(m.Route); mode == upstream.ModeUpstream || mode == upstream.ModeRegistryFirst {
+			log.Warn("merchant routed to an upstream but none is configured: its calls answer 2000",
+				slog.String("app_key", m.AppKey), slog.String("route", m.Route))
+		}
+	}
 }
 
 // serveOn serves until ctx ends (SIGINT/SIGTERM), then stops accepting and

@@ -1,14 +1,18 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/upstream"
 )
 
@@ -73,5 +77,20 @@ func TestUpstreamFlags(t *testing.T) {
 				t.Errorf("settings %+v (upstream %+v), want %+v (upstream %+v)", got, got.Upstream, tc.want, tc.want.Upstream)
 			}
 		})
+	}
+}
+
+func TestWarnUnroutable(t *testing.T) {
+	var buf bytes.Buffer
+	warnUnroutable([]store.Merchant{
+		{AppKey: "pk_default"},
+		{AppKey: "pk_registry", Route: "registry"},
+		{AppKey: "pk_first", Route: "registry-first"},
+		{AppKey: "pk_up", Route: "upstream"},
+	}, slog.New(slog.NewTextHandler(&buf, nil)))
+	for key, warned := range map[string]bool{"pk_default": false, "pk_registry": false, "pk_first": true, "pk_up": true} {
+		if got := strings.Contains(buf.String(), "app_key="+key+" "); got != warned {
+			t.Errorf("%s warned: %v, want %v (log %q)", key, got, warned, buf.String())
+		}
 	}
 }
