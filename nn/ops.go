@@ -82,10 +82,8 @@ type convOp struct {
 	inPlace  bool
 	xlo, xhi int
 
-	// residual add and activation after it: in the GEMM epilogue when
-	// resFused, else a pass of its own over each tile (addNarrow)
+	// residual add and activation after it, in the GEMM epilogue
 	res       bool
-	resFused  bool
 	resC      int
 	resPool   *kernel.MaxPool2x2Params // the shortcut is this pool of res
 	post      kernel.Activation
@@ -127,20 +125,23 @@ func makeConvOp(g geometry, packed *kernel.PackedB, ep kernel.Epilogue) convOp {
 // that span rows.
 const inPlaceMin = 28
 
-// setResidual adds a shortcut of resC channels (the 2×2 max pool of the
-// step's res input when pool is set) to the output before the activation
-// post. A shortcut with every output channel goes into the GEMM's
-// epilogue, which adds it while the tile is in registers; a channel-padded
-// one keeps a pass of its own.
+// setResidual adds a shortcut of resC ≤ cout channels (the rest zero
+// padding; the 2×2 max pool of the step's res input when pool is set) to
+// the output before the activation post. The GEMM's epilogue adds it while
+// the tile is in registers, so the convolution's own epilogue must not
+// activate (fuse absorbs a residual only then).
 func (op *convOp) setResidual(resC int, pool *poolOp, post kernel.Activation, postAlpha []float32) {
+	if op.ep.Act != kernel.ActNone || resC < 1 || resC > op.cout {
+		panic(fmt.Sprintf("nn: residual of %d channels after a convolution to %d activated by %d", resC, op.cout, op.ep.Act))
+	}
 	op.res, op.resC, op.post, op.postAlpha = true, resC, post, postAlpha
 	if pool != nil {
 		p := pool.params()
 		op.resPool = &p
 	}
-	if resC == op.cout && op.ep.Act == kernel.ActNone {
-		op.resFused = true
-		op.ep.Act, op.ep.Alpha, op.ep.ResidualStride = post, postAlpha, op.cout
+	op.ep.Act, op.ep.Alpha, op.ep.ResidualStride = post, postAlpha, resC
+	if resC < op.cout {
+		op.ep.ResidualCols = resC
 	}
 }
 
@@ -163,17 +164,12 @@ func (op *convOp) poolLen(npix int) int {
 	return npix * op.resC
 }
 
-// gemm multiplies rows a into o, output pixels [p0, p1), with the residual
-// r of those pixels fused or added after.
+// gemm multiplies rows a into o, output pixels [p0, p1), adding r, their
+// residual rows, if the op has one.
 func (op *convOp) gemm(a []float32, lda int, o, r []float32, p0, p1 int) {
 	ep := op.ep
-	if op.resFused {
-		ep.Residual = r
-	}
+	ep.Residual = r
 	kernel.Gemm(p1-p0, a, lda, op.packed, o, op.cout, ep)
-	if op.res && !op.resFused {
-		addNarrow(o, r, op.post, op.postAlpha, op.cout, op.resC)
-	}
 }
 
 // scratchLen is run's scratch: an im2col tile, then a pooled shortcut tile.
@@ -197,7 +193,7 @@ func (op *convOp) run(in, out, scratch, res []float32) {
 	g := &op.g
 	npix := g.OH * g.OW
 	switch {
-	case op.direct && (!op.res || op.resFused && op.resPool == nil):
+	case op.direct && op.resPool == nil:
 		var r []float32
 		if op.res {
 			r = res[:npix*op.resC]
@@ -276,39 +272,6 @@ func (op *convOp) runBands(dw *depthwiseOp, in, out, scratch, res []float32) {
 			r = op.residual(res, scratch[op.band*g.W*g.C:], p0, p1)
 		}
 		op.gemm(a, g.C, out[p0*op.cout:p1*op.cout], r, p0, p1)
-	}
-}
-
-// addNarrow computes out = act(out + res) for a residual of rc < c channels
-// per pixel (the rest were zero padding): each pixel adds then activates its
-// own row.
-func addNarrow(out, res []float32, act kernel.Activation, alpha []float32, c, rc int) {
-	for p := 0; p*c < len(out); p++ {
-		o, r := out[p*c:p*c+c], res[p*rc:p*rc+rc]
-		for j, v := range r {
-			o[j] += v
-		}
-		activateRow(o, act, alpha)
-	}
-}
-
-// activateRow applies a post-residual activation to one pixel's channels.
-func activateRow(o []float32, act kernel.Activation, alpha []float32) {
-	switch act {
-	case kernel.ActRelu:
-		for j, v := range o {
-			o[j] = relu(v)
-		}
-	case kernel.ActRelu6:
-		for j, v := range o {
-			o[j] = min(max(v, 0), 6)
-		}
-	case kernel.ActPrelu:
-		for j, v := range o {
-			if v < 0 {
-				o[j] = v * alpha[j]
-			}
-		}
 	}
 }
 

@@ -3,19 +3,17 @@ package kernel
 import "math"
 
 // applyRow runs the epilogue over dst, whose first element is output column
-// (or channel) j0, with res the row's residual (nil for none). One loop per
-// activation keeps the per-element switch out of the portable kernels'
-// inner loops.
+// (or channel) j0, with res the residual of its first len(res) elements.
+// One loop per activation keeps the per-element switch out of the portable
+// kernels' inner loops.
 func applyRow(dst []float32, j0 int, res []float32, ep *Epilogue) {
 	if ep.Bias != nil {
 		for j, b := range ep.Bias[j0 : j0+len(dst)] {
 			dst[j] += b
 		}
 	}
-	if res != nil {
-		for j, r := range res[:len(dst)] {
-			dst[j] += r
-		}
+	for j, r := range res {
+		dst[j] += r
 	}
 	activateRow(dst, j0, ep)
 }

@@ -4,18 +4,28 @@ package kernel
 // K block, the fused epilogue. A is read in place, lda bytes between rows:
 // packing it cost more than it saved on every shape measured, as the mr row
 // streams prefetch well. B rows are one packed panel row (panel floats)
-// apart. ldc and ldr (the residual's row stride) are in bytes. A tile's
+// apart. ldc and ldr (the residual's row stride) are in bytes; rmask
+// selects the columns that take the residual as mask does those stored. A
+// tile's
 // K is slices runs of kc steps, sliceStep bytes apart in A (see GemmSlices).
 //
 //go:noescape
-func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr, slices, sliceStep int)
+func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr int, rmask uint32, slices, sliceStep int)
 
 //go:noescape
-func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr, slices, sliceStep int)
+func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr int, rmask *int32, slices, sliceStep int)
 
 // laneMask windows give gemmTile256 the VMASKMOVPS masks of an edge tile:
 // the 16 entries from laneMask[16-w] enable the first w columns.
 var laneMask = [32]int32{-1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1}
+
+// lanes is gemmTile256's mask for the first w of 16 columns: nil for all.
+func lanes(w int) *int32 {
+	if w == 16 {
+		return nil
+	}
+	return &laneMask[16-w]
+}
 
 // Kernel mode bits; internal/asmgen emits the same values.
 const (
@@ -91,6 +101,7 @@ func gemmSIMD(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilogue, 
 		epMode |= modeRes
 	}
 	goAct := ep.Act == ActElu || ep.Act == ActSigmoid
+	resCols := ep.residualCols(n)
 
 	// Edge tiles (n not a multiple of nr) store through masks, but the
 	// kernels load bias and slopes whole, so those are padded.
@@ -128,19 +139,20 @@ func gemmSIMD(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilogue, 
 					row := i0 + t0
 					ap := &a[av.off(row, k0)]
 					cp := &c[row*ldc+p0]
-					var rp *float32
-					if mode&modeRes != 0 {
+					rw := max(0, min(w, resCols-p0)) // columns with a residual
+					tmode, rp := mode, (*float32)(nil)
+					if mode&modeRes != 0 && rw > 0 {
 						rp = &ep.Residual[row*ep.ResidualStride+p0]
+					} else {
+						tmode &^= modeRes
 					}
 					ldr := 4 * ep.ResidualStride
 					switch {
 					case sh.avx512:
-						// Bit j of the mask stores column j.
-						gemmTile512(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, uint32(1<<w-1), rp, ldr, slices, 4*av.sliceStride)
-					case w == sh.nr:
-						gemmTile256(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, nil, rp, ldr, slices, 4*av.sliceStride)
+						// Bit j of the masks stores column j, adds its residual.
+						gemmTile512(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, tmode, bias, alpha, ep.Leak, uint32(1<<w-1), rp, ldr, uint32(1<<rw-1), slices, 4*av.sliceStride)
 					default:
-						gemmTile256(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, mode, bias, alpha, ep.Leak, &laneMask[16-w], rp, ldr, slices, 4*av.sliceStride)
+						gemmTile256(mr, kcRun, ap, 4*lda, bp, cp, 4*ldc, tmode, bias, alpha, ep.Leak, lanes(w), rp, ldr, lanes(rw), slices, 4*av.sliceStride)
 					}
 					if last && goAct {
 						for i := range mr {
@@ -177,7 +189,9 @@ func checkGemm(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilogue)
 		panic("kernel: Gemm: bias shorter than n")
 	case ep.Act == ActPrelu && len(ep.Alpha) < n:
 		panic("kernel: Gemm: alpha shorter than n")
-	case ep.Residual != nil && (m > 1 && ep.ResidualStride < n || len(ep.Residual) < (m-1)*ep.ResidualStride+n):
+	case ep.ResidualCols < 0 || ep.ResidualCols > n:
+		panic("kernel: Gemm: residual columns outside [0, n]")
+	case ep.Residual != nil && (m > 1 && ep.ResidualStride < ep.residualCols(n) || len(ep.Residual) < (m-1)*ep.ResidualStride+ep.residualCols(n)):
 		panic("kernel: Gemm: residual shorter than its shape")
 	}
 }

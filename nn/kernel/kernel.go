@@ -36,9 +36,20 @@ type Epilogue struct {
 	Leak  float32   // LeakyRelu slope
 	// Residual, when set, is an m×n matrix (row stride ResidualStride)
 	// added to C before the activation, so a residual connection costs no
-	// pass of its own. Gemm only: it may not alias C.
+	// pass of its own. Gemm only: it may not alias C. ResidualCols in
+	// (0, n) narrows it to m×ResidualCols, added to C's first columns: a
+	// shortcut zero-padded on channels.
 	Residual       []float32
 	ResidualStride int
+	ResidualCols   int
+}
+
+// residualCols is the number of C's n columns that take the residual.
+func (ep *Epilogue) residualCols(n int) int {
+	if ep.ResidualCols > 0 {
+		return ep.ResidualCols
+	}
+	return n
 }
 
 // Path names one implementation of the kernels.
@@ -210,8 +221,8 @@ func gemmPortable(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilog
 			cr := c[i*ldc+p0 : i*ldc+p0+w]
 			copy(cr, acc[:])
 			var res []float32
-			if ep.Residual != nil {
-				res = ep.Residual[i*ep.ResidualStride+p0:][:w]
+			if rw := min(w, ep.residualCols(n)-p0); ep.Residual != nil && rw > 0 {
+				res = ep.Residual[i*ep.ResidualStride+p0:][:rw]
 			}
 			applyRow(cr, p0, res, ep)
 		}

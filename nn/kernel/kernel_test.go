@@ -30,15 +30,21 @@ func randSlice(r *rand.Rand, n int) []float32 {
 }
 
 // randEpilogue draws an epilogue for an m×n product; with res, a residual
-// whose row stride exceeds n by up to 2.
+// over all n columns or (half the time) fewer, whose row stride exceeds its
+// width by up to 2.
 func randEpilogue(r *rand.Rand, m, n int, act Activation, bias, res bool) Epilogue {
 	ep := Epilogue{Act: act, Leak: 0.1}
 	if bias {
 		ep.Bias = randSlice(r, n)
 	}
 	if res {
-		ep.ResidualStride = n + r.IntN(3)
-		ep.Residual = randSlice(r, max(0, (m-1)*ep.ResidualStride+n))
+		cols := n
+		if n > 0 && r.IntN(2) == 0 {
+			ep.ResidualCols = 1 + r.IntN(n)
+			cols = ep.ResidualCols
+		}
+		ep.ResidualStride = cols + r.IntN(3)
+		ep.Residual = randSlice(r, max(0, (m-1)*ep.ResidualStride+cols))
 	}
 	if act == ActPrelu {
 		ep.Alpha = randSlice(r, n)
@@ -59,7 +65,7 @@ func refGemm(m, n, k int, a []float32, lda int, b []float32, ldb int, ep *Epilog
 			if ep.Bias != nil {
 				s += float64(ep.Bias[j])
 			}
-			if ep.Residual != nil {
+			if ep.Residual != nil && (ep.ResidualCols == 0 || j < ep.ResidualCols) {
 				s += float64(ep.Residual[i*ep.ResidualStride+j])
 			}
 			c[i*n+j] = refAct(s, ep, j)
@@ -143,7 +149,7 @@ func checkGemmCase(t *testing.T, r *rand.Rand, p Path, m, n, k int, act Activati
 	for i := range m {
 		for j := range n {
 			if got := c[i*ldc+j]; !within(got, want[i*n+j], k) {
-				t.Fatalf("%s m=%d n=%d k=%d act=%d bias=%v res=%v: C[%d][%d]=%v want %v", p, m, n, k, act, bias, res, i, j, got, want[i*n+j])
+				t.Fatalf("%s m=%d n=%d k=%d act=%d bias=%v res=%v (cols %d): C[%d][%d]=%v want %v", p, m, n, k, act, bias, res, ep.ResidualCols, i, j, got, want[i*n+j])
 			}
 		}
 	}

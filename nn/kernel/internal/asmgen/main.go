@@ -165,16 +165,18 @@ func (s isa) epilogue(g *gen, e epi) {
 // ldc, mode int, bias, alpha *float32, leak float32, the columns to
 // store, so edge tiles need no scratch: for AVX-512 a k-mask (bit j stores
 // column j), for AVX2 nil (all) or 16 int32 lane masks for VMASKMOVPS;
-// then the residual tile and its row stride in bytes; then how many runs
-// of kc steps make up the tile's K (slices) and the bytes from one run's
-// start in A to the next (sliceStep), so a convolution's input serves as
-// A in place.
+// then the residual tile, its row stride in bytes and the columns that
+// take it (rmask, a mask like mask: a shortcut padded on channels covers
+// fewer columns); then how many runs of kc steps make up the tile's K
+// (slices) and the bytes from one run's start in A to the next
+// (sliceStep), so a convolution's input serves as A in place. The
+// arguments from res on sit at the same offsets from res for both ISAs.
 func gemmArgs(s isa) (decl, frame string, resOff int) {
 	decl = "mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32"
 	if s.reg == "Z" {
-		return decl + ", mask uint32, res *float32, ldr, slices, sliceStep int", "$0-120", 88
+		return decl + ", mask uint32, res *float32, ldr int, rmask uint32, slices, sliceStep int", "$0-128", 88
 	}
-	return decl + ", mask *int32, res *float32, ldr, slices, sliceStep int", "$0-128", 96
+	return decl + ", mask *int32, res *float32, ldr int, rmask *int32, slices, sliceStep int", "$0-136", 96
 }
 
 // gemmTile emits C[mr×cols*vec] (+)= A·B over kc steps. A row r, step k is
@@ -193,11 +195,11 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 	g.p("LEAQ (R11)(R11*2), R12")
 	// R10 counts the slices left; R8 moves A from the end of one to the
 	// start of the next.
-	g.p("MOVQ sliceStep+%d(FP), R8", resOff+24)
+	g.p("MOVQ sliceStep+%d(FP), R8", resOff+32)
 	g.p("MOVQ CX, R10")
 	g.p("SHLQ $2, R10")
 	g.p("SUBQ R10, R8")
-	g.p("MOVQ slices+%d(FP), R10", resOff+16)
+	g.p("MOVQ slices+%d(FP), R10", resOff+24)
 	// Rows 4q..4q+3 address A from base q as (base), (base)(lda),
 	// (base)(2lda), (base)(3lda).
 	bases := []string{"SI", "R13", "R14", "R9"}
@@ -345,12 +347,19 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 		}
 		g.label(pre + "_noacc")
 		// addRes adds the residual rows like the accumulate path above adds
-		// C, through the same store masks on edge tiles.
+		// C, through rmask: AVX2's masked loads zero the lanes they skip,
+		// AVX-512 merge-masks them, so the columns without a residual keep
+		// their sums.
 		addRes := func(g *gen) {
 			g.p("MOVQ res+%d(FP), AX", resOff)
 			g.p("MOVQ ldr+%d(FP), CX", resOff+8)
-			if !masked {
-				g.p("MOVQ mask+88(FP), R10")
+			if masked {
+				g.p("MOVL rmask+%d(FP), R10", resOff+16)
+				g.p("KMOVW R10, K4")
+				g.p("SHRL $16, R10")
+				g.p("KMOVW R10, K5")
+			} else {
+				g.p("MOVQ rmask+%d(FP), R10", resOff+16)
 				g.p("TESTQ R10, R10")
 				g.p("JZ %s_resfull", pre)
 				g.p("VMOVUPS (R10), %s", scratch[2])
@@ -372,7 +381,7 @@ func gemmTile(g *gen, s isa, maxRows, cols int) {
 				for j := 0; j < cols; j++ {
 					a := accs[r*cols+j]
 					if masked {
-						g.p("VADDPS.Z %d(AX), %s, %s, %s", j*s.bytes, a, kmask[j], a)
+						g.p("VADDPS %d(AX), %s, %s, %s", j*s.bytes, a, []string{"K4", "K5"}[j], a)
 					} else {
 						g.p("VADDPS %d(AX), %s, %s", j*s.bytes, a, a)
 					}
