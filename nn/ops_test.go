@@ -570,10 +570,10 @@ func TestDepthwiseBands(t *testing.T) {
 	})
 }
 
-// TestPooledResidual checks a convolution with a max-pooled shortcut
-// against pooling, padding the channels, adding and activating as separate
-// passes: fused into the GEMM when the shortcut has every channel, after
-// it when channel-padded; whole and in tiles that start mid-row.
+// TestPooledResidual checks a convolution with a max-pooled shortcut, of
+// every output channel or channel-padded, against pooling, padding the
+// channels, adding and activating as separate passes; whole and in tiles
+// that start mid-row.
 func TestPooledResidual(t *testing.T) {
 	const h, w, cin = 6, 10, 4
 	forEachPath(t, func(t *testing.T) {
