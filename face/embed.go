@@ -36,8 +36,8 @@ const FlipSuffix = "+flip"
 // DefaultEmbedding is the embedding model the service uses unless
 // configured otherwise, chosen by `portrait bench accuracy` on faces-dev:
 // face-api's descriptor fused with faceres. Measured there (TAR at FAR 1e-3
-// among East-Asian faces / at FAR 1e-4 overall): faceapi 69.3 % / 79.5 %,
-// faceapi+flip 79.1 % / 83.7 %, faceres 73.9 % / 75.1 %, this fusion
+// among East-Asian faces / at FAR 1e-4 overall): faceapi 70.6 % / 80.5 %,
+// faceapi+flip 76.5 % / 83.6 %, faceres 73.9 % / 75.1 %, this fusion
 // 85.6 % / 87.5 %. Adding flip to the fusion (EmbedFaceAPI + "+" +
 // EmbedFaceRes + FlipSuffix) reached 87.6 % / 89.0 % but doubles the
 // embedding time (≈ 14 → 28 ms here), past the 20 ms budget of a whole
@@ -63,10 +63,10 @@ type embedSpec struct {
 	mean     [3]float32
 	mul      float32
 	// weight is the model's share of a fused template's cosine (normalised
-	// over the fused models). Chosen on faces-dev: with faceapi at 0.85 and
-	// faceres at 0.15, TAR at FAR 1e-4 rose from 79.5 % (faceapi alone) to
-	// 86.1 %, and at FAR 1e-3 among East-Asian faces from 69.3 % to 84.3 %;
-	// an even split was worse than faceapi alone at FAR 1e-3.
+	// over the fused models). Chosen on faces-dev among 0.3–0.9 for
+	// faceapi: at 0.85 / 0.15 the fusion was best at FAR 1e-4 (see
+	// DefaultEmbedding); an even split was worse than faceapi alone at FAR
+	// 1e-3.
 	weight float32
 }
 
