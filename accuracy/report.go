@@ -38,9 +38,12 @@ type Metrics struct {
 	ThresholdAtFAR map[string]float64 `json:"threshold_at_far"`
 	// Unmeasurable lists FAR levels below 1/impostor_pairs: their threshold
 	// is just above the highest impostor and the true rate is unknown.
-	Unmeasurable []string           `json:"far_unmeasurable,omitempty"`
-	FARAtScore   map[string]float64 `json:"far_at_score,omitempty"`
-	TARAtScore   map[string]float64 `json:"tar_at_score,omitempty"`
+	Unmeasurable []string `json:"far_unmeasurable,omitempty"`
+	// FewAccepts lists FAR levels whose threshold rests on fewer than ten
+	// false accepts: measured, but one impostor more or less moves it.
+	FewAccepts []string           `json:"far_few_accepts,omitempty"`
+	FARAtScore map[string]float64 `json:"far_at_score,omitempty"`
+	TARAtScore map[string]float64 `json:"tar_at_score,omitempty"`
 }
 
 // Report is the accuracy report of one model on one set.
@@ -85,6 +88,8 @@ func metricsOf(s *Scores, table *calibration.Table) Metrics {
 			m.TARAtFAR[l.Key] = TARAt(s.Genuine, t)
 			if !ok {
 				m.Unmeasurable = append(m.Unmeasurable, l.Key)
+			} else if l.FAR*float64(s.Impostors.Len()) < minAccepts {
+				m.FewAccepts = append(m.FewAccepts, l.Key)
 			}
 		}
 	}
@@ -116,8 +121,11 @@ func (r Report) WriteText(w io.Writer) error {
 		fmt.Fprintf(&b, "| %s | %d | %d (%.1f %%) | %d | %d | %s |", name, m.Images, m.Failures, pct(m.Failures, m.Images), m.GenuinePairs, m.ImpostorPairs, auc)
 		for _, l := range FARLevels {
 			mark := ""
-			if slices.Contains(m.Unmeasurable, l.Key) {
+			switch {
+			case slices.Contains(m.Unmeasurable, l.Key):
 				mark = "*"
+			case slices.Contains(m.FewAccepts, l.Key):
+				mark = "†"
 			}
 			if v, ok := m.TARAtFAR[l.Key]; ok {
 				fmt.Fprintf(&b, " %.1f %%%s |", 100*v, mark)
@@ -151,6 +159,7 @@ func (r Report) WriteText(w io.Writer) error {
 		row(g, r.Groups[g])
 	}
 	b.WriteString("\n* fewer than 1/FAR impostor pairs: threshold just above the highest impostor, true FAR unknown.\n")
+	b.WriteString("† threshold rests on fewer than 10 false accepts: indicative only.\n")
 	if len(r.FailureReasons) > 0 {
 		keys := make([]string, 0, len(r.FailureReasons))
 		for k := range r.FailureReasons {
