@@ -210,8 +210,7 @@ func gemmPortable(m int, av *aView, b *PackedB, c []float32, ldc int, ep *Epilog
 		pd := b.Data[(p0/panel)*panel*k : (p0/panel+1)*panel*k]
 		for i := 0; i < m; i++ {
 			acc = [panel]float32{}
-			for k0 := 0; k0 < k; k0 += av.run {
-				o := av.off(i, k0)
+			for k0, o := 0, i*av.lda; k0 < k; k0, o = k0+av.run, o+av.sliceStride {
 				for kk, x := range av.a[o : o+av.run] {
 					for j, v := range (*[panel]float32)(pd[(k0+kk)*panel:]) {
 						acc[j] += x * v
