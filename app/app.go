@@ -18,6 +18,7 @@ import (
 
 	"github.com/portrait-id/portrait/api"
 	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/face/calibration"
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/ledger"
 	"github.com/portrait-id/portrait/merchant"
@@ -57,6 +58,10 @@ type Config struct {
 	// cannot be enrolled; FacesGiven uses Faces and Enroller as given.
 	Faces     FacesMode
 	ModelsDir string // default models.DefaultDir()
+	// Embedding names the descriptor (default face.DefaultEmbedding). Serving
+	// and enrolment must use the same one: templates of another model do not
+	// compare.
+	Embedding string
 	Verifier  verify.Faces
 	Enroller  identity.Enroller
 
@@ -121,7 +126,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	var enroller identity.Enroller
 	switch cfg.Faces {
 	case FacesPipeline:
-		p, err := OpenFaces(cfg.ModelsDir)
+		p, err := OpenFaces(cfg.ModelsDir, cfg.Embedding)
 		if err != nil {
 			return nil, err
 		}
@@ -326,16 +331,24 @@ func masterKey(cfg Config) ([]byte, error) {
 }
 
 // OpenFaces loads the face pipeline from modelsDir (default
-// models.DefaultDir()), refusing with the command that fetches the models
-// when they are missing or corrupt.
-func OpenFaces(modelsDir string) (*face.Pipeline, error) {
+// models.DefaultDir()) with the named descriptor (default
+// face.DefaultEmbedding), refusing with the command that fetches the models
+// when they are missing or corrupt, and refusing a descriptor without a
+// calibration table, which could enrol photos but never score a call.
+func OpenFaces(modelsDir, embedding string) (*face.Pipeline, error) {
 	if modelsDir == "" {
 		modelsDir = models.DefaultDir()
+	}
+	if embedding == "" {
+		embedding = face.DefaultEmbedding
 	}
 	if err := models.Check(modelsDir); err != nil {
 		return nil, fmt.Errorf("face models in %s: %w", modelsDir, err)
 	}
-	return face.Open(face.Config{ModelsDir: modelsDir})
+	if _, err := calibration.Lookup(embedding); err != nil {
+		return nil, fmt.Errorf("embedding %s: %w (calibrated: %s; fit one with `portrait bench calibrate`)", embedding, err, strings.Join(calibration.Models(), ", "))
+	}
+	return face.Open(face.Config{ModelsDir: modelsDir, Embedding: face.EmbedderConfig{Model: embedding}})
 }
 
 // routerSource adapts upstream.Router to verify.CallSource. The upstream

@@ -21,6 +21,7 @@ import (
 
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/face/calibration"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/sign"
@@ -225,8 +226,11 @@ func TestRealPipeline(t *testing.T) {
 	if r.Code != "0000" || r.Charge != 2 || string(r.Data) != `{"result":2,"reason":"multiple_faces"}` {
 		t.Errorf("group photo as selfie: %+v %s", r, r.Data)
 	}
-	if _, err := app.OpenFaces(t.TempDir()); !errors.Is(err, models.ErrMissing) || !strings.Contains(err.Error(), models.FetchCommand) {
+	if _, err := app.OpenFaces(t.TempDir(), ""); !errors.Is(err, models.ErrMissing) || !strings.Contains(err.Error(), models.FetchCommand) {
 		t.Errorf("empty models dir: %v, want ErrMissing naming %q", err, models.FetchCommand)
+	}
+	if _, err := app.OpenFaces("", face.EmbedFaceResRGB); !errors.Is(err, calibration.ErrNoTable) {
+		t.Errorf("uncalibrated embedding: %v, want calibration.ErrNoTable", err)
 	}
 }
 

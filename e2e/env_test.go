@@ -190,7 +190,7 @@ func (w *world) setUp(ctx context.Context) error {
 		return fmt.Errorf("create merchants: %w", err)
 	}
 
-	pipeline, err := app.OpenFaces(w.modelsD)
+	pipeline, err := app.OpenFaces(w.modelsD, "")
 	if err != nil {
 		return err
 	}

@@ -69,7 +69,7 @@ func facePipeline(t *testing.T) *face.Pipeline {
 			t.Skipf("face set: %v", err)
 		}
 	}
-	pipeline.once.Do(func() { pipeline.p, pipeline.err = app.OpenFaces("") })
+	pipeline.once.Do(func() { pipeline.p, pipeline.err = app.OpenFaces("", "") })
 	if pipeline.err != nil {
 		t.Fatal(pipeline.err)
 	}

