@@ -89,46 +89,18 @@ func (db *DB) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.Led
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
 	}
-	rows, err := db.r.QueryContext(ctx, q, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list ledger: %w", err)
-	}
-	defer rows.Close()
-	var out []store.LedgerRow
-	for rows.Next() {
-		r, err := scanLedger(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list ledger: %w", err)
-		}
-		out = append(out, r)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list ledger: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db.r, "list ledger", scanLedger, q, args...)
 }
 
 // LedgerUsage implements store.Ledger.
 func (db *DB) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Usage, error) {
 	where, args := ledgerWhere(f)
-	rows, err := db.r.QueryContext(ctx, `SELECT app_key, strftime('%Y-%m-%d', time_ns / 1000000000, 'unixepoch') AS day,
-		code, count(*), sum(charged), sum(upstream_charged) FROM ledger`+where+` GROUP BY app_key, day, code ORDER BY app_key, day, code`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("ledger usage: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Usage
-	for rows.Next() {
+	return queryAll(ctx, db.r, "ledger usage", func(s scanner) (store.Usage, error) {
 		var u store.Usage
-		if err := rows.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged, &u.UpstreamCharged); err != nil {
-			return nil, fmt.Errorf("ledger usage: %w", err)
-		}
-		out = append(out, u)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("ledger usage: %w", err)
-	}
-	return out, nil
+		err := s.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged, &u.UpstreamCharged)
+		return u, err
+	}, `SELECT app_key, strftime('%Y-%m-%d', time_ns / 1000000000, 'unixepoch') AS day,
+		code, count(*), sum(charged), sum(upstream_charged) FROM ledger`+where+` GROUP BY app_key, day, code ORDER BY app_key, day, code`, args...)
 }
 
 const findAnswerQuery = `SELECT ` + ledgerColumns + ` FROM ledger

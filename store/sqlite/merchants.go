@@ -49,23 +49,7 @@ func (db *DB) GetMerchant(ctx context.Context, appKey string) (store.Merchant, e
 
 // ListMerchants implements store.Merchants.
 func (db *DB) ListMerchants(ctx context.Context) ([]store.Merchant, error) {
-	rows, err := db.r.QueryContext(ctx, `SELECT `+merchantColumns+` FROM merchants ORDER BY app_key`)
-	if err != nil {
-		return nil, fmt.Errorf("list merchants: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Merchant
-	for rows.Next() {
-		m, err := scanMerchant(rows)
-		if err != nil {
-			return nil, fmt.Errorf("list merchants: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list merchants: %w", err)
-	}
-	return out, nil
+	return queryAll(ctx, db.r, "list merchants", scanMerchant, `SELECT `+merchantColumns+` FROM merchants ORDER BY app_key`)
 }
 
 // UpdateMerchant implements store.Merchants.
@@ -87,8 +71,6 @@ func (db *DB) UpdateMerchant(ctx context.Context, m store.Merchant) error {
 	}
 	return nil
 }
-
-type scanner interface{ Scan(dest ...any) error }
 
 func scanMerchant(s scanner) (store.Merchant, error) {
 	var (
