@@ -56,6 +56,27 @@ func (f *storeFlags) open(ctx context.Context, faces app.FacesMode) (*app.App, e
 	return app.Open(ctx, f.config(faces))
 }
 
+// storeCmd starts a command that works on the store: its flag set, holding
+// the store flags, for the command to add its own flags to.
+func storeCmd(name string) (*flag.FlagSet, *storeFlags) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	return fs, addStoreFlags(fs)
+}
+
+// parseOpen parses args (see parseArgs; positional names the arguments the
+// command expects) and opens the app with faces. The caller closes it.
+func (f *storeFlags) parseOpen(ctx context.Context, fs *flag.FlagSet, args []string, faces app.FacesMode, positional ...string) (*app.App, []string, error) {
+	pos, err := parseArgs(fs, args, positional...)
+	if err != nil {
+		return nil, nil, err
+	}
+	a, err := f.open(ctx, faces)
+	if err != nil {
+		return nil, nil, err
+	}
+	return a, pos, nil
+}
+
 func envOr(name, def string) string {
 	if v := os.Getenv(name); v != "" {
 		return v

@@ -5,7 +5,6 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"errors"
-	"flag"
 	"fmt"
 	"hash/fnv"
 	"io"
@@ -59,8 +58,7 @@ func warnNoFace(rec identity.Record, where string) {
 }
 
 func identityAdd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait identity add", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
+	fs, sf := storeCmd("portrait identity add")
 	id := fs.String("id-number", "", "ID number (required)")
 	name := fs.String("name", "", "holder's name (required)")
 	photoPath := fs.String("photo", "", "reference photo (JPG/PNG/BMP/GIF/TIFF); its face template is stored, not the photo")
@@ -88,13 +86,8 @@ func identityAdd(ctx context.Context, args []string) error {
 }
 
 func identityShow(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait identity show", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
-	pos, err := parseArgs(fs, args, "ID_NUMBER")
-	if err != nil {
-		return err
-	}
-	a, err := sf.open(ctx, app.FacesNone)
+	fs, sf := storeCmd("portrait identity show")
+	a, pos, err := sf.parseOpen(ctx, fs, args, app.FacesNone, "ID_NUMBER")
 	if err != nil {
 		return err
 	}
@@ -107,13 +100,8 @@ func identityShow(ctx context.Context, args []string) error {
 }
 
 func identityRemove(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait identity remove", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
-	pos, err := parseArgs(fs, args, "ID_NUMBER")
-	if err != nil {
-		return err
-	}
-	a, err := sf.open(ctx, app.FacesNone)
+	fs, sf := storeCmd("portrait identity remove")
+	a, pos, err := sf.parseOpen(ctx, fs, args, app.FacesNone, "ID_NUMBER")
 	if err != nil {
 		return err
 	}
@@ -149,8 +137,7 @@ type importIssue struct {
 var errRejectedRows = errors.New("rows rejected")
 
 func identityImport(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait identity import", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
+	fs, sf := storeCmd("portrait identity import")
 	photos := fs.String("photos", ".", "directory the CSV's relative photo paths start from")
 	pos, err := parseArgs(fs, args, "FILE.csv")
 	if err != nil {

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"maps"
 	"slices"
@@ -41,8 +40,7 @@ type ledgerJSON struct {
 }
 
 func ledgerCmd(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait ledger", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
+	fs, sf := storeCmd("portrait ledger")
 	appKey := fs.String("app-key", "", "only this merchant")
 	from := fs.String("from", "", "from this UTC day (2006-01-02) or RFC 3339 instant, inclusive")
 	to := fs.String("to", "", "to this UTC day, inclusive, or RFC 3339 instant, exclusive")

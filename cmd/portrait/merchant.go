@@ -84,8 +84,7 @@ func printMerchant(v merchantJSON, asJSON bool) error {
 }
 
 func merchantCreate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait merchant create", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
+	fs, sf := storeCmd("portrait merchant create")
 	name := fs.String("name", "", "display name (required)")
 	qps := fs.Float64("qps", merchant.DefaultQPS, "rate limit, calls per second")
 	burst := fs.Int("burst", merchant.DefaultBurst, "calls allowed at once above the rate")
@@ -116,12 +115,8 @@ func merchantCreate(ctx context.Context, args []string) error {
 }
 
 func merchantList(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait merchant list", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
-	if _, err := parseArgs(fs, args); err != nil {
-		return err
-	}
-	a, err := sf.open(ctx, app.FacesNone)
+	fs, sf := storeCmd("portrait merchant list")
+	a, _, err := sf.parseOpen(ctx, fs, args, app.FacesNone)
 	if err != nil {
 		return err
 	}
@@ -146,13 +141,8 @@ func merchantList(ctx context.Context, args []string) error {
 }
 
 func merchantShow(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait merchant show", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
-	pos, err := parseArgs(fs, args, "APP_KEY")
-	if err != nil {
-		return err
-	}
-	a, err := sf.open(ctx, app.FacesNone)
+	fs, sf := storeCmd("portrait merchant show")
+	a, pos, err := sf.parseOpen(ctx, fs, args, app.FacesNone, "APP_KEY")
 	if err != nil {
 		return err
 	}
@@ -171,8 +161,7 @@ func (r *repeated) String() string     { return strings.Join(*r, ",") }
 func (r *repeated) Set(v string) error { *r = append(*r, v); return nil }
 
 func merchantSet(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait merchant set", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
+	fs, sf := storeCmd("portrait merchant set")
 	name := fs.String("name", "", "display name")
 	status := fs.String("status", "", "active, frozen or disabled")
 	qps := fs.Float64("qps", 0, "rate limit, calls per second")
@@ -239,13 +228,8 @@ func merchantSet(ctx context.Context, args []string) error {
 }
 
 func merchantRotate(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait merchant rotate-secret", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
-	pos, err := parseArgs(fs, args, "APP_KEY")
-	if err != nil {
-		return err
-	}
-	a, err := sf.open(ctx, app.FacesNone)
+	fs, sf := storeCmd("portrait merchant rotate-secret")
+	a, pos, err := sf.parseOpen(ctx, fs, args, app.FacesNone, "APP_KEY")
 	if err != nil {
 		return err
 	}

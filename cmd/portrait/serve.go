@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -28,8 +27,7 @@ func init() {
 const shutdownGrace = 30 * time.Second
 
 func serve(ctx context.Context, args []string) error {
-	fs := flag.NewFlagSet("portrait serve", flag.ContinueOnError)
-	sf := addStoreFlags(fs)
+	fs, sf := storeCmd("portrait serve")
 	addr := fs.String("addr", envOr("PORTRAIT_ADDR", "127.0.0.1:8080"), "listen address (env PORTRAIT_ADDR)")
 	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
 	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits, request_id claims and per-ID daily counts (env PORTRAIT_REDIS_URL); empty: in-process")
