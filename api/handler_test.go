@@ -13,9 +13,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -24,6 +22,7 @@ import (
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/idcard"
 	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/sign"
 	"github.com/portrait-id/portrait/upstream"
@@ -57,33 +56,15 @@ func (f *fakeVerifier) last(t *testing.T) verify.Request {
 	return f.calls[len(f.calls)-1]
 }
 
-// syncBuffer collects log output written from the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
 type fixture struct {
 	srv  *httptest.Server
 	fake *fakeVerifier
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 }
 
 func newFixture(t *testing.T, out verify.Outcome) *fixture {
 	t.Helper()
-	f := &fixture{fake: &fakeVerifier{out: out}, logs: &syncBuffer{}}
+	f := &fixture{fake: &fakeVerifier{out: out}, logs: &testkit.SyncBuffer{}}
 	logger := slog.New(slog.NewJSONHandler(f.logs, nil))
 	f.srv = httptest.NewServer(NewHandler(f.fake, Options{Logger: logger}))
 	t.Cleanup(f.srv.Close)
@@ -131,29 +112,12 @@ var (
 	}
 )
 
-var traceIDPattern = regexp.MustCompile(`"trace_id":"TID[0-9a-f]{32}"`)
-
 // checkGolden compares an answer with testdata/golden/name.json, trace_id
 // normalised, after checking the trace_id's form.
 func checkGolden(t *testing.T, name string, body []byte) {
 	t.Helper()
-	if !traceIDPattern.Match(body) {
-		t.Fatalf("no TID+32 hex trace_id in %s", body)
-	}
-	got := traceIDPattern.ReplaceAll(body, []byte(`"trace_id":"TID00000000000000000000000000000000"`))
-	path := filepath.Join("testdata", "golden", name+".json")
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./api -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("answer differs from %s:\n got %s\nwant %s", path, got, want)
-	}
+	got := testkit.MaskTraceID(t, body)
+	testkit.Golden(t, filepath.Join("testdata", "golden", name+".json"), got, *update, "go test ./api -update")
 }
 
 func checkEnvelopeHeaders(t *testing.T, res *http.Response, status int) {

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
@@ -21,6 +20,7 @@ import (
 	"github.com/portrait-id/portrait/cluster/faultproxy"
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/metrics"
 	"github.com/portrait-id/portrait/models"
@@ -127,7 +127,7 @@ func newCluster(t *testing.T, n int, opt options) *cluster {
 
 	// The instances' call logs are shown when the test fails: they name
 	// the error behind a 9999.
-	logs := &syncBuffer{}
+	logs := &testkit.SyncBuffer{}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("instance logs:\n%s", logs.String())
@@ -234,22 +234,4 @@ func scrapeValue(t *testing.T, in *instance, series string) float64 {
 		}
 	}
 	return 0
-}
-
-// syncBuffer is a bytes.Buffer for several goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

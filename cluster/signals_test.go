@@ -15,6 +15,7 @@ import (
 
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/client"
+	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/store"
@@ -65,7 +66,7 @@ type server struct {
 	cmd  *exec.Cmd
 	url  string
 	done chan error
-	logs *syncBuffer
+	logs *testkit.SyncBuffer
 }
 
 func startServer(t *testing.T, db string) *server {
@@ -76,7 +77,7 @@ func startServer(t *testing.T, db string) *server {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	s := &server{url: "http://" + addr, done: make(chan error, 1), logs: &syncBuffer{}}
+	s := &server{url: "http://" + addr, done: make(chan error, 1), logs: &testkit.SyncBuffer{}}
 	s.cmd = exec.Command(portraitBinary(t), "serve", "--db", db, "--addr", addr)
 	s.cmd.Env = append(os.Environ(), "PORTRAIT_MASTER_KEY="+masterKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs

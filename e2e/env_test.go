@@ -22,6 +22,7 @@ import (
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/store"
@@ -46,7 +47,7 @@ type world struct {
 	url     string
 	app     *app.App
 	db      string
-	logs    *syncBuffer
+	logs    *testkit.SyncBuffer
 	modelsD string
 
 	main, frozen, disabled, expired, notGranted, slow, quota1, bench creds
@@ -128,7 +129,7 @@ func startWorld(modelsDir string) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w := &world{db: filepath.Join(tmp, "portrait.db"), logs: &syncBuffer{}, modelsD: modelsDir}
+	w := &world{db: filepath.Join(tmp, "portrait.db"), logs: &testkit.SyncBuffer{}, modelsD: modelsDir}
 	w.noFacePNG = grayPNG(400, 400)
 	w.notAnImage = []byte("this is a text file, not an image")
 
@@ -328,24 +329,6 @@ func grayPNG(w, h int) []byte {
 	var buf bytes.Buffer
 	png.Encode(&buf, img)
 	return buf.Bytes()
-}
-
-// syncBuffer collects the server's log lines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // post sends a raw body to the live API.
