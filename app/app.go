@@ -133,9 +133,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		a.pipeline = p
 		enroller = p
 		if cfg.Metrics != nil {
-			faces = cfg.Metrics.Faces(pipelineFaces{p})
+			faces = cfg.Metrics.Faces(PipelineFaces{p})
 		} else {
-			faces = pipelineFaces{p}
+			faces = PipelineFaces{p}
 		}
 	case FacesGiven:
 		faces, enroller = cfg.Verifier, cfg.Enroller
@@ -370,8 +370,10 @@ func (s routerSource) LookupCall(ctx context.Context, c verify.SourceCall) (veri
 	return ans, err
 }
 
-// pipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function
-// of two templates, not of the loaded models.
-type pipelineFaces struct{ *face.Pipeline }
+// PipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function
+// of two templates, not of the loaded models. It is what Open uses with
+// FacesPipeline, for callers that load the pipeline themselves and open
+// with FacesGiven.
+type PipelineFaces struct{ *face.Pipeline }
 
-func (pipelineFaces) Score(probe, ref face.Template) (float64, error) { return face.Score(probe, ref) }
+func (PipelineFaces) Score(probe, ref face.Template) (float64, error) { return face.Score(probe, ref) }

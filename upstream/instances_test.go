@@ -101,11 +101,6 @@ func blankJPEG(t *testing.T) []byte {
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-// pipelineFaces is verify.Faces over the real pipeline, as app wires it.
-type pipelineFaces struct{ *face.Pipeline }
-
-func (pipelineFaces) Score(probe, ref face.Template) (float64, error) { return face.Score(probe, ref) }
-
 // instanceB is the upstream: a real instance with a registry, and A's
 // account at it.
 type instanceB struct {
@@ -122,7 +117,7 @@ func startB(t *testing.T) *instanceB {
 	ctx := context.Background()
 	a, err := app.Open(ctx, app.Config{
 		DB: filepath.Join(t.TempDir(), "b.db"), Notices: io.Discard, Logger: quiet(),
-		Faces: app.FacesGiven, Verifier: pipelineFaces{p}, Enroller: p,
+		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -165,7 +160,7 @@ func startA(t *testing.T, cfg upstream.Config, idDailyLimit int64) *instanceA {
 	ctx := context.Background()
 	a, err := app.Open(ctx, app.Config{
 		DB: filepath.Join(t.TempDir(), "a.db"), Notices: io.Discard, Logger: quiet(),
-		Faces: app.FacesGiven, Verifier: pipelineFaces{p}, Enroller: p,
+		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
 		Routing: &upstream.Settings{Upstream: &cfg, Mode: upstream.ModeUpstream, IDDailyLimit: idDailyLimit},
 	})
 	if err != nil {
