@@ -84,6 +84,18 @@ func envOr(name, def string) string {
 	return def
 }
 
+// parseFlags parses args into fs, answering flag.ErrHelp for -h and
+// errUsage for any other mistake (which fs has already reported).
+func parseFlags(fs *flag.FlagSet, args []string) error {
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return err
+		}
+		return errUsage
+	}
+	return nil
+}
+
 // parseArgs parses flags placed before, between or after positional
 // arguments (`merchant set APP_KEY --status frozen` and `merchant set
 // --status frozen APP_KEY` alike) and checks the positional count.
@@ -91,11 +103,8 @@ func parseArgs(fs *flag.FlagSet, args []string, positional ...string) ([]string,
 	fs.SetOutput(opsErr)
 	var pos []string
 	for {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return nil, err
-			}
-			return nil, errUsage
+		if err := parseFlags(fs, args); err != nil {
+			return nil, err
 		}
 		args = fs.Args()
 		if len(args) == 0 {

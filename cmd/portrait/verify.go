@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,11 +35,8 @@ func runVerify(ctx context.Context, args []string, stdout io.Writer) error {
 	multipart := fs.Bool("multipart", false, "send the selfie as multipart selfie_file instead of form selfie_base64")
 	asJSON := fs.Bool("json", false, "print the answer's JSON as received")
 	timeout := fs.Duration("timeout", 10*time.Second, "give up waiting for the answer after this long")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
-		}
-		return errUsage
+	if err := parseFlags(fs, args); err != nil {
+		return err
 	}
 	required := []struct{ flag, value string }{
 		{"app-key", *appKey}, {"app-secret", *appSecret}, {"id-number", *idNumber}, {"name", *name}, {"selfie", *selfiePath},
