@@ -18,34 +18,9 @@ import (
 // B's ledger row carries A's trace_id as its request_id and A's row B's
 // trace_id and charge, and the per-ID daily limit refuses past its count.
 func TestRoutedToUpstream(t *testing.T) {
-	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
-		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, err := b.Registry.Add(ctx, idMatch, "张三", []byte("photo")); err != nil {
-		t.Fatal(err)
-	}
-	aAtB, err := b.Merchants.Create(ctx, merchant.NewSettings("instance A"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bSrv := httptest.NewServer(b.Handler())
-	defer bSrv.Close()
-
-	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
-		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
-			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
-			Mode:     upstream.ModeUpstream, IDDailyLimit: 2,
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
+	p := startRoutedPair(t, upstream.ModeUpstream, 2)
+	b, a, aAtB, aSrv := p.b, p.a, p.aAtB, p.aSrv
 	shop, _ := a.Merchants.Create(ctx, merchant.NewSettings("shop"))
-	aSrv := httptest.NewServer(a.Handler())
-	defer aSrv.Close()
 
 	r := post(t, aSrv, shop.Merchant.AppKey, shop.Secret, "r1", idMatch, "张三", []byte("selfie"))
 	if r.Code != "0000" || r.Charge != 1 || string(r.Data) != `{"result":1,"id_name":1,"photo":1,"score":91.23}` {
@@ -71,32 +46,8 @@ func TestRoutedToUpstream(t *testing.T) {
 // default route: a merchant set to the upstream is answered by B, the others
 // by A's own (empty) registry.
 func TestPerMerchantRoute(t *testing.T) {
-	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
-		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
-	if _, err := b.Registry.Add(ctx, idMatch, "张三", []byte("photo")); err != nil {
-		t.Fatal(err)
-	}
-	aAtB, err := b.Merchants.Create(ctx, merchant.NewSettings("instance A"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	bSrv := httptest.NewServer(b.Handler())
-	defer bSrv.Close()
-	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
-		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
-			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
-			Mode:     upstream.ModeRegistry,
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	aSrv := httptest.NewServer(a.Handler())
-	defer aSrv.Close()
+	p := startRoutedPair(t, upstream.ModeRegistry, 0)
+	a, aSrv := p.a, p.aSrv
 	for _, tc := range []struct {
 		route    string
 		wantData string
@@ -117,4 +68,43 @@ func TestPerMerchantRoute(t *testing.T) {
 			t.Errorf("route %q: %+v %s; want %s", tc.route, r, r.Data, tc.wantData)
 		}
 	}
+}
+
+// routedPair is instance A routed to instance B, both on stub faces, as
+// app.Open wires Config.Routing; B's registry holds idMatch as 张三.
+type routedPair struct {
+	a, b *app.App
+	aAtB merchant.Created // A's account at B
+	aSrv *httptest.Server // A's API
+}
+
+func startRoutedPair(t *testing.T, mode upstream.Mode, idDailyLimit int64) routedPair {
+	t.Helper()
+	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	if _, err := b.Registry.Add(ctx, idMatch, "张三", []byte("photo")); err != nil {
+		t.Fatal(err)
+	}
+	aAtB, err := b.Merchants.Create(ctx, merchant.NewSettings("instance A"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bSrv := httptest.NewServer(b.Handler())
+	t.Cleanup(bSrv.Close)
+	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
+			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
+			Mode:     mode, IDDailyLimit: idDailyLimit,
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	aSrv := httptest.NewServer(a.Handler())
+	t.Cleanup(aSrv.Close)
+	return routedPair{a: a, b: b, aAtB: aAtB, aSrv: aSrv}
 }
