@@ -64,16 +64,7 @@ func TestOpsHandlerWithMetrics(t *testing.T) {
 func TestRedisSharesRateLimits(t *testing.T) {
 	url := testRedis(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	open := func() *app.App {
-		a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
-			Notices: io.Discard, Logger: discardLogger(), Redis: url})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		return a
-	}
-	a1, a2 := open(), open()
+	a1, a2 := openOnRedis(t, db, url, nil), openOnRedis(t, db, url, nil)
 	set := merchant.NewSettings("shared")
 	set.QPS, set.Burst = 0.001, 2
 	m, err := a1.Merchants.Create(ctx, set)
@@ -104,6 +95,19 @@ func testRedis(t *testing.T) string {
 	return url
 }
 
+// openOnRedis opens one of several instances sharing the SQLite file db and
+// the Redis at url, on stub faces; it closes with the test.
+func openOnRedis(t *testing.T, db, url string, routing *upstream.Settings) *app.App {
+	t.Helper()
+	a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
+		Notices: io.Discard, Logger: discardLogger(), Redis: url, Routing: routing})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
 // TestRedisSharesIDDailyLimit runs two instances on one database and one
 // Redis with a per-ID-number daily limit of 2: the third call of the day is
 // refused wherever it lands.
@@ -113,17 +117,8 @@ func TestRedisSharesIDDailyLimit(t *testing.T) {
 	// number per run starts at zero.
 	id := freshIDNumber(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	open := func() *app.App {
-		a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
-			Notices: io.Discard, Logger: discardLogger(), Redis: url,
-			Routing: &upstream.Settings{Mode: upstream.ModeRegistry, IDDailyLimit: 2}})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { a.Close() })
-		return a
-	}
-	a1, a2 := open(), open()
+	routing := &upstream.Settings{Mode: upstream.ModeRegistry, IDDailyLimit: 2}
+	a1, a2 := openOnRedis(t, db, url, routing), openOnRedis(t, db, url, routing)
 	if _, err := a1.Registry.Add(ctx, id, "张三", []byte("photo")); err != nil {
 		t.Fatal(err)
 	}
