@@ -86,6 +86,15 @@ func sdk(c func(w *world) creds, req client.Request, opts ...client.Option) func
 
 func mainM(w *world) creds { return w.main }
 
+// noFaceCall sends, as the merchant c, a call on the registered holder
+// with a selfie that has no face (the selfie is not what these calls test).
+func noFaceCall(c func(w *world) creds, opts ...client.Option) func(t *testing.T, w *world) *client.Response {
+	return func(t *testing.T, w *world) *client.Response {
+		t.Helper()
+		return sdk(c, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG}, opts...)(t, w)
+	}
+}
+
 // Every code of the document that a live service can be brought to answer,
 // and every data shape, against golden files; 9999 (an internal failure)
 // is covered by package api's tests.
@@ -142,21 +151,15 @@ func TestCodesAndShapes(t *testing.T) {
 			},
 			want: client.CodeOK},
 		{name: "0000_bad_quality_no_face",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(mainM, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(mainM),
 			want: client.CodeOK},
 		{name: "1000_wrong_secret",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(func(w *world) creds { return creds{w.main.appKey, "not-the-secret"} }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(func(w *world) creds { return creds{w.main.appKey, "not-the-secret"} }),
 			want: client.CodeSignature},
 		{name: "1000_frozen_merchant_wrong_secret",
-			do: func(t *testing.T, w *world) *client.Response {
-				// A merchant's status is not revealed to a caller whose
-				// signature is wrong.
-				return sdk(func(w *world) creds { return creds{w.frozen.appKey, "not-the-secret"} }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			// A merchant's status is not revealed to a caller whose
+			// signature is wrong.
+			do:   noFaceCall(func(w *world) creds { return creds{w.frozen.appKey, "not-the-secret"} }),
 			want: client.CodeSignature},
 		{name: "1001_gbk_name",
 			do: func(t *testing.T, w *world) *client.Response {
@@ -188,19 +191,13 @@ func TestCodesAndShapes(t *testing.T) {
 			},
 			want: client.CodeParameter},
 		{name: "1003_frozen",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(func(w *world) creds { return w.frozen }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(func(w *world) creds { return w.frozen }),
 			want: client.CodeFrozen},
 		{name: "1004_disabled",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(func(w *world) creds { return w.disabled }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(func(w *world) creds { return w.disabled }),
 			want: client.CodeDisabled},
 		{name: "1005_expired",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(func(w *world) creds { return w.expired }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(func(w *world) creds { return w.expired }),
 			want: client.CodeAccountExpired},
 		{name: "1006_rate_limited",
 			do: func(t *testing.T, w *world) *client.Response {
@@ -224,14 +221,10 @@ func TestCodesAndShapes(t *testing.T) {
 			},
 			want: client.CodeQuotaExhausted},
 		{name: "1008_not_granted",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(func(w *world) creds { return w.notGranted }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(func(w *world) creds { return w.notGranted }),
 			want: client.CodeNotGranted},
 		{name: "1009_unknown_app_key",
-			do: func(t *testing.T, w *world) *client.Response {
-				return sdk(func(w *world) creds { return creds{"pk_nobody", "x"} }, client.Request{IDNumber: idWithPhoto, Name: nameWithPhoto, Selfie: w.noFacePNG})(t, w)
-			},
+			do:   noFaceCall(func(w *world) creds { return creds{"pk_nobody", "x"} }),
 			want: client.CodeAppKey},
 		{name: "1010_request_expired",
 			do: func(t *testing.T, w *world) *client.Response {
