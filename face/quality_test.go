@@ -52,22 +52,29 @@ func TestGateCheck(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			a := goodFace()
 			tc.change(a)
-			err := g.check(a)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var qe *QualityError
-			if !errors.As(err, &qe) || qe.Reason != tc.want {
-				t.Fatalf("err = %v, want %s", err, tc.want)
-			}
-			if qe.Detail == "" {
+			qe := checkRefusal(t, g.check(a), tc.want)
+			if qe != nil && qe.Detail == "" {
 				t.Error("no detail")
 			}
 		})
 	}
+}
+
+// checkRefusal fails the test unless err is what the gate answers for want:
+// nil for "", else a *QualityError with that reason, which it returns.
+func checkRefusal(t *testing.T, err error, want Reason) *QualityError {
+	t.Helper()
+	if want == "" {
+		if err != nil {
+			t.Fatalf("refused: %v", err)
+		}
+		return nil
+	}
+	var qe *QualityError
+	if !errors.As(err, &qe) || qe.Reason != want {
+		t.Fatalf("err = %v, want %s", err, want)
+	}
+	return qe
 }
 
 func TestGateThresholdsAreConfigurable(t *testing.T) {
@@ -150,17 +157,7 @@ func TestGateOnDerivedPhotos(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			got := analyze(t, p, tc.img)
-			err := p.Check(got)
-			if tc.want == "" {
-				if err != nil {
-					t.Fatalf("refused: %v", err)
-				}
-				return
-			}
-			var qe *QualityError
-			if !errors.As(err, &qe) || qe.Reason != tc.want {
-				t.Fatalf("err = %v, want %s", err, tc.want)
-			}
+			checkRefusal(t, p.Check(got), tc.want)
 		})
 	}
 }
