@@ -138,6 +138,15 @@ func (m *rgbImage) bilinear(x, y float64) (r, g, b float32) {
 	return m.bilinearEdge(x, y)
 }
 
+// tapWeight is the bilinear weight of tap k (0 or 1) along an axis where
+// the position lies a past the first tap.
+func tapWeight(a float32, k int) float32 {
+	if k == 1 {
+		return a
+	}
+	return 1 - a
+}
+
 // bilinearEdge is bilinear for positions whose taps fall partly or wholly
 // outside the image, which read as black.
 func (m *rgbImage) bilinearEdge(x, y float64) (r, g, b float32) {
@@ -150,19 +159,13 @@ func (m *rgbImage) bilinearEdge(x, y float64) (r, g, b float32) {
 	var acc [3]float32
 	for j := 0; j < 2; j++ {
 		yy := y0 + j
-		wy := 1 - ay
-		if j == 1 {
-			wy = ay
-		}
+		wy := tapWeight(ay, j)
 		if yy < 0 || yy >= m.H || wy == 0 {
 			continue
 		}
 		for i := 0; i < 2; i++ {
 			xx := x0 + i
-			wx := 1 - ax
-			if i == 1 {
-				wx = ax
-			}
+			wx := tapWeight(ax, i)
 			if xx < 0 || xx >= m.W || wx == 0 {
 				continue
 			}
