@@ -101,6 +101,23 @@ func blankJPEG(t *testing.T) []byte {
 
 func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
+// openInstance opens a real instance on the face pipeline, with a fresh
+// SQLite file of that name and routing (nil: none); it closes with the test.
+func openInstance(t *testing.T, file string, routing *upstream.Settings) *app.App {
+	t.Helper()
+	p := facePipeline(t)
+	a, err := app.Open(context.Background(), app.Config{
+		DB: filepath.Join(t.TempDir(), file), Notices: io.Discard, Logger: quiet(),
+		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
+		Routing: routing,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Close() })
+	return a
+}
+
 // instanceB is the upstream: a real instance with a registry, and A's
 // account at it.
 type instanceB struct {
@@ -113,16 +130,8 @@ type instanceB struct {
 
 func startB(t *testing.T) *instanceB {
 	t.Helper()
-	p := facePipeline(t)
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{
-		DB: filepath.Join(t.TempDir(), "b.db"), Notices: io.Discard, Logger: quiet(),
-		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := openInstance(t, "b.db", nil)
 	for _, rec := range []struct {
 		id    string
 		photo []byte
@@ -156,17 +165,8 @@ type instanceA struct {
 
 func startA(t *testing.T, cfg upstream.Config, idDailyLimit int64) *instanceA {
 	t.Helper()
-	p := facePipeline(t)
 	ctx := context.Background()
-	a, err := app.Open(ctx, app.Config{
-		DB: filepath.Join(t.TempDir(), "a.db"), Notices: io.Discard, Logger: quiet(),
-		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
-		Routing: &upstream.Settings{Upstream: &cfg, Mode: upstream.ModeUpstream, IDDailyLimit: idDailyLimit},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { a.Close() })
+	a := openInstance(t, "a.db", &upstream.Settings{Upstream: &cfg, Mode: upstream.ModeUpstream, IDDailyLimit: idDailyLimit})
 	acct, err := a.Merchants.Create(ctx, merchant.NewSettings("shop"))
 	if err != nil {
 		t.Fatal(err)
