@@ -45,3 +45,44 @@ func TestNewServerHeaderLimit(t *testing.T) {
 		t.Errorf("status %d", res.StatusCode)
 	}
 }
+
+// A slow-loris client trickling its headers one byte at a time is cut off
+// once ReadHeaderTimeout has passed, so it cannot hold a connection forever.
+func TestNewServerCutsOffSlowHeaders(t *testing.T) {
+	t.Parallel()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := NewServer("", NewHandler(&fakeVerifier{}, Options{}))
+	go s.Serve(ln)
+	defer s.Close()
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	start := time.Now()
+	if _, err := conn.Write([]byte("POST " + Path + " HTTP/1.1\r\nHost: x\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	limit := ReadHeaderTimeout + 3*time.Second
+	for time.Since(start) < limit {
+		if _, err := conn.Write([]byte("X")); err != nil {
+			break // the server has closed the connection
+		}
+		conn.SetReadDeadline(time.Now().Add(250 * time.Millisecond))
+		if _, err := conn.Read(make([]byte, 1)); err != nil {
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				continue // still open: trickle on
+			}
+			break // closed (EOF or reset)
+		}
+		break // an answer arrived: the server gave up on the request too
+	}
+	if took := time.Since(start); took >= limit {
+		t.Fatalf("a client trickling headers held its connection for %s (ReadHeaderTimeout %s)", took, ReadHeaderTimeout)
+	} else if took < ReadHeaderTimeout-time.Second {
+		t.Fatalf("connection closed after %s, before ReadHeaderTimeout %s: not the timeout at work", took, ReadHeaderTimeout)
+	}
+}
