@@ -21,20 +21,28 @@ func TestNewServerLimits(t *testing.T) {
 	}
 }
 
-// Headers over MaxHeaderBytes are refused by the server itself.
-func TestNewServerHeaderLimit(t *testing.T) {
+// dialServer serves the handler through NewServer, with its real limits, on
+// loopback and returns a raw connection to it; both close with the test.
+func dialServer(t *testing.T) net.Conn {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := NewServer("", NewHandler(&fakeVerifier{}, Options{}))
 	go s.Serve(ln)
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
+// Headers over MaxHeaderBytes are refused by the server itself.
+func TestNewServerHeaderLimit(t *testing.T) {
+	conn := dialServer(t)
 	conn.SetDeadline(time.Now().Add(10 * time.Second))
 	conn.Write([]byte("POST " + Path + " HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("a", 2*MaxHeaderBytes) + "\r\n\r\n"))
 	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
@@ -50,18 +58,7 @@ func TestNewServerHeaderLimit(t *testing.T) {
 // once ReadHeaderTimeout has passed, so it cannot hold a connection forever.
 func TestNewServerCutsOffSlowHeaders(t *testing.T) {
 	t.Parallel()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := NewServer("", NewHandler(&fakeVerifier{}, Options{}))
-	go s.Serve(ln)
-	defer s.Close()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	conn := dialServer(t)
 	start := time.Now()
 	if _, err := conn.Write([]byte("POST " + Path + " HTTP/1.1\r\nHost: x\r\n")); err != nil {
 		t.Fatal(err)
