@@ -417,10 +417,10 @@ func Mean(dst, src *Tensor, axes ...int) error {
 	if err != nil {
 		return fmt.Errorf("mean: %w", err)
 	}
-	if err := checkOut("mean", dst, dimsOf(kept)); err != nil {
+	if err := checkOut("mean", dst, kept); err != nil {
 		return err
 	}
-	op.run(src.Data, dst.Data[:numel(kept)])
+	op.run(src.Data, dst.Data[:numel(kept.d[:kept.r])])
 	return nil
 }
 

@@ -175,12 +175,13 @@ func inferNode(n *node) error {
 		if err != nil {
 			return err
 		}
-		op, kept, err := newReduceOp(n.in[0].shape, axes, n.op == "Mean")
+		op, keptDims, err := newReduceOp(n.in[0].shape, axes, n.op == "Mean")
 		if err != nil {
 			return err
 		}
+		kept := keptDims.d[:keptDims.r]
 		if n.attr["keep_dims"].B {
-			n.shape = kept
+			n.shape = slices.Clone(kept)
 		} else {
 			for i, d := range kept {
 				if !slices.Contains(axes, i) && !slices.Contains(axes, i-len(kept)) {
@@ -188,7 +189,7 @@ func inferNode(n *node) error {
 				}
 			}
 		}
-		n.exec = func(in []int, out int) step { return &reduceStep{op, in[0], out} }
+		n.exec = func(in []int, out int) step { return &reduceStep{&op, in[0], out} }
 		return nil
 	case "ConcatV2", "Concat":
 		return inferConcat(n)

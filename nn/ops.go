@@ -750,41 +750,40 @@ func (k unaryKind) run(in, out []float32) {
 // each element adds into the output cell its kept coordinates select.
 type reduceOp struct {
 	inShape []int
-	ostride []int // output stride per input dimension, 0 on reduced axes
+	ostride [maxRank]int // output stride per input dimension, 0 on reduced axes
 	mean    bool
 	count   int // elements per output cell
 }
 
-func newReduceOp(inShape []int, axes []int, mean bool) (*reduceOp, []int, error) {
+func newReduceOp(inShape []int, axes []int, mean bool) (reduceOp, dims, error) {
 	r := len(inShape)
 	if r > maxRank {
-		return nil, nil, fmt.Errorf("rank %d above %d", r, maxRank)
+		return reduceOp{}, dims{}, fmt.Errorf("rank %d above %d", r, maxRank)
 	}
-	red := make([]bool, r)
+	// Fixed-size arrays, not slices: Mean builds this op on every call of a
+	// hand-written network, which must not allocate.
+	var red [maxRank]bool
 	for _, a := range axes {
 		if a < 0 {
 			a += r
 		}
 		if a < 0 || a >= r {
-			return nil, nil, fmt.Errorf("axis %d out of rank %d", a, r)
+			return reduceOp{}, dims{}, fmt.Errorf("axis %d out of rank %d", a, r)
 		}
 		red[a] = true
 	}
-	op := &reduceOp{inShape: inShape, ostride: make([]int, r), mean: mean, count: 1}
-	kept := []int{}
+	op := reduceOp{inShape: inShape, mean: mean, count: 1}
+	kept := dims{r: r}
 	acc := 1
 	for i := r - 1; i >= 0; i-- {
 		if red[i] {
 			op.count *= inShape[i]
-			kept = append(kept, 1)
+			kept.d[i] = 1
 			continue
 		}
 		op.ostride[i] = acc
 		acc *= inShape[i]
-		kept = append(kept, inShape[i])
-	}
-	for i, j := 0, len(kept)-1; i < j; i, j = i+1, j-1 {
-		kept[i], kept[j] = kept[j], kept[i]
+		kept.d[i] = inShape[i]
 	}
 	return op, kept, nil
 }

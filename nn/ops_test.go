@@ -290,7 +290,7 @@ func TestReduceSoftmaxScale(t *testing.T) {
 	closeTo(t, out.Data, []float32{4, 5}, 1e-6)
 
 	op, kept, err := newReduceOp([]int{2, 3}, []int{-1}, false)
-	if err != nil || !slices.Equal(kept, []int{2, 1}) {
+	if err != nil || !slices.Equal(kept.d[:kept.r], []int{2, 1}) {
 		t.Fatal(kept, err)
 	}
 	sum := make([]float32, 2)
@@ -621,4 +621,17 @@ func TestPooledResidual(t *testing.T) {
 			closeTo(t, got, want, 1e-5)
 		}
 	})
+}
+
+// Mean runs on every call of a hand-written network (face-api's ResNet pools
+// with it), so it must not allocate.
+func TestMeanAllocatesNothing(t *testing.T) {
+	src, dst := seq(1, 4, 4, 8), NewTensor(1, 1, 1, 8)
+	if n := testing.AllocsPerRun(20, func() {
+		if err := Mean(dst, src, 1, 2); err != nil {
+			t.Fatal(err)
+		}
+	}); n != 0 {
+		t.Errorf("Mean allocates %.0f times per call", n)
+	}
 }
