@@ -58,9 +58,14 @@ func (im Impostors) FARAt(t float64) float64 {
 	if len(im.desc) == 0 {
 		return 0
 	}
+	return float64(im.AcceptsAt(t)) / float64(len(im.desc))
+}
+
+// AcceptsAt is the number of impostors with similarity ≥ t: the false
+// accepts behind FARAt, for pooling counts over several populations.
+func (im Impostors) AcceptsAt(t float64) int {
 	// desc is descending: count the prefix with sim ≥ t.
-	n := sort.Search(len(im.desc), func(i int) bool { return float64(im.desc[i]) < t })
-	return float64(n) / float64(len(im.desc))
+	return sort.Search(len(im.desc), func(i int) bool { return float64(im.desc[i]) < t })
 }
 
 // TARAt is the share of genuine similarities ≥ t.
@@ -68,13 +73,18 @@ func TARAt(genuine []float32, t float64) float64 {
 	if len(genuine) == 0 {
 		return 0
 	}
+	return float64(acceptsAt(genuine, t)) / float64(len(genuine))
+}
+
+// acceptsAt is the number of similarities ≥ t: the true accepts behind TARAt.
+func acceptsAt(sims []float32, t float64) int {
 	n := 0
-	for _, g := range genuine {
+	for _, g := range sims {
 		if float64(g) >= t {
 			n++
 		}
 	}
-	return float64(n) / float64(len(genuine))
+	return n
 }
 
 // AUC is the area under the ROC curve: the probability that a random genuine

@@ -70,6 +70,16 @@ func Embed(ctx context.Context, s *Set, ex Extractor, progress io.Writer) (*Embe
 	return e, nil
 }
 
+// Subset is the embeddings of the given images, in that order (as Set.Subset
+// returns them); the vectors are shared, not copied.
+func (e *Embeddings) Subset(images []int) *Embeddings {
+	out := &Embeddings{Model: e.Model, Vectors: make([][]float32, len(images)), Failure: make([]string, len(images))}
+	for j, i := range images {
+		out.Vectors[j], out.Failure[j] = e.Vectors[i], e.Failure[i]
+	}
+	return out
+}
+
 // failureToken names why an image gave no template, for the report.
 func failureToken(err error) string {
 	var q *face.QualityError

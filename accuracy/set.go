@@ -196,10 +196,18 @@ func (s *Set) Sample(k int) *Set {
 	if k <= 1 {
 		return s
 	}
+	out, _ := s.Subset(func(id int) bool { return id%k == 0 })
+	return out
+}
+
+// Subset keeps the identities keep accepts, with their images and the pairs
+// between kept images, in the set's order; images[j] is the index in s of
+// the subset's image j (to restrict Embeddings alike).
+func (s *Set) Subset(keep func(identity int) bool) (sub *Set, images []int) {
 	out := &Set{Dir: s.Dir}
 	newID := map[int]int{}
 	for id, name := range s.Identities {
-		if id%k == 0 {
+		if keep(id) {
 			newID[id] = len(out.Identities)
 			out.Identities = append(out.Identities, name)
 			out.Group = append(out.Group, s.Group[id])
@@ -211,6 +219,7 @@ func (s *Set) Sample(k int) *Set {
 			newImg[i] = len(out.Images)
 			out.Images = append(out.Images, rel)
 			out.Identity = append(out.Identity, id)
+			images = append(images, i)
 		}
 	}
 	for _, p := range s.Pairs {
@@ -220,5 +229,5 @@ func (s *Set) Sample(k int) *Set {
 			out.Pairs = append(out.Pairs, Pair{A: a, B: b, Same: p.Same})
 		}
 	}
-	return out
+	return out, images
 }
