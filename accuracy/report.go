@@ -53,6 +53,9 @@ type Report struct {
 	Calibration string             `json:"calibration,omitempty"` // the table the score figures used
 	Metrics                        // the whole set
 	Groups      map[string]Metrics `json:"groups,omitempty"`
+	// Holdout is the k-fold cross-validation by identity, when asked for
+	// (CrossValidate): the score bands and thresholds out of sample.
+	Holdout *Holdout `json:"holdout,omitempty"`
 }
 
 // NewReport summarises a measurement; table may be nil (no score figures).
@@ -171,6 +174,9 @@ func (r Report) WriteText(w io.Writer) error {
 			fmt.Fprintf(&b, " %s %d", k, r.FailureReasons[k])
 		}
 		b.WriteString("\n")
+	}
+	if r.Holdout != nil {
+		r.Holdout.writeText(&b)
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
