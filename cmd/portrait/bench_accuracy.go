@@ -61,21 +61,21 @@ func (f *accuracyFlags) parse(args []string) error {
 
 // measure loads the set, embeds it (or reuses saved embeddings) and computes
 // every similarity.
-func (f *accuracyFlags) measure(ctx context.Context) (*accuracy.Set, *accuracy.Measurement, error) {
+func (f *accuracyFlags) measure(ctx context.Context) (*accuracy.Set, *accuracy.Embeddings, *accuracy.Measurement, error) {
 	set, err := accuracy.LoadSet(f.set)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	set = set.Sample(f.sample)
 	var emb *accuracy.Embeddings
 	if f.embeddings != "" {
 		if emb, err = accuracy.LoadEmbeddings(f.embeddings, set); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 	} else {
 		p, err := face.Open(face.Config{ModelsDir: f.modelsDir, Embedding: face.EmbedderConfig{Model: f.model}})
 		if err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		defer p.Close()
 		ex := accuracy.ExtractorFunc(p.Enroll)
@@ -84,25 +84,25 @@ func (f *accuracyFlags) measure(ctx context.Context) (*accuracy.Set, *accuracy.M
 		}
 		fmt.Fprintf(os.Stderr, "embedding %d photos of %d people with %s\n", len(set.Images), len(set.Identities), p.Model())
 		if emb, err = accuracy.Embed(ctx, set, ex, terminal(os.Stderr)); err != nil {
-			return nil, nil, err
+			return nil, nil, nil, err
 		}
 		if f.out != "" {
 			if err := os.MkdirAll(f.out, 0o755); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 			if err := accuracy.SaveEmbeddings(filepath.Join(f.out, "embeddings.gob"), emb); err != nil {
-				return nil, nil, err
+				return nil, nil, nil, err
 			}
 		}
 	}
 	m, err := accuracy.Measure(set, emb)
 	if err != nil {
-		return nil, nil, err
+		return nil, nil, nil, err
 	}
 	if m.Model == "" {
-		return nil, nil, errors.New("no photo of the set gave a template")
+		return nil, nil, nil, errors.New("no photo of the set gave a template")
 	}
-	return set, m, nil
+	return set, emb, m, nil
 }
 
 // finish prints the report and writes the plots and report.json.
@@ -128,10 +128,16 @@ func (f *accuracyFlags) finish(r accuracy.Report, m *accuracy.Measurement) error
 
 func benchAccuracy(ctx context.Context, args []string) error {
 	f := newAccuracyFlags("bench accuracy")
+	folds := f.fs.Int("folds", 0, "also estimate the score bands out of sample: K-fold cross-validation by identity, each fold's table fitted on the other folds (0: off)")
+	seed := f.fs.Uint64("seed", 1, "seed of --folds' identity split")
+	group := f.fs.String("group", "east_asian", "with --folds: group whose impostors the fitted bands must also hold for, as bench calibrate's (\"\" for the whole set only)")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	_, m, err := f.measure(ctx)
+	if *folds < 0 || *folds == 1 {
+		return fmt.Errorf("--folds %d: need at least 2 folds (0 for none)", *folds)
+	}
+	set, emb, m, err := f.measure(ctx)
 	if err != nil {
 		return err
 	}
@@ -141,7 +147,16 @@ func benchAccuracy(ctx context.Context, args []string) error {
 	} else {
 		fmt.Fprintf(os.Stderr, "no calibration table for %s: score figures omitted (run `portrait bench calibrate`)\n", m.Model)
 	}
-	return f.finish(accuracy.NewReport(m, table), m)
+	r := accuracy.NewReport(m, table)
+	if *folds > 0 {
+		if table != nil && table.Group != *group {
+			fmt.Fprintf(os.Stderr, "note: the shipped table was fitted with --group %q, the folds' tables with %q\n", table.Group, *group)
+		}
+		if r.Holdout, err = accuracy.CrossValidate(set, emb, accuracy.CrossValidation{Folds: *folds, Seed: *seed, Group: *group}); err != nil {
+			return err
+		}
+	}
+	return f.finish(r, m)
 }
 
 func benchCalibrate(ctx context.Context, args []string) error {
@@ -151,7 +166,7 @@ func benchCalibrate(ctx context.Context, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	_, m, err := f.measure(ctx)
+	_, _, m, err := f.measure(ctx)
 	if err != nil {
 		return err
 	}

@@ -3,10 +3,15 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/portrait-id/portrait/accuracy"
 	"github.com/portrait-id/portrait/face/calibration"
 	"github.com/portrait-id/portrait/models"
 )
@@ -108,5 +113,167 @@ func TestBenchAccuracyEndToEnd(t *testing.T) {
 	}
 	if table.Model != r.Model || table.Score(table.Points[1].Similarity) != 40 || table.ImpostorPairs < 1000 {
 		t.Errorf("fitted table %+v", table)
+	}
+}
+
+// syntheticSet writes a face set of 30 east_asian and 30 other people, three
+// (empty) photos each, and embeddings.gob for it as an earlier run would have
+// saved them, so the report runs without models or faces-dev.
+func syntheticSet(t *testing.T) (dir, emb string) {
+	t.Helper()
+	dir = t.TempDir()
+	pairs := "a\tb\tsame\n"
+	groups := "identity\tgroup\n"
+	for id := range 60 {
+		name := fmt.Sprintf("p%02d", id)
+		if err := os.MkdirAll(filepath.Join(dir, name), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for j := range 3 {
+			if err := os.WriteFile(filepath.Join(dir, name, fmt.Sprintf("%d.jpg", j)), nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		pairs += fmt.Sprintf("%s/0.jpg\t%s/1.jpg\t1\n", name, name)
+		g := "other"
+		if id%2 == 0 {
+			g = "east_asian"
+		}
+		groups += name + "\t" + g + "\n"
+	}
+	for _, f := range [][2]string{{"pairs.tsv", pairs}, {"identities.tsv", groups}} {
+		if err := os.WriteFile(filepath.Join(dir, f[0]), []byte(f[1]), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	set, err := accuracy.LoadSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	const dim = 32
+	center := make([][]float64, len(set.Identities))
+	for id := range center {
+		center[id] = make([]float64, dim)
+		for k := range center[id] {
+			center[id][k] = r.NormFloat64()
+		}
+	}
+	e := &accuracy.Embeddings{Model: "synthetic", Vectors: make([][]float32, len(set.Images)), Failure: make([]string, len(set.Images))}
+	for i, id := range set.Identity {
+		v := make([]float32, dim)
+		var ss float64
+		for k := range v {
+			x := center[id][k] + 0.5*r.NormFloat64()
+			v[k] = float32(x)
+			ss += x * x
+		}
+		for k := range v {
+			v[k] /= float32(math.Sqrt(ss))
+		}
+		e.Vectors[i] = v
+	}
+	emb = filepath.Join(dir, "embeddings.gob")
+	if err := accuracy.SaveEmbeddings(emb, e); err != nil {
+		t.Fatal(err)
+	}
+	return dir, emb
+}
+
+// runOut runs the CLI and returns its exit code and standard output.
+func runOut(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "stdout"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stdout := os.Stdout
+	os.Stdout = f
+	code := run(context.Background(), args)
+	os.Stdout = stdout
+	out, err := os.ReadFile(f.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return code, string(out)
+}
+
+// TestBenchAccuracyFolds checks --folds: the holdout object of --json, the
+// held-out section of the text report, neither without the flag, and the
+// refusal of one fold.
+func TestBenchAccuracyFolds(t *testing.T) {
+	dir, emb := syntheticSet(t)
+	base := []string{"bench", "accuracy", "--set", dir, "--embeddings", emb}
+
+	code, out := runOut(t, append(base, "--folds", "5", "--json")...)
+	if code != 0 {
+		t.Fatalf("bench accuracy --folds 5 --json exited %d", code)
+	}
+	var r struct {
+		GenuinePairs int `json:"genuine_pairs"`
+		Holdout      *struct {
+			Folds        int    `json:"folds"`
+			Seed         uint64 `json:"seed"`
+			Group        string `json:"calibration_group"`
+			Identities   int    `json:"identities"`
+			GenuinePairs int    `json:"genuine_pairs"`
+			FARAtScore   map[string]struct {
+				Accepts int     `json:"accepts"`
+				Pairs   int     `json:"pairs"`
+				Rate    float64 `json:"rate"`
+				Upper95 float64 `json:"upper95"`
+			} `json:"far_at_score"`
+			TARAtTrainFAR map[string]struct {
+				Rate float64 `json:"rate"`
+			} `json:"tar_at_train_far"`
+			Groups  map[string]json.RawMessage `json:"groups"`
+			PerFold []struct {
+				Identities      int                `json:"identities"`
+				GroupIdentities map[string]int     `json:"group_identities"`
+				BandSimilarity  map[string]float64 `json:"band_similarity"`
+			} `json:"per_fold"`
+		} `json:"holdout"`
+	}
+	if err := json.Unmarshal([]byte(out), &r); err != nil {
+		t.Fatalf("%v in %s", err, out)
+	}
+	h := r.Holdout
+	if h == nil {
+		t.Fatalf("no holdout object in %s", out)
+	}
+	if h.Folds != 5 || h.Seed != 1 || h.Group != "east_asian" || h.Identities != 60 || h.GenuinePairs != r.GenuinePairs || len(h.PerFold) != 5 {
+		t.Errorf("holdout: %d folds, seed %d, group %q, %d identities, %d genuine pairs of %d, %d fold entries",
+			h.Folds, h.Seed, h.Group, h.Identities, h.GenuinePairs, r.GenuinePairs, len(h.PerFold))
+	}
+	for _, k := range []string{"40", "50", "60"} {
+		if f, ok := h.FARAtScore[k]; !ok || f.Pairs == 0 || f.Upper95 <= 0 {
+			t.Errorf("holdout far_at_score[%s] = %+v", k, f)
+		}
+	}
+	for _, k := range []string{"1e-3", "1e-4"} {
+		if _, ok := h.TARAtTrainFAR[k]; !ok {
+			t.Errorf("holdout tar_at_train_far lacks %s", k)
+		}
+	}
+	if _, ok := h.Groups["east_asian"]; !ok {
+		t.Errorf("holdout groups lack east_asian: %v", h.Groups)
+	}
+	for i, f := range h.PerFold {
+		if f.Identities != 12 || f.GroupIdentities["east_asian"] != 6 || len(f.BandSimilarity) != 3 {
+			t.Errorf("fold %d: %+v, want 12 people, 6 of them east_asian, three band similarities", i+1, f)
+		}
+	}
+
+	code, out = runOut(t, append(base, "--folds", "5", "--seed", "2")...)
+	if code != 0 || !strings.Contains(out, "held-out (5-fold by identity, seed 2)") || !strings.Contains(out, "| east_asian |") {
+		t.Errorf("text report with --folds (exit %d) lacks the held-out section:\n%s", code, out)
+	}
+	code, out = runOut(t, append(base, "--json")...)
+	if code != 0 || strings.Contains(out, "holdout") {
+		t.Errorf("without --folds (exit %d) the report has a holdout: %s", code, out)
+	}
+	if code, _ = runOut(t, append(base, "--folds", "1")...); code == 0 {
+		t.Errorf("--folds 1 accepted")
 	}
 }
