@@ -7,12 +7,14 @@ import (
 	"image"
 	"image/color"
 	"image/gif"
-	"image/jpeg"
 	"image/png"
 	"io"
+	"math/bits"
 
 	"golang.org/x/image/bmp"
 	"golang.org/x/image/tiff"
+
+	"github.com/portrait-id/portrait/internal/jpeg"
 )
 
 // ImageLimits bound the images accepted, checked against the dimensions the
@@ -54,7 +56,7 @@ type format struct {
 }
 
 var formats = []format{
-	{"JPEG", [][]byte{{0xFF, 0xD8, 0xFF}}, jpeg.DecodeConfig, jpeg.Decode},
+	{"JPEG", [][]byte{{0xFF, 0xD8, 0xFF}}, jpeg.DecodeConfig, jpeg.Decode}, // decodePyramid decodes JPEGs scaled
 	{"PNG", [][]byte{[]byte("\x89PNG\r\n\x1a\n")}, png.DecodeConfig, png.Decode},
 	{"GIF", [][]byte{[]byte("GIF87a"), []byte("GIF89a")}, gif.DecodeConfig, gif.Decode}, // gif.Decode returns the first frame
 	{"BMP", [][]byte{[]byte("BM")}, bmp.DecodeConfig, bmp.Decode},
@@ -80,15 +82,26 @@ func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
 	if err != nil {
 		return nil, err
 	}
-	return p.level(0), nil
+	m, _ := p.level(0)
+	return m, nil
 }
 
-// halfResMinSide is the shorter side from which a 4:2:0 JPEG is converted
-// at half resolution first. Its chroma is stored at half resolution anyway,
-// and the crops of a face in such a photo are reductions of 2× or more, so
-// full-resolution RGB — most of the decode's cost after the JPEG itself —
-// is usually never needed; it is still made on demand when it is.
-const halfResMinSide = 720
+// scaledMinSide is the shorter side a large JPEG is decoded down to, at
+// most: JPEG decodes at 1/2, 1/4 or 1/8 of its size in the DCT domain for a
+// fraction of the cost, and the models' crops of a selfie's face (≤ 224 px
+// from a face a third of the frame wide or more) read a level at least this
+// coarse anyway. A smaller face is read from a finer level decoded on
+// demand.
+var scaledMinSide = 480 // a variable so tests can compare with full decoding
+
+// jpegDenom is the reduction a w×h JPEG is first decoded at.
+func jpegDenom(w, h int) int {
+	d := 1
+	for d < 8 && min(w, h)/(2*d) >= scaledMinSide {
+		d *= 2
+	}
+	return d
+}
 
 // decodePyramid decodes as decodeImage, into a pyramid whose levels the
 // pipeline's crops read.
@@ -104,56 +117,43 @@ func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	if err := lim.check(cfg.Width, cfg.Height); err != nil {
 		return nil, err
 	}
-	img, err := guard(f, func() (image.Image, error) { return f.decode(bytes.NewReader(b)) })
+	if f.name != "JPEG" {
+		img, err := guard(f, func() (image.Image, error) { return f.decode(bytes.NewReader(b)) })
+		if err != nil {
+			return nil, decodeError(f, err)
+		}
+		// A decoder's pixels must agree with the header it was admitted on.
+		if r := img.Bounds(); r.Dx() != cfg.Width || r.Dy() != cfg.Height {
+			if err := lim.check(r.Dx(), r.Dy()); err != nil {
+				return nil, err
+			}
+		}
+		return newPyramid(toRGB(img, 1)), nil
+	}
+	o := exifOrientation(b)
+	decodeAt := func(level int) (*rgbImage, error) {
+		img, err := guard(f, func() (image.Image, error) { return jpeg.DecodeScaled(bytes.NewReader(b), 1<<level) })
+		if err != nil {
+			return nil, decodeError(f, err)
+		}
+		return toRGB(img, o), nil
+	}
+	base := bits.TrailingZeros(uint(jpegDenom(cfg.Width, cfg.Height)))
+	m, err := decodeAt(base)
 	if err != nil {
-		return nil, decodeError(f, err)
+		return nil, err
 	}
-	// A decoder's pixels must agree with the header it was admitted on.
-	if r := img.Bounds(); r.Dx() != cfg.Width || r.Dy() != cfg.Height {
-		if err := lim.check(r.Dx(), r.Dy()); err != nil {
-			return nil, err
-		}
+	w, h := cfg.Width, cfg.Height
+	if o >= 5 {
+		w, h = h, w
 	}
-	o := 1
-	if f.name == "JPEG" {
-		o = exifOrientation(b)
+	p := &pyramid{W: w, H: h, levels: make([]*rgbImage, base+1), base: base}
+	p.levels[base] = m
+	p.finer = func(level int) (*rgbImage, bool) {
+		m, err := decodeAt(level)
+		return m, err == nil
 	}
-	if y, ok := img.(*image.YCbCr); ok && y.SubsampleRatio == image.YCbCrSubsampleRatio420 && min(y.Rect.Dx(), y.Rect.Dy()) >= halfResMinSide {
-		half := orient(ycbcrHalf(y), o)
-		w, h := y.Rect.Dx(), y.Rect.Dy()
-		if o >= 5 {
-			w, h = h, w
-		}
-		return &pyramid{W: w, H: h, levels: []*rgbImage{nil, half}, full: func() *rgbImage { return orient(toRGB(y), o) }}, nil
-	}
-	return newPyramid(orient(toRGB(img), o)), nil
-}
-
-// ycbcrHalf converts a 4:2:0 image to RGB at half resolution: each output
-// pixel is the mean of a 2×2 block of luma with the block's own chroma
-// sample — what halving the full RGB image gives, up to rounding, for a
-// quarter of the conversions.
-func ycbcrHalf(src *image.YCbCr) *rgbImage {
-	r := src.Rect
-	w, h := r.Dx()/2, r.Dy()/2
-	m := &rgbImage{W: w, H: h, Pix: make([]byte, 3*w*h)}
-	o := 0
-	for y := 0; y < h; y++ {
-		y0 := src.Y[2*y*src.YStride:]
-		y1 := src.Y[(2*y+1)*src.YStride:]
-		c := y * src.CStride
-		for x := 0; x < w; x++ {
-			sum := int32(y0[2*x]) + int32(y0[2*x+1]) + int32(y1[2*x]) + int32(y1[2*x+1])
-			yy := sum * 0x10101 >> 2 // mean luma in 16.16, as color.YCbCrToRGB scales it
-			cb := int32(src.Cb[c+x]) - 128
-			cr := int32(src.Cr[c+x]) - 128
-			m.Pix[o] = clampByte(yy + 91881*cr)
-			m.Pix[o+1] = clampByte(yy - 22554*cb - 46802*cr)
-			m.Pix[o+2] = clampByte(yy + 116130*cb)
-			o += 3
-		}
-	}
-	return m
+	return p, nil
 }
 
 func (lim ImageLimits) check(w, h int) error {
@@ -187,21 +187,24 @@ func decodeError(f format, err error) error {
 	return fmt.Errorf("%w: corrupt %s: %v", ErrImage, f.name, err)
 }
 
-// toRGB flattens any decoded image to packed RGB. The common JPEG and PNG
-// layouts get direct loops; everything else goes through color.Model.
-func toRGB(img image.Image) *rgbImage {
+// toRGB flattens any decoded image to packed RGB, turned upright by the EXIF
+// orientation o (1 when there is none). A JPEG's planes are converted
+// straight into their upright places; other layouts are flattened, then
+// turned.
+func toRGB(img image.Image, o int) *rgbImage {
+	if src, ok := img.(*image.YCbCr); ok {
+		return ycbcrToRGB(src, o)
+	}
 	r := img.Bounds()
 	m := &rgbImage{W: r.Dx(), H: r.Dy(), Pix: make([]byte, 3*r.Dx()*r.Dy())}
-	o := 0
+	o2 := 0
 	switch src := img.(type) {
-	case *image.YCbCr:
-		ycbcrToRGB(src, m.Pix)
 	case *image.Gray:
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			row := src.Pix[src.PixOffset(r.Min.X, y):][:r.Dx()]
 			for _, v := range row {
-				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = v, v, v
-				o += 3
+				m.Pix[o2], m.Pix[o2+1], m.Pix[o2+2] = v, v, v
+				o2 += 3
 			}
 		}
 	case *image.RGBA:
@@ -210,20 +213,20 @@ func toRGB(img image.Image) *rgbImage {
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			row := src.Pix[src.PixOffset(r.Min.X, y):][:4*r.Dx()]
 			for i := 0; i < len(row); i += 4 {
-				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = row[i], row[i+1], row[i+2]
-				o += 3
+				m.Pix[o2], m.Pix[o2+1], m.Pix[o2+2] = row[i], row[i+1], row[i+2]
+				o2 += 3
 			}
 		}
 	default:
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			for x := r.Min.X; x < r.Max.X; x++ {
 				c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
-				m.Pix[o], m.Pix[o+1], m.Pix[o+2] = c.R, c.G, c.B
-				o += 3
+				m.Pix[o2], m.Pix[o2+1], m.Pix[o2+2] = c.R, c.G, c.B
+				o2 += 3
 			}
 		}
 	}
-	return m
+	return orient(m, o)
 }
 
 // chromaShift is how many bits each subsampling ratio shifts a luma
@@ -237,33 +240,70 @@ var chromaShift = map[image.YCbCrSubsampleRatio][2]int{
 	image.YCbCrSubsampleRatio410: {2, 1},
 }
 
-// ycbcrToRGB converts a JPEG's planes row by row with the same integer
-// arithmetic as color.YCbCrToRGB: decoding a selfie is mostly this loop, and
-// per-pixel COffset calls and the function call cost as much as the
-// arithmetic.
-func ycbcrToRGB(src *image.YCbCr, dst []byte) {
+// ycbcrToRGB converts a JPEG's planes with the same integer arithmetic as
+// color.YCbCrToRGB, writing each pixel where orientation o puts it: decoding
+// a selfie is mostly this loop, so each chroma sample's terms are worked out
+// once for the luma samples sharing it, and a sideways selfie is turned in
+// the same pass instead of a second one.
+func ycbcrToRGB(src *image.YCbCr, o int) *rgbImage {
 	r := src.Rect
+	w, h := r.Dx(), r.Dy()
 	sh, ok := chromaShift[src.SubsampleRatio]
 	if !ok {
 		sh = [2]int{0, 0}
 	}
 	hs, vs := sh[0], sh[1]
+	m := &rgbImage{W: w, H: h, Pix: make([]byte, 3*w*h)}
+	if o >= 5 {
+		m.W, m.H = h, w
+	}
 	cx0 := r.Min.X >> hs
-	o := 0
-	for y := r.Min.Y; y < r.Max.Y; y++ {
-		yrow := src.Y[(y-r.Min.Y)*src.YStride:]
-		crow := ((y >> vs) - (r.Min.Y >> vs)) * src.CStride
-		for x := r.Min.X; x < r.Max.X; x++ {
-			ci := crow + (x >> hs) - cx0
-			yy := int32(yrow[x-r.Min.X]) * 0x10101
+	for y := 0; y < h; y++ {
+		d, step := orientedRow(o, y, w, h)
+		d, step = 3*d, 3*step
+		yrow := src.Y[y*src.YStride:][:w]
+		crow := (((y + r.Min.Y) >> vs) - (r.Min.Y >> vs)) * src.CStride
+		for x := 0; x < w; {
+			ci := crow + ((x + r.Min.X) >> hs) - cx0
 			cb := int32(src.Cb[ci]) - 128
 			cr := int32(src.Cr[ci]) - 128
-			dst[o] = clampByte(yy + 91881*cr)
-			dst[o+1] = clampByte(yy - 22554*cb - 46802*cr)
-			dst[o+2] = clampByte(yy + 116130*cb)
-			o += 3
+			rc, gc, bc := 91881*cr, -22554*cb-46802*cr, 116130*cb
+			// The luma samples up to the next chroma sample share it.
+			end := min(w, (((x+r.Min.X)>>hs)+1)<<hs-r.Min.X)
+			for ; x < end; x++ {
+				yy := int32(yrow[x]) * 0x10101
+				p := m.Pix[d : d+3 : d+3]
+				p[0] = clampByte(yy + rc)
+				p[1] = clampByte(yy + gc)
+				p[2] = clampByte(yy + bc)
+				d += step
+			}
 		}
 	}
+	return m
+}
+
+// orientedRow is where stored row y's first pixel lands in the upright
+// w×h-stored image under EXIF orientation o, and how far on each next pixel
+// of the row goes, both in pixels.
+func orientedRow(o, y, w, h int) (start, step int) {
+	switch o {
+	case 2: // mirrored
+		return y*w + w - 1, -1
+	case 3: // upside down
+		return (h-1-y)*w + w - 1, -1
+	case 4: // mirrored upside down
+		return (h - 1 - y) * w, 1
+	case 5: // stored row 0 is the left column, column 0 the top row
+		return y, h
+	case 6: // stored row 0 is the right column, column 0 the top row
+		return h - 1 - y, h
+	case 7: // stored row 0 is the right column, column 0 the bottom row
+		return (w-1)*h + h - 1 - y, -h
+	case 8: // stored row 0 is the left column, column 0 the bottom row
+		return (w-1)*h + y, -h
+	}
+	return y * w, 1
 }
 
 // clampByte is color.YCbCrToRGB's rounding and clamping of a 16.16 value.

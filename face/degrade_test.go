@@ -121,7 +121,7 @@ func rotate(m *rgbImage, deg float64) *rgbImage {
 	out := &rgbImage{W: n, H: n, Pix: make([]byte, 3*n*n)}
 	buf := make([]float32, 3*n*n)
 	t := cropTransform(Point{float64(m.W) / 2, float64(m.H) / 2}, float64(n), -deg*math.Pi/180, n)
-	newPyramid(m).sample(buf, n, n, t, 1, 0)
+	newPyramid(m).sample(buf, n, n, t, 1, 0, false)
 	for i, v := range buf {
 		out.Pix[i] = byte(min(max(math.Round(float64(v)), 0), 255))
 	}
@@ -162,7 +162,7 @@ func place(m *rgbImage, k float64, w, h int) *rgbImage {
 	// destination → source: src = (dst - offset)/k
 	ox, oy := float64(w)/2-k*float64(m.W)/2, float64(h)*0.35-k*float64(m.H)/2
 	t := affine{A: 1 / k, C: -ox / k, E: 1 / k, F: -oy / k}
-	newPyramid(m).sample(buf, w, h, t, 1, 0)
+	newPyramid(m).sample(buf, w, h, t, 1, 0, false)
 	for i, v := range buf {
 		out.Pix[i] = byte(min(max(v, 0), 255))
 	}

@@ -132,7 +132,7 @@ func (d *detector) detect(p *pyramid, minScore, iou float64) []Detection {
 	s := d.model.Acquire()
 	defer release(s)
 	// Normalisation as blazeface.ts: v/127.5 − 1.
-	p.sample(s.Input(0), d.size, d.size, t, 1/127.5, -1)
+	p.sample(s.Input(0), d.size, d.size, t, 1/127.5, -1, true)
 	s.Run()
 
 	var cands []Detection

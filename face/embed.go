@@ -164,7 +164,7 @@ func (e *Embedder) Close() error {
 
 // Embed aligns the face at lm in img and embeds it.
 func (e *Embedder) Embed(img image.Image, lm Landmarks5) (Template, error) {
-	return e.embed(newPyramid(toRGB(img)), lm)
+	return e.embed(newPyramid(toRGB(img, 1)), lm)
 }
 
 // embed is Embed on the pipeline's decoded picture.
@@ -205,7 +205,7 @@ func (e *embedPart) embed(p *pyramid, lm Landmarks5, flip bool) ([]float32, erro
 		sc = &embedScratch{crop: make([]float32, n*n*3), in: make([]float32, n*n*3), out: make([]float32, e.net.dim())}
 	}
 	defer e.bufs.Put(sc)
-	p.sample(sc.crop, n, n, t, 1, 0)
+	p.sample(sc.crop, n, n, t, 1, 0, true)
 	e.prepare(sc.crop, sc.in, false)
 	if err := e.net.run(sc.in, sc.out); err != nil {
 		return nil, err

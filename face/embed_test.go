@@ -187,7 +187,7 @@ func TestOpenEmbedderRejectsUnknownModel(t *testing.T) {
 // scratch), each getting the answer a lone call gets.
 func TestEmbedderConcurrent(t *testing.T) {
 	e, img := openTestEmbedder(t, DefaultEmbedding)
-	p := newPyramid(toRGB(img))
+	p := newPyramid(toRGB(img, 1))
 	want, err := e.embed(p, sample1Face)
 	if err != nil {
 		t.Fatal(err)
@@ -221,7 +221,7 @@ func BenchmarkEmbed(b *testing.B) {
 		b.Run(model, func(b *testing.B) {
 			t := &testing.T{}
 			e, img := openTestEmbedder(t, model)
-			p := newPyramid(toRGB(img))
+			p := newPyramid(toRGB(img, 1))
 			b.ReportAllocs()
 			for b.Loop() {
 				if _, err := e.embed(p, sample1Face); err != nil {

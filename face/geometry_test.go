@@ -107,7 +107,7 @@ func TestSampleCoordinates(t *testing.T) {
 		const n = 16
 		tr := cropTransform(Point{128, 120}, side, 0, n)
 		buf := make([]float32, 3*n*n)
-		img.sample(buf, n, n, tr, 1, 0)
+		img.sample(buf, n, n, tr, 1, 0, false)
 		for _, p := range [][2]int{{4, 4}, {8, 8}, {11, 5}} {
 			want := tr.apply(float64(p[0])+0.5, float64(p[1])+0.5)
 			got := Point{float64(buf[3*(p[1]*n+p[0])]) + 0.5, float64(buf[3*(p[1]*n+p[0])+1]) + 0.5}
@@ -200,7 +200,7 @@ func BenchmarkSample(b *testing.B) {
 	tr := cropTransform(Point{240, 300}, 300, 0.2, n)
 	buf := make([]float32, 3*n*n)
 	for b.Loop() {
-		img.sample(buf, n, n, tr, 1, 0)
+		img.sample(buf, n, n, tr, 1, 0, false)
 	}
 }
 
@@ -225,6 +225,42 @@ func TestInteriorRowMatchesBilinear(t *testing.T) {
 					t.Fatalf("step %v pixel %d channel %d: row %v, bilinear %v", step, k, c, got[3*k+c], want)
 				}
 			}
+		}
+	}
+}
+
+// TestSampleStretchesTheBaseLevel: on a pyramid decoded reduced, a model's
+// crop slightly finer than the base reads the base instead of decoding
+// again; a much finer one, or the quality gate's, decodes the finer level.
+func TestSampleStretchesTheBaseLevel(t *testing.T) {
+	tests := []struct {
+		side    float64 // source pixels the 16-pixel crop covers
+		stretch bool
+		finer   bool // want a finer level decoded
+	}{
+		{side: 40, stretch: true, finer: false},  // 2.5 source pixels per crop pixel: the base level's own
+		{side: 26, stretch: true, finer: false},  // 1.6: stretched base
+		{side: 20, stretch: true, finer: true},   // 1.25: too far
+		{side: 26, stretch: false, finer: true},  // quality crop: never stretched
+		{side: 40, stretch: false, finer: false}, // quality crop at the base's own scale
+	}
+	for _, tc := range tests {
+		decoded := 0
+		full := gradient(256, 256)
+		p := &pyramid{W: 256, H: 256, levels: []*rgbImage{nil, halve(full)}, base: 1,
+			finer: func(level int) (*rgbImage, bool) { decoded++; return full, true }}
+		const n = 16
+		buf := make([]float32, 3*n*n)
+		tr := cropTransform(Point{128, 120}, tc.side, 0, n)
+		p.sample(buf, n, n, tr, 1, 0, tc.stretch)
+		if got := decoded > 0; got != tc.finer {
+			t.Errorf("side %v stretch %v: finer level decoded %v, want %v", tc.side, tc.stretch, got, tc.finer)
+		}
+		// Either way the crop reads where its transform says.
+		want := tr.apply(8.5, 8.5)
+		got := Point{float64(buf[3*(8*n+8)]) + 0.5, float64(buf[3*(8*n+8)+1]) + 0.5}
+		if math.Abs(got.X-want.X) > 1.5 || math.Abs(got.Y-want.Y) > 1.5 {
+			t.Errorf("side %v stretch %v: read %v, want %v", tc.side, tc.stretch, got, want)
 		}
 	}
 }

@@ -120,7 +120,7 @@ func (ms *mesher) landmarks(p *pyramid, c meshCrop) ([]Point3, float64) {
 
 	s := ms.model.Acquire()
 	defer release(s)
-	p.sample(s.Input(0), ms.size, ms.size, t, 1.0/255, 0)
+	p.sample(s.Input(0), ms.size, ms.size, t, 1.0/255, 0, true)
 	s.Run()
 
 	raw := s.Output(ms.points)

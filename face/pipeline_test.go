@@ -7,6 +7,7 @@ import (
 	"errors"
 	"image/jpeg"
 	"math"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -128,7 +129,7 @@ func cpuTime() time.Duration {
 
 // selfieJPEG is a phone selfie: a faces-dev photo enlarged onto a w×h
 // portrait frame, the face covering frac of its width, saved at quality q.
-func selfieJPEG(b *testing.B, w, h int, frac float64, q int) []byte {
+func selfieJPEG(b testing.TB, w, h int, frac float64, q int) []byte {
 	k := frac * float64(w) / 105 // faces-dev faces are ~105 px wide
 	var buf bytes.Buffer
 	if err := jpeg.Encode(&buf, toRGBA(place(loadRGB(b, frontalA), k, w, h)), &jpeg.Options{Quality: q}); err != nil {
@@ -274,6 +275,46 @@ func TestProbeEveryFormat(t *testing.T) {
 	for _, name := range formatNames {
 		if _, err := p.Probe(context.Background(), encode(t, name, rgba)); err != nil {
 			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
+// TestReducedDecodeKeepsTheTemplate: decoding a large selfie reduced in the
+// DCT domain must not change what it is compared as — the template is
+// nearly the one full decoding gives, and so is its score.
+func TestReducedDecodeKeepsTheTemplate(t *testing.T) {
+	p := testPipeline(t)
+	ctx := context.Background()
+	raw, err := os.ReadFile(frontalA)
+	if err != nil {
+		t.Skipf("faces-dev not present: %v", err)
+	}
+	ref, err := p.Enroll(ctx, raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The 28 % face reads its faceres crop from the stretched base level.
+	for _, s := range []struct {
+		w, h int
+		frac float64
+	}{{960, 1280, 0.4}, {960, 1280, 0.28}, {1536, 2048, 0.35}} {
+		img := selfieJPEG(t, s.w, s.h, s.frac, 92)
+		reduced, err := p.Probe(ctx, img)
+		if err != nil {
+			t.Fatal(err)
+		}
+		saved := scaledMinSide
+		scaledMinSide = 1 << 30
+		full, err := p.Probe(ctx, img)
+		scaledMinSide = saved
+		if err != nil {
+			t.Fatal(err)
+		}
+		same, _ := Similarity(reduced, full)
+		a, _ := Score(reduced, ref)
+		b, _ := Score(full, ref)
+		if same < 0.995 || math.Abs(a-b) > 1 {
+			t.Errorf("%d×%d, face %.0f %%: reduced vs full template cosine %.4f, scores %.2f vs %.2f", s.w, s.h, 100*s.frac, same, a, b)
 		}
 	}
 }

@@ -145,7 +145,7 @@ func measure(p *pyramid, mesh []Point3) Measures {
 // greyCrop samples an n×n luma crop.
 func greyCrop(p *pyramid, t affine, n int) []float64 {
 	rgb := make([]float32, 3*n*n)
-	p.sample(rgb, n, n, t, 1, 0)
+	p.sample(rgb, n, n, t, 1, 0, false)
 	out := make([]float64, n*n)
 	for i := range out {
 		out[i] = 0.299*float64(rgb[3*i]) + 0.587*float64(rgb[3*i+1]) + 0.114*float64(rgb[3*i+2])

@@ -162,7 +162,7 @@ func TestGateOnDerivedPhotos(t *testing.T) {
 	}
 }
 
-func quadrantsRGB(w, h int) *rgbImage { return toRGB(quadrants(w, h)) }
+func quadrantsRGB(w, h int) *rgbImage { return toRGB(quadrants(w, h), 1) }
 
 // TestPoseConventions checks the pose's signs and scale on real photos:
 // mirroring negates yaw and roll and keeps pitch; turning the image turns

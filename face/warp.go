@@ -40,30 +40,37 @@ func (t affine) scale() float64 { return math.Sqrt(math.Abs(t.A*t.E - t.B*t.D)) 
 type pyramid struct {
 	W, H   int         // full-resolution size, upright
 	levels []*rgbImage // levels[i] is 2^i times smaller; nil until built
-	// full builds level 0 when a pyramid started from a reduced level (see
-	// decodePyramid) and a crop needs full resolution after all.
-	full func() *rgbImage
+	// base is the level decoded first: above 0 when a large JPEG was
+	// decoded reduced (see decodePyramid). finer builds a level below it
+	// when a crop needs more pixels after all; ok false if it cannot.
+	base  int
+	finer func(level int) (m *rgbImage, ok bool)
 }
 
 func newPyramid(m *rgbImage) *pyramid { return &pyramid{W: m.W, H: m.H, levels: []*rgbImage{m}} }
 
-func (p *pyramid) level(i int) *rgbImage {
+// level returns level i, or the finest level above it when i cannot be
+// built, and the level it returned.
+func (p *pyramid) level(i int) (*rgbImage, int) {
 	for len(p.levels) <= i {
 		p.levels = append(p.levels, nil)
 	}
 	if p.levels[i] != nil {
-		return p.levels[i]
+		return p.levels[i], i
 	}
-	if i == 0 {
-		p.levels[0] = p.full()
-		return p.levels[0]
+	if i < p.base {
+		if m, ok := p.finer(i); ok {
+			p.levels[i] = m
+			return m, i
+		}
+		return p.levels[p.base], p.base
 	}
-	below := p.level(i - 1)
+	below, _ := p.level(i - 1)
 	if below.W < 2 || below.H < 2 {
-		return below
+		return below, i - 1
 	}
 	p.levels[i] = halve(below)
-	return p.levels[i]
+	return p.levels[i], i
 }
 
 func halve(m *rgbImage) *rgbImage {
@@ -85,15 +92,27 @@ func halve(m *rgbImage) *rgbImage {
 	return out
 }
 
+// baseStretch: a model's crop whose pixels are at least this fraction of
+// the first decoded level's reads that level, enlarged a little, rather than
+// pay for decoding the JPEG again at a finer scale. A selfie's face a little
+// under a third of the frame wide needs this for faceres' wide crop; the
+// models do not see the 1.33× enlargement's slight blur. The quality gate's
+// sharpness measure would, so its crops never stretch.
+const baseStretch = 0.75
+
 // sample fills dst (n×n×3, NHWC) with the source under t, bilinearly, as
 // v*mul + add per channel; outside the image reads as black. It picks the
-// pyramid level whose pixels are no smaller than half a destination pixel.
-func (p *pyramid) sample(dst []float32, w, h int, t affine, mul, add float32) {
+// pyramid level whose pixels are no smaller than half a destination pixel,
+// or with stretch, a coarser first decoded level (see baseStretch).
+func (p *pyramid) sample(dst []float32, w, h int, t affine, mul, add float32, stretch bool) {
 	lvl := 0
 	for s := t.scale(); s >= 2 && lvl < 8; s /= 2 {
 		lvl++
 	}
-	m := p.level(lvl)
+	if stretch && lvl < p.base && p.levels[lvl] == nil && t.scale() >= baseStretch*float64(int(1)<<p.base) {
+		lvl = p.base
+	}
+	m, lvl := p.level(lvl)
 	if lvl > 0 {
 		// Positions are continuous (pixel i spans [i, i+1)), so a level's
 		// coordinates are the source's divided by its reduction.
