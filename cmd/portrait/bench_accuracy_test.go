@@ -32,15 +32,7 @@ func TestBenchAccuracyEndToEnd(t *testing.T) {
 		t.Skipf("models not fetched: %v", err)
 	}
 	out := t.TempDir()
-	stdout := os.Stdout
-	devnull, err := os.Create(filepath.Join(out, "stdout"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.Stdout = devnull
-	code := run(context.Background(), []string{"bench", "accuracy", "--set", facesDev, "--sample", "40", "--out", out, "--json"})
-	os.Stdout = stdout
-	defer devnull.Close()
+	code, _ := runOut(t, "bench", "accuracy", "--set", facesDev, "--sample", "40", "--out", out, "--json")
 	if code != 0 {
 		t.Fatalf("bench accuracy exited %d", code)
 	}
@@ -96,10 +88,8 @@ func TestBenchAccuracyEndToEnd(t *testing.T) {
 	}
 
 	// Refit a table from the saved embeddings, without running the models.
-	os.Stdout = devnull
-	code = run(context.Background(), []string{"bench", "calibrate", "--set", facesDev, "--sample", "40", "--group", "",
-		"--embeddings", filepath.Join(out, "embeddings.gob"), "--write", out})
-	os.Stdout = stdout
+	code, _ = runOut(t, "bench", "calibrate", "--set", facesDev, "--sample", "40", "--group", "",
+		"--embeddings", filepath.Join(out, "embeddings.gob"), "--write", out)
 	if code != 0 {
 		t.Fatalf("bench calibrate exited %d", code)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -9,27 +8,6 @@ import (
 
 	"github.com/portrait-id/portrait/models"
 )
-
-// runStdout runs the CLI with args and returns its exit code and what it
-// printed on stdout.
-func runStdout(t *testing.T, args ...string) (int, []byte) {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "stdout")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	stdout := os.Stdout
-	os.Stdout = f
-	code := run(context.Background(), args)
-	os.Stdout = stdout
-	out, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return code, out
-}
 
 // TestBenchPipeline times a faces-dev photo as a 480×640 selfie and checks
 // the report: every stage took time, the frame is what was asked, and the
@@ -42,12 +20,12 @@ func TestBenchPipeline(t *testing.T) {
 	if err := models.Check(models.DefaultDir()); err != nil {
 		t.Skipf("models not fetched: %v", err)
 	}
-	code, out := runStdout(t, "bench", "pipeline", "--iters", "3", "--frame", "480x640", "--quality", "85", "--json", photo)
+	code, out := runOut(t, "bench", "pipeline", "--iters", "3", "--frame", "480x640", "--quality", "85", "--json", photo)
 	if code != 0 {
 		t.Fatalf("bench pipeline exited %d", code)
 	}
 	var rows []pipelineBench
-	if err := json.Unmarshal(out, &rows); err != nil {
+	if err := json.Unmarshal([]byte(out), &rows); err != nil {
 		t.Fatalf("%v: %s", err, out)
 	}
 	if len(rows) != 1 {
@@ -77,7 +55,7 @@ func TestBenchPipelineUsage(t *testing.T) {
 		{"bench", "pipeline", "--frame", "big", "x.jpg"},
 		{"bench", "pipeline", "--iters", "0", "x.jpg"},
 	} {
-		if code, _ := runStdout(t, args...); code == 0 {
+		if code, _ := runOut(t, args...); code == 0 {
 			t.Errorf("%v exited 0", args)
 		}
 	}
