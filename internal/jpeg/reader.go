@@ -796,9 +796,9 @@ func Decode(r io.Reader) (image.Image, error) {
 	return DecodeScaled(r, 1)
 }
 
-// DecodeScaled decodes at 1/denom of the stored size (denom 1, 2, 4 or 8),
-// each dimension rounded up. The image has the type image/jpeg.Decode would
-// return, with the same chroma subsampling ratio.
+// DecodeScaled decodes at 1/denom of the stored size (denom 1, 2, 4 or 8;
+// any other is an error), each dimension rounded up. The image has the type
+// image/jpeg.Decode would return, with the same chroma subsampling ratio.
 //
 // A reduced pixel is the inverse DCT of the block's low-frequency
 // coefficients sampled at the centre of the denom×denom pixels it stands for,
