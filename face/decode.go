@@ -89,10 +89,10 @@ func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
 // scaledMinSide is the shorter side a large JPEG is decoded down to, at
 // most: JPEG decodes at 1/2, 1/4 or 1/8 of its size in the DCT domain for a
 // fraction of the cost, and the models' crops of a selfie's face (≤ 224 px
-// from a face a third of the frame wide or more) read a level at least this
-// coarse anyway. A smaller face is read from a finer level decoded on
-// demand.
-var scaledMinSide = 480 // a variable so tests can compare with full decoding
+// from a face a quarter of the frame wide or more) read a level this coarse
+// or, a little enlarged, the level above (see baseStretch). A smaller face
+// is read from a finer level decoded on demand.
+var scaledMinSide = 384 // a variable so tests can compare with full decoding
 
 // jpegDenom is the reduction a w×h JPEG is first decoded at.
 func jpegDenom(w, h int) int {
@@ -241,10 +241,9 @@ var chromaShift = map[image.YCbCrSubsampleRatio][2]int{
 }
 
 // ycbcrToRGB converts a JPEG's planes with the same integer arithmetic as
-// color.YCbCrToRGB, writing each pixel where orientation o puts it: decoding
-// a selfie is mostly this loop, so each chroma sample's terms are worked out
-// once for the luma samples sharing it, and a sideways selfie is turned in
-// the same pass instead of a second one.
+// color.YCbCrToRGB, writing each pixel where orientation o puts it: after
+// the JPEG itself, decoding a selfie is mostly this loop, so a sideways
+// selfie is turned in the same pass instead of a second one.
 func ycbcrToRGB(src *image.YCbCr, o int) *rgbImage {
 	r := src.Rect
 	w, h := r.Dx(), r.Dy()
@@ -257,27 +256,34 @@ func ycbcrToRGB(src *image.YCbCr, o int) *rgbImage {
 	if o >= 5 {
 		m.W, m.H = h, w
 	}
+	// Each chroma row's red, green and blue terms, worked out once for
+	// every luma row sharing it.
 	cx0 := r.Min.X >> hs
+	cw := (r.Max.X-1)>>hs - cx0 + 1
+	terms := make([]int32, 3*cw)
+	lastCrow := -1
 	for y := 0; y < h; y++ {
+		if crow := (((y + r.Min.Y) >> vs) - (r.Min.Y >> vs)) * src.CStride; crow != lastCrow {
+			cb, cr := src.Cb[crow:][:cw], src.Cr[crow:][:cw]
+			for i := range cw {
+				b, r := int32(cb[i])-128, int32(cr[i])-128
+				t := terms[3*i : 3*i+3 : 3*i+3]
+				t[0], t[1], t[2] = 91881*r, -22554*b-46802*r, 116130*b
+			}
+			lastCrow = crow
+		}
 		d, step := orientedRow(o, y, w, h)
 		d, step = 3*d, 3*step
 		yrow := src.Y[y*src.YStride:][:w]
-		crow := (((y + r.Min.Y) >> vs) - (r.Min.Y >> vs)) * src.CStride
-		for x := 0; x < w; {
-			ci := crow + ((x + r.Min.X) >> hs) - cx0
-			cb := int32(src.Cb[ci]) - 128
-			cr := int32(src.Cr[ci]) - 128
-			rc, gc, bc := 91881*cr, -22554*cb-46802*cr, 116130*cb
-			// The luma samples up to the next chroma sample share it.
-			end := min(w, (((x+r.Min.X)>>hs)+1)<<hs-r.Min.X)
-			for ; x < end; x++ {
-				yy := int32(yrow[x]) * 0x10101
-				p := m.Pix[d : d+3 : d+3]
-				p[0] = clampByte(yy + rc)
-				p[1] = clampByte(yy + gc)
-				p[2] = clampByte(yy + bc)
-				d += step
-			}
+		for x, v := range yrow {
+			c := 3 * ((x+r.Min.X)>>hs - cx0)
+			t := terms[c : c+3 : c+3]
+			yy := int32(v) * 0x10101
+			p := m.Pix[d : d+3 : d+3]
+			p[0] = clampByte(yy + t[0])
+			p[1] = clampByte(yy + t[1])
+			p[2] = clampByte(yy + t[2])
+			d += step
 		}
 	}
 	return m

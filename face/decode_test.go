@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"hash/crc32"
 	"image"
 	"image/color"
@@ -399,6 +400,26 @@ func BenchmarkDecodePyramid(b *testing.B) {
 				if _, err := decodePyramid(c.jpg, DefaultImageLimits); err != nil {
 					b.Fatal(err)
 				}
+			}
+		})
+	}
+}
+
+// BenchmarkYCbCrToRGB is the colour conversion of a reduced 960×1280
+// selfie's base level.
+func BenchmarkYCbCrToRGB(b *testing.B) {
+	// Skin-like colours: rarely clamped, as in a photo.
+	src := image.NewYCbCr(image.Rect(0, 0, 480, 640), image.YCbCrSubsampleRatio420)
+	for i := range src.Y {
+		src.Y[i] = byte(60 + i%150)
+	}
+	for i := range src.Cb {
+		src.Cb[i], src.Cr[i] = byte(100+i%20), byte(140+i%25)
+	}
+	for _, o := range []int{1, 6} {
+		b.Run(fmt.Sprint("orientation", o), func(b *testing.B) {
+			for b.Loop() {
+				ycbcrToRGB(src, o)
 			}
 		})
 	}

@@ -240,7 +240,7 @@ func TestSampleStretchesTheBaseLevel(t *testing.T) {
 	}{
 		{side: 40, stretch: true, finer: false},  // 2.5 source pixels per crop pixel: the base level's own
 		{side: 26, stretch: true, finer: false},  // 1.6: stretched base
-		{side: 20, stretch: true, finer: true},   // 1.25: too far
+		{side: 16, stretch: true, finer: true},   // 1.0: too far
 		{side: 26, stretch: false, finer: true},  // quality crop: never stretched
 		{side: 40, stretch: false, finer: false}, // quality crop at the base's own scale
 	}

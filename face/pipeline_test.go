@@ -293,11 +293,11 @@ func TestReducedDecodeKeepsTheTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The 28 % face reads its faceres crop from the stretched base level.
+	// The smaller faces read their faceres crop from the stretched base.
 	for _, s := range []struct {
 		w, h int
 		frac float64
-	}{{960, 1280, 0.4}, {960, 1280, 0.28}, {1536, 2048, 0.35}} {
+	}{{960, 1280, 0.4}, {960, 1280, 0.28}, {1536, 2048, 0.4}, {1536, 2048, 0.26}} {
 		img := selfieJPEG(t, s.w, s.h, s.frac, 92)
 		reduced, err := p.Probe(ctx, img)
 		if err != nil {
