@@ -17,6 +17,21 @@ const maxNCodes = 256
 // lutSize is the log-2 size of the Huffman decoder's look-up table.
 const lutSize = 8
 
+// fastBits is the log-2 size of the sequential decoder's look-up table,
+// huffman.fast. Wider than lut, it resolves most codes together with their
+// extra bits: with the standard tables, about 91% of luma AC codes and 71%
+// of chroma ones (whose end of block is a bare 2-bit code). At 9 bits the
+// 1/8-scale benchmarks took 10% longer, at 11 no less, with tables twice
+// the size (4 KB each, and a decoder holds eight).
+const fastBits = 10
+
+// A huffman.fast entry describes the code that starts with its index's bits:
+// the low 5 bits are how many bits to take, bits 8-15 the code's value
+// (symbol) and, if fastCombined is set, bits 16-31 are the coefficient or DC
+// difference its extra bits make, which the low bits then include. Zero means
+// the code is longer than fastBits, or invalid: decodeSlow has to say.
+const fastCombined = 1 << 5
+
 // huffman is a Huffman decoder, specified in section C.
 type huffman struct {
 	// length is the number of codes in the tree.
@@ -36,6 +51,9 @@ type huffman struct {
 	maxCodes [maxCodeLength]int32
 	// valsIndices[i] is the index into vals of minCodes[i].
 	valsIndices [maxCodeLength]int32
+	// fast is the sequential decoder's look-up table for the next fastBits
+	// bits; see fastCombined.
+	fast [1 << fastBits]uint32
 }
 
 // errShortHuffmanData means that an unexpected EOF occurred while decoding
@@ -161,8 +179,81 @@ func (d *decoder) processDHT(n int) error {
 			}
 			c <<= 1
 		}
+		h.buildFast(tc == acTable)
 	}
 	return nil
+}
+
+// buildFast derives h.fast from h.lut and decodeSlow, that is from exactly
+// what decodeHuffman would make of the same bits, rather than from the code
+// lengths: a table whose lengths over-fill the code space makes lut and the
+// bit-at-a-time path disagree, and image/jpeg's answer depends on which one
+// it takes. For a value whose extra bits fit in the fastBits too, the entry
+// also holds the coefficient (AC) or difference (DC) they make.
+func (h *huffman) buildFast(ac bool) {
+	const suffixes = 1 << (fastBits - lutSize)
+	for prefix, v := range h.lut {
+		for suffix := range suffixes {
+			p := prefix*suffixes + suffix
+			var sym uint8
+			var l uint
+			if v != 0 {
+				sym, l = uint8(v>>8), uint(v&0xff)-1
+			} else {
+				// With fewer than 16 bits, decodeSlow runs out of
+				// bits (l == 0) before it can find a code bad.
+				sym, l, _ = h.decodeSlow(uint64(p)<<(64-fastBits), fastBits)
+				if l == 0 {
+					h.fast[p] = 0
+					continue
+				}
+			}
+			// t is the number of extra bits, if the value is one that
+			// decodeBlock turns into a coefficient or difference: not an
+			// AC end of block or zero run, nor a DC category above 16,
+			// which is an error.
+			t := uint(sym)
+			if ac {
+				t = uint(sym & 0x0f)
+			}
+			if (ac && t == 0) || t > 16 || l+t > fastBits {
+				h.fast[p] = uint32(sym)<<8 | uint32(l)
+				continue
+			}
+			x := extend(uint64(p)<<(64-fastBits+l), t)
+			h.fast[p] = uint32(x)<<16 | uint32(sym)<<8 | fastCombined | uint32(l+t)
+		}
+	}
+}
+
+// extend is RECEIVE and EXTEND (section F.2.2.1) of the first t bits of acc.
+func extend(acc uint64, t uint) int32 {
+	x := int32(acc >> (64 - t))
+	if x < int32(1)<<t>>1 {
+		x += int32(-1)<<t + 1
+	}
+	return x
+}
+
+// decodeSlow is decodeHuffman's bit-at-a-time path on the first n bits of
+// acc, for the codes that huffman.fast leaves to it. It returns a length of 0
+// if the code needs more than n bits.
+func (h *huffman) decodeSlow(acc uint64, n uint) (uint8, uint, error) {
+	if h.nCodes == 0 {
+		return 0, 0, FormatError("uninitialized Huffman table")
+	}
+	code := int32(0)
+	for i := range uint(maxCodeLength) {
+		if i == n {
+			return 0, 0, nil
+		}
+		code |= int32(acc>>(63-i)) & 1
+		if code <= h.maxCodes[i] {
+			return h.vals[h.valsIndices[i]+code-h.minCodes[i]], i + 1, nil
+		}
+		code <<= 1
+	}
+	return 0, 0, FormatError("bad Huffman code")
 }
 
 // decodeHuffman returns the next Huffman-coded value from the bit-stream,

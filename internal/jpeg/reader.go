@@ -14,9 +14,10 @@
 // the low-frequency corner of each block instead, so it writes a quarter, a
 // sixteenth or a sixty-fourth of the pixels and does a fraction of the
 // arithmetic. Entropy decoding cannot be reduced the same way, since each
-// coefficient's code has to be read to find the next; its inner loop keeps
-// the bit reader in registers instead (see decodeAC), which speeds up every
-// scale.
+// coefficient's code has to be read to find the next; for sequential scans,
+// which is what cameras write, it works from a 64-bit bit buffer and decodes
+// most codes with their extra bits in one table look-up instead (see
+// sequential.go), which speeds up every scale.
 //
 // At denominator 1 the output is pixel-identical to image/jpeg's, and every
 // input image/jpeg rejects is rejected here with the same message.
@@ -96,7 +97,7 @@ const (
 // unzig maps from the zig-zag ordering to the natural ordering. For example,
 // unzig[3] is the column and row of the fourth element in zig-zag order. The
 // value is 16, which means first column (16%8 == 0) and third row (16/8 == 2).
-var unzig = [blockSize]int{
+var unzig = [blockSize]uint8{
 	0, 1, 8, 16, 9, 2, 3, 10,
 	17, 24, 32, 25, 18, 11, 4, 5,
 	12, 19, 26, 33, 40, 48, 41, 34,
@@ -131,6 +132,11 @@ type decoder struct {
 		// overshooting. It can be 0, 1 or 2.
 		nUnreadable int
 	}
+	// dataStart is where in bytes.buf the entropy-coded data that the
+	// sequential decoder is reading began, or 0 once that is no longer
+	// needed; see stuffedLen.
+	dataStart int
+
 	width, height int
 
 	// scale is log2 of the decode's denominator: blocks are reconstructed

@@ -65,11 +65,7 @@ func (d *decoder) processSOS(n int) error {
 	if n != 4+2*nComp {
 		return FormatError("SOS length inconsistent with number of components")
 	}
-	var scan [maxComponents]struct {
-		compIndex uint8
-		td        uint8 // DC table selector.
-		ta        uint8 // AC table selector.
-	}
+	var scan [maxComponents]scanComp
 	totalHV := 0
 	for i := 0; i < nComp; i++ {
 		cs := d.tmp[1+2*i] // Component selector.
@@ -152,16 +148,17 @@ func (d *decoder) processSOS(n int) error {
 	if d.img1 == nil && d.img3 == nil {
 		d.makeImg(mxx, myy)
 	}
-	if d.progressive {
-		for i := 0; i < nComp; i++ {
-			compIndex := scan[i].compIndex
-			if d.progCoeffs[compIndex] == nil {
-				d.progCoeffs[compIndex] = make([]block, mxx*myy*d.comp[compIndex].h*d.comp[compIndex].v)
-			}
+	d.bits = bits{}
+	if !d.progressive {
+		return d.sequentialScan(scan[:nComp], mxx, myy)
+	}
+	for i := 0; i < nComp; i++ {
+		compIndex := scan[i].compIndex
+		if d.progCoeffs[compIndex] == nil {
+			d.progCoeffs[compIndex] = make([]block, mxx*myy*d.comp[compIndex].h*d.comp[compIndex].v)
 		}
 	}
 
-	d.bits = bits{}
 	mcu, expectedRST := 0, uint8(rst0Marker)
 	var (
 		// b is the decoded coefficients, in natural (not zig-zag) order.
@@ -225,12 +222,8 @@ func (d *decoder) processSOS(n int) error {
 						}
 					}
 
-					// Load the previous partially decoded coefficients, if applicable.
-					if d.progressive {
-						b = d.progCoeffs[compIndex][by*mxx*hi+bx]
-					} else {
-						b = block{}
-					}
+					// Load the previous partially decoded coefficients.
+					b = d.progCoeffs[compIndex][by*mxx*hi+bx]
 
 					if ah != 0 {
 						if err := d.refine(&b, &d.huff[acTable][scan[i].ta], zigStart, zigEnd, 1<<al); err != nil {
@@ -265,38 +258,22 @@ func (d *decoder) processSOS(n int) error {
 						}
 					}
 
-					if d.progressive {
-						// Save the coefficients.
-						d.progCoeffs[compIndex][by*mxx*hi+bx] = b
-						// At this point, we could call reconstructBlock to dequantize and perform the
-						// inverse DCT, to save early stages of a progressive image to the *image.YCbCr
-						// buffers (the whole point of progressive encoding), but in Go, the jpeg.Decode
-						// function does not return until the entire image is decoded, so we "continue"
-						// here to avoid wasted computation. Instead, reconstructBlock is called on each
-						// accumulated block by the reconstructProgressiveImage method after all of the
-						// SOS markers are processed.
-						continue
-					}
-					if err := d.reconstructBlock(&b, bx, by, int(compIndex)); err != nil {
-						return err
-					}
+					// Save the coefficients.
+					d.progCoeffs[compIndex][by*mxx*hi+bx] = b
+					// At this point, we could call reconstructBlock to dequantize and perform the
+					// inverse DCT, to save early stages of a progressive image to the *image.YCbCr
+					// buffers (the whole point of progressive encoding), but in Go, the jpeg.Decode
+					// function does not return until the entire image is decoded, so that would be
+					// wasted computation. Instead, reconstructBlock is called on each accumulated
+					// block by the reconstructProgressiveImage method after all of the SOS markers
+					// are processed.
 				} // for j
 			} // for i
 			mcu++
 			if d.ri > 0 && mcu%d.ri == 0 && mcu < mxx*myy {
-				// For well-formed input, the RST[0-7] restart marker follows
-				// immediately. For corrupt input, call findRST to try to
-				// resynchronize.
-				if err := d.readFull(d.tmp[:2]); err != nil {
+				var err error
+				if expectedRST, err = d.readRST(expectedRST); err != nil {
 					return err
-				} else if d.tmp[0] != 0xff || d.tmp[1] != expectedRST {
-					if err := d.findRST(expectedRST); err != nil {
-						return err
-					}
-				}
-				expectedRST++
-				if expectedRST == rst7Marker+1 {
-					expectedRST = rst0Marker
 				}
 				// Reset the Huffman decoder.
 				d.bits = bits{}
@@ -311,18 +288,135 @@ func (d *decoder) processSOS(n int) error {
 	return nil
 }
 
-// decodeAC decodes the AC coefficients zig to zigEnd of a block, as specified
-// in section F.2.2.2, or starts an end-of-band run.
+// scanComp is a component of a scan, as the scan's header lists it.
+type scanComp struct {
+	compIndex uint8
+	td        uint8 // DC table selector.
+	ta        uint8 // AC table selector.
+}
+
+// sequentialScan decodes and reconstructs the blocks of a sequential scan,
+// in image/jpeg's order, restart markers included (processSOS's progressive
+// loop is image/jpeg's loop for both kinds of scan). What the blocks of a
+// component share is looked up once per scan instead of once per block,
+// which mattered at 1/8 scale, where a block costs little else.
+func (d *decoder) sequentialScan(scan []scanComp, mxx, myy int) error {
+	type unit struct {
+		blockCoder
+		qt     *block
+		dst    []byte
+		stride int
+		h, v   int
+	}
+	var units [maxComponents]unit
+	for i, s := range scan {
+		c := &d.comp[s.compIndex]
+		dst, stride, err := d.plane(int(s.compIndex))
+		if err != nil {
+			return err
+		}
+		units[i] = unit{
+			blockCoder: blockCoder{dcH: &d.huff[dcTable][s.td], acH: &d.huff[acTable][s.ta]},
+			qt:         &d.quant[c.tq], dst: dst, stride: stride, h: c.h, v: c.v,
+		}
+	}
+	// b is the block being decoded, acb where its AC coefficients go. At
+	// 1/8 scale the reconstruction reads only the DC term, so they go to a
+	// block that is never read, and b need not be cleared between uses.
+	var b, unread block
+	acb := &b
+	if d.scale == 3 {
+		acb = &unread
+	}
+	// The bits go through r rather than d.bits; d is brought up to date
+	// at each restart and at the end.
+	r := bitReader{i: d.bytes.i}
+	d.dataStart = r.i
+	mcu, expectedRST := 0, uint8(rst0Marker)
+	// nextX and nextY are the location of the next block of a
+	// non-interleaved scan, which is traversed in raster order; see
+	// processSOS.
+	nextX, nextY := 0, 0
+	for my := 0; my < myy; my++ {
+		for mx := 0; mx < mxx; mx++ {
+			for ui := range scan {
+				u := &units[ui]
+				for jy := 0; jy < u.v; jy++ {
+					for jx := 0; jx < u.h; jx++ {
+						bx, by := u.h*mx+jx, u.v*my+jy
+						if len(scan) == 1 {
+							bx, by = nextX, nextY
+							if nextX++; nextX == mxx*u.h {
+								nextX, nextY = 0, nextY+1
+							}
+							if bx*8 >= d.width || by*8 >= d.height {
+								continue
+							}
+						}
+						if d.scale != 3 {
+							b = block{}
+						}
+						var err error
+						if r, err = d.decodeBlock(r, &u.blockCoder, &b, acb); err != nil {
+							return err
+						}
+						if d.scale == 3 {
+							idct1x1(u.dst[by*u.stride+bx:], &b, u.qt)
+						} else {
+							d.reconstruct(&b, u.qt, u.dst, u.stride, bx, by)
+						}
+					}
+				}
+			}
+			mcu++
+			if d.ri > 0 && mcu%d.ri == 0 && mcu < mxx*myy {
+				d.handBack(r)
+				var err error
+				if expectedRST, err = d.readRST(expectedRST); err != nil {
+					return err
+				}
+				d.bits = bits{}
+				r = bitReader{i: d.bytes.i}
+				d.dataStart = r.i
+				for i := range scan {
+					units[i].dc = 0
+				}
+				d.eobRun = 0
+			}
+		}
+	}
+	d.handBack(r)
+	return nil
+}
+
+// readRST reads past expectedRST, the RST marker due after a restart
+// interval, and returns the one due after the next interval. For
+// well-formed input, the marker follows immediately. For corrupt input, it
+// calls findRST to try to resynchronize.
+func (d *decoder) readRST(expectedRST uint8) (uint8, error) {
+	if err := d.readFull(d.tmp[:2]); err != nil {
+		return 0, err
+	} else if d.tmp[0] != 0xff || d.tmp[1] != expectedRST {
+		if err := d.findRST(expectedRST); err != nil {
+			return 0, err
+		}
+	}
+	if expectedRST++; expectedRST == rst7Marker+1 {
+		expectedRST = rst0Marker
+	}
+	return expectedRST, nil
+}
+
+// decodeAC decodes the AC coefficients zig to zigEnd of a progressive block,
+// as specified in section G.1.2.2, or starts an end-of-band run.
 //
 // It is image/jpeg's loop with the bit reader's state held in local
 // variables and the common cases of decodeHuffman and receiveExtend written
-// out. Through d, each code cost two or three calls and a chain of stores
-// and reloads, which made entropy decoding most of a reduced-size decode;
-// this way a reduced-size decode takes about 15% less time and a full-size
-// one about 7% less. The locals go back to d before any call that uses the state and are
-// reloaded after, so each step leaves d as image/jpeg's would: the same bytes
-// are read at the same moments, and a bad stream fails at the same point
-// with the same error.
+// out, which saves two or three calls per code and a chain of stores and
+// reloads. The locals go back to d before any call that uses the state and
+// are reloaded after, so each step leaves d as image/jpeg's would: the same
+// bytes are read at the same moments, and a bad stream fails at the same
+// point with the same error.
 func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) error {
 	acc, n := d.bits.a, d.bits.n
 	i, j, nUnreadable := d.bytes.i, d.bytes.j, d.bytes.nUnreadable
@@ -549,24 +643,35 @@ func (d *decoder) reconstructProgressiveImage() error {
 // reconstructBlock dequantizes, performs the inverse DCT and stores the block
 // to the image, as (8>>d.scale)×(8>>d.scale) pixels.
 func (d *decoder) reconstructBlock(b *block, bx, by, compIndex int) error {
-	qt := &d.quant[d.comp[compIndex].tq]
-	dst, stride := []byte(nil), 0
-	if d.nComp == 1 {
-		dst, stride = d.img1.Pix, d.img1.Stride
-	} else {
-		switch compIndex {
-		case 0:
-			dst, stride = d.img3.Y, d.img3.YStride
-		case 1:
-			dst, stride = d.img3.Cb, d.img3.CStride
-		case 2:
-			dst, stride = d.img3.Cr, d.img3.CStride
-		case 3:
-			dst, stride = d.blackPix, d.blackStride
-		default:
-			return UnsupportedError("too many components")
-		}
+	dst, stride, err := d.plane(compIndex)
+	if err != nil {
+		return err
 	}
+	d.reconstruct(b, &d.quant[d.comp[compIndex].tq], dst, stride, bx, by)
+	return nil
+}
+
+// plane returns the pixels and stride of a component's plane.
+func (d *decoder) plane(compIndex int) ([]byte, int, error) {
+	if d.nComp == 1 {
+		return d.img1.Pix, d.img1.Stride, nil
+	}
+	switch compIndex {
+	case 0:
+		return d.img3.Y, d.img3.YStride, nil
+	case 1:
+		return d.img3.Cb, d.img3.CStride, nil
+	case 2:
+		return d.img3.Cr, d.img3.CStride, nil
+	case 3:
+		return d.blackPix, d.blackStride, nil
+	}
+	return nil, 0, UnsupportedError("too many components")
+}
+
+// reconstruct is reconstructBlock with the quantization table and plane
+// given.
+func (d *decoder) reconstruct(b, qt *block, dst []byte, stride, bx, by int) {
 	n := 8 >> d.scale
 	dst = dst[n*(by*stride+bx):]
 	switch d.scale {
@@ -583,7 +688,6 @@ func (d *decoder) reconstructBlock(b *block, bx, by, compIndex int) error {
 	default:
 		idct1x1(dst, b, qt)
 	}
-	return nil
 }
 
 // findRST advances past the next RST restart marker that matches expectedRST.
