@@ -92,7 +92,7 @@ func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
 // from a face a quarter of the frame wide or more) read a level this coarse
 // or, a little enlarged, the level above (see baseStretch). A smaller face
 // is read from a finer level decoded on demand.
-var scaledMinSide = 384 // a variable so tests can compare with full decoding
+var scaledMinSide = 360 // a variable so tests can compare with full decoding
 
 // jpegDenom is the reduction a w×h JPEG is first decoded at.
 func jpegDenom(w, h int) int {
