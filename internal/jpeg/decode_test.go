@@ -77,15 +77,7 @@ func photoFiles(tb testing.TB) []testFile {
 		{"selfie-600x800-q92", benchPhoto(tb, 600, 800, 92, 0)},
 		{"selfie-600x800-q85-noisy", benchPhoto(tb, 600, 800, 85, 3)},
 	}
-	for _, sz := range []image.Point{{97, 130}, {301, 203}} {
-		m := smooth(sz.X, sz.Y)
-		for _, q := range []int{50, 92} {
-			fs = append(fs,
-				testFile{fmt.Sprintf("smooth-%dx%d-q%d.420", sz.X, sz.Y, q), encode(tb, m, q)},
-				testFile{fmt.Sprintf("smooth-%dx%d-q%d.gray", sz.X, sz.Y, q), encode(tb, toGray(m), q)})
-		}
-	}
-	return fs
+	return append(fs, smoothFiles(tb, image.Point{97, 130}, image.Point{301, 203})...)
 }
 
 // TestScaledMatchesBoxAverage compares each plane of a scaled decode with

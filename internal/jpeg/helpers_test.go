@@ -88,8 +88,14 @@ func toGray(m image.Image) *image.Gray {
 // generatedFiles are encodings of the smooth picture at sizes that are not
 // multiples of the 16-pixel MCU, in colour and gray.
 func generatedFiles(tb testing.TB) []testFile {
+	return smoothFiles(tb, image.Point{1, 1}, image.Point{7, 9}, image.Point{33, 17}, image.Point{97, 130}, image.Point{301, 203})
+}
+
+// smoothFiles encodes the smooth picture at each size, in colour and gray,
+// at a low and a high quality.
+func smoothFiles(tb testing.TB, sizes ...image.Point) []testFile {
 	var fs []testFile
-	for _, sz := range []image.Point{{1, 1}, {7, 9}, {33, 17}, {97, 130}, {301, 203}} {
+	for _, sz := range sizes {
 		m := smooth(sz.X, sz.Y)
 		for _, q := range []int{50, 92} {
 			fs = append(fs,
