@@ -56,7 +56,7 @@ type format struct {
 }
 
 var formats = []format{
-	{"JPEG", [][]byte{{0xFF, 0xD8, 0xFF}}, jpeg.DecodeConfig, jpeg.Decode}, // decodePyramid decodes JPEGs scaled
+	{"JPEG", [][]byte{{0xFF, 0xD8, 0xFF}}, jpeg.DecodeConfig, nil}, // decodePyramid decodes JPEGs scaled, with jpeg.DecodeScaled
 	{"PNG", [][]byte{[]byte("\x89PNG\r\n\x1a\n")}, png.DecodeConfig, png.Decode},
 	{"GIF", [][]byte{[]byte("GIF87a"), []byte("GIF89a")}, gif.DecodeConfig, gif.Decode}, // gif.Decode returns the first frame
 	{"BMP", [][]byte{[]byte("BM")}, bmp.DecodeConfig, bmp.Decode},
@@ -72,18 +72,6 @@ func sniff(b []byte) (format, bool) {
 		}
 	}
 	return format{}, false
-}
-
-// decodeImage turns the bytes of a JPG/PNG/GIF/BMP/TIFF file into an upright
-// RGB image. Every failure wraps ErrImage with a detail a merchant's
-// developer can act on.
-func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
-	p, err := decodePyramid(b, lim)
-	if err != nil {
-		return nil, err
-	}
-	m, _ := p.level(0)
-	return m, nil
 }
 
 // scaledMinSide is the shorter side a large JPEG is decoded down to, at
@@ -103,8 +91,9 @@ func jpegDenom(w, h int) int {
 	return d
 }
 
-// decodePyramid decodes as decodeImage, into a pyramid whose levels the
-// pipeline's crops read.
+// decodePyramid turns the bytes of a JPG/PNG/GIF/BMP/TIFF file into an
+// upright RGB pyramid whose levels the pipeline's crops read. Every failure
+// wraps ErrImage with a detail a merchant's developer can act on.
 func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	f, ok := sniff(b)
 	if !ok {
