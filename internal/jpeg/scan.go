@@ -408,55 +408,16 @@ func (d *decoder) readRST(expectedRST uint8) (uint8, error) {
 }
 
 // decodeAC decodes the AC coefficients zig to zigEnd of a progressive block,
-// as specified in section G.1.2.2, or starts an end-of-band run.
-//
-// It is image/jpeg's loop with the bit reader's state held in local
-// variables and the common cases of decodeHuffman and receiveExtend written
-// out, which saves two or three calls per code and a chain of stores and
-// reloads. The locals go back to d before any call that uses the state and
-// are reloaded after, so each step leaves d as image/jpeg's would: the same
-// bytes are read at the same moments, and a bad stream fails at the same
-// point with the same error.
+// as specified in section G.1.2.2, or starts an end-of-band run. It is
+// image/jpeg's loop: sequential scans, which phones write, have their own
+// fast path (sequential.go), and progressive ones are rare enough not to
+// need a second.
 func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) error {
-	acc, n := d.bits.a, d.bits.n
-	i, j, nUnreadable := d.bytes.i, d.bytes.j, d.bytes.nUnreadable
-	buf := &d.bytes.buf
-	store := func() {
-		d.bits.a, d.bits.n = acc, n
-		d.bytes.i, d.bytes.nUnreadable = i, nUnreadable
-	}
-	load := func() {
-		acc, n = d.bits.a, d.bits.n
-		i, j, nUnreadable = d.bytes.i, d.bytes.j, d.bytes.nUnreadable
-	}
 	for ; zig <= zigEnd; zig++ {
-		// decodeHuffman: ensureNBits(lutSize) reads one byte, done here
-		// when it is buffered and needs no byte-stuffing or marker
-		// handling, then the look-up table; anything else is left to
-		// decodeHuffman itself.
-		if n < lutSize && i+2 <= j && buf[i] != 0xff {
-			acc = acc<<8 | uint32(buf[i])
-			i++
-			n += 8
-			nUnreadable = 1
+		value, err := d.decodeHuffman(h)
+		if err != nil {
+			return err
 		}
-		var v uint16
-		if n >= lutSize {
-			v = h.lut[(acc>>uint32(n-lutSize))&0xff]
-		}
-		value := uint8(v >> 8)
-		if v != 0 {
-			n -= int32(v&0xff) - 1
-		} else {
-			store()
-			var err error
-			value, err = d.decodeHuffman(h)
-			if err != nil {
-				return err
-			}
-			load()
-		}
-
 		val0 := value >> 4
 		val1 := value & 0x0f
 		if val1 != 0 {
@@ -464,35 +425,13 @@ func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) e
 			if zig > zigEnd {
 				break
 			}
-			// receiveExtend, with ensureNBits's plain bytes done here.
-			t := int32(val1)
-			for n < t && i+2 <= j && buf[i] != 0xff {
-				acc = acc<<8 | uint32(buf[i])
-				i++
-				n += 8
-				nUnreadable = 1
-			}
-			var ac int32
-			if n >= t {
-				n -= t
-				s := int32(1) << val1
-				ac = int32(acc>>uint32(n)) & (s - 1)
-				if ac < s>>1 {
-					ac += ((-1) << val1) + 1
-				}
-			} else {
-				store()
-				var err error
-				ac, err = d.receiveExtend(val1)
-				if err != nil {
-					return err
-				}
-				load()
+			ac, err := d.receiveExtend(val1)
+			if err != nil {
+				return err
 			}
 			b[unzig[zig]] = ac << al
 		} else {
 			if val0 != 0x0f {
-				store()
 				d.eobRun = uint16(1 << val0)
 				if val0 != 0 {
 					bits, err := d.decodeBits(int32(val0))
@@ -502,12 +441,11 @@ func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) e
 					d.eobRun |= uint16(bits)
 				}
 				d.eobRun--
-				return nil
+				break
 			}
 			zig += 0x0f
 		}
 	}
-	store()
 	return nil
 }
 
