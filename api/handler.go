@@ -36,7 +36,8 @@ type Options struct {
 // through getInputStream, which throws on a status of 400 or more. Requests
 // outside the API get the envelope too, with an HTTP status saying why: 405
 // and code 1002 for another method on Path (the document requires POST), 404
-// and code 9999 for any other path.
+// and code 9999 for any other path. GET OpenAPIPath serves the API's OpenAPI
+// document.
 func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	logger := opts.Logger
 	if logger == nil {
@@ -46,6 +47,7 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, h.verify)
 	mux.HandleFunc(Path, h.wrongMethod)
+	mux.HandleFunc("GET "+OpenAPIPath, serveOpenAPI)
 	mux.HandleFunc("/", h.notFound)
 	return mux
 }
