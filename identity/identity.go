@@ -101,9 +101,8 @@ func recordOf(rec store.Identity) Record {
 	if rec.PhotoSHA256 != nil {
 		out.PhotoSHA256 = hex.EncodeToString(rec.PhotoSHA256)
 	}
-	var t face.Template
-	if rec.TemplateStatus == store.TemplateOK && t.UnmarshalBinary(rec.Template) == nil {
-		out.TemplateModel = t.Model
+	if rec.TemplateStatus == store.TemplateOK {
+		out.TemplateModel = rec.TemplateModel
 	}
 	return out
 }
@@ -126,7 +125,7 @@ func (r *Registry) Add(ctx context.Context, idNumber, name string, photo []byte)
 	if photo != nil {
 		sum := sha256.Sum256(photo)
 		rec.PhotoSHA256 = sum[:]
-		if rec.TemplateStatus, rec.Template, err = r.enrolled(ctx, photo); err != nil {
+		if rec.TemplateStatus, rec.TemplateModel, rec.Template, err = r.enrolled(ctx, photo); err != nil {
 			return Record{}, fmt.Errorf("photo of %s: %w", idcard.MaskID(id), err)
 		}
 	}
@@ -140,24 +139,24 @@ func (r *Registry) Add(ctx context.Context, idNumber, name string, photo []byte)
 	return recordOf(stored), nil
 }
 
-func (r *Registry) enrolled(ctx context.Context, photo []byte) (status string, template []byte, err error) {
+func (r *Registry) enrolled(ctx context.Context, photo []byte) (status, model string, template []byte, err error) {
 	if r.enroll == nil {
-		return "", nil, ErrNoPipeline
+		return "", "", nil, ErrNoPipeline
 	}
 	t, err := r.enroll.Enroll(ctx, photo)
 	switch {
 	case errors.Is(err, face.ErrImage):
-		return "", nil, err
+		return "", "", nil, err
 	case errors.Is(err, face.ErrNoUsableFace):
-		return store.TemplateNoFace, nil, nil
+		return store.TemplateNoFace, "", nil, nil
 	case err != nil:
-		return "", nil, err
+		return "", "", nil, err
 	}
 	b, err := t.MarshalBinary()
 	if err != nil {
-		return "", nil, err
+		return "", "", nil, err
 	}
-	return store.TemplateOK, b, nil
+	return store.TemplateOK, t.Model, b, nil
 }
 
 // Get returns the record of idNumber, or ErrNotFound.

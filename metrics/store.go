@@ -94,3 +94,15 @@ func (o *observedStore) GetIdentity(ctx context.Context, idNumber string) (store
 func (o *observedStore) DeleteIdentity(ctx context.Context, idNumber string) error {
 	return timedErr(o, "delete_identity", func() error { return o.s.DeleteIdentity(ctx, idNumber) })
 }
+
+func (o *observedStore) ListIdentities(ctx context.Context, f store.IdentityFilter) ([]store.Identity, error) {
+	return timed(o, "list_identities", func() ([]store.Identity, error) { return o.s.ListIdentities(ctx, f) })
+}
+
+func (o *observedStore) CountTemplates(ctx context.Context) ([]store.TemplateCount, error) {
+	return timed(o, "count_templates", func() ([]store.TemplateCount, error) { return o.s.CountTemplates(ctx) })
+}
+
+func (o *observedStore) UpdateTemplate(ctx context.Context, rec store.Identity) error {
+	return timedErr(o, "update_template", func() error { return o.s.UpdateTemplate(ctx, rec) })
+}

@@ -11,6 +11,7 @@ import (
 	"context"
 	"errors"
 	"time"
+	"unicode/utf8"
 )
 
 // Errors every backend returns, wrapped with context.
@@ -137,16 +138,48 @@ const (
 	TemplateNoFace = "no_face" // the photo yields no usable face
 )
 
-// Identity is a registry record. The reference photo itself is not kept:
-// only its SHA-256 (to recognise it on re-import) and its face template.
+// Identity is a registry record. The reference photo and its face template
+// are biometric data: package identity seals both (AES-GCM under the master
+// key) before they reach the store, which holds only ciphertext, except in
+// rows written before sealing existed (Sealed false), whose Template is in
+// clear until the registry seals it.
 type Identity struct {
-	IDNumber       string
-	Name           string
-	PhotoSHA256    []byte // nil: no photo
+	IDNumber    string
+	Name        string
+	PhotoSHA256 []byte // nil: no photo
+	// Photo is the sealed reference photo, nil when there is none or the
+	// operator chose not to keep it (such a record cannot be re-embedded).
+	// ListIdentities leaves it nil; PhotoKept says whether there is one.
+	Photo     []byte
+	PhotoKept bool // set by GetIdentity and ListIdentities; ignored by PutIdentity
+	// TemplateStatus and TemplateModel are what the descriptor named by
+	// TemplateModel (face.Template.Model; "" when no descriptor has seen the
+	// photo, or for no_face rows older than this column) made of the photo.
+	// The model is kept in clear beside the sealed template so that a change
+	// of descriptor is found by a count, without opening every row.
 	TemplateStatus string
-	Template       []byte // face.Template's binary form when TemplateStatus is ok
+	TemplateModel  string
+	Template       []byte // sealed face.Template when TemplateStatus is ok; ListIdentities leaves it nil
+	Sealed         bool   // Template (and Photo) are sealed
 	CreatedAt      time.Time
 	UpdatedAt      time.Time
+}
+
+// IdentityFilter selects registry records; zero fields select everything.
+type IdentityFilter struct {
+	IDPrefix string // ID numbers starting with it (byte-wise)
+	After    string // ID numbers ordered after it: keyset paging
+	Offset   int    // records skipped after the others apply
+	Limit    int    // 0: no limit
+	Unsealed bool   // only records with Sealed false
+}
+
+// TemplateCount is the number of records with one template status made by
+// one descriptor.
+type TemplateCount struct {
+	Model  string
+	Status string
+	Count  int64
 }
 
 // Identities stores the identity registry.
@@ -157,6 +190,19 @@ type Identities interface {
 	GetIdentity(ctx context.Context, idNumber string) (Identity, error)
 	// DeleteIdentity fails with ErrNotFound for an unknown ID number.
 	DeleteIdentity(ctx context.Context, idNumber string) error
+	// ListIdentities returns the records matching f ordered by ID number,
+	// without their Photo and Template (an operator's listing, or the walk of
+	// a re-embedding, which opens the records it changes one at a time).
+	ListIdentities(ctx context.Context, f IdentityFilter) ([]Identity, error)
+	// CountTemplates counts records per TemplateModel and TemplateStatus,
+	// ordered by both, from an index: cheap enough for every start-up.
+	CountTemplates(ctx context.Context) ([]TemplateCount, error)
+	// UpdateTemplate rewrites TemplateStatus, TemplateModel, Template and
+	// Sealed of rec.IDNumber, and nothing else, only while the record still
+	// holds the photo rec.PhotoSHA256 names: a template computed from a photo
+	// an operator has since replaced is never written over the new one's.
+	// ErrNotFound when the record is gone or holds another photo.
+	UpdateTemplate(ctx context.Context, rec Identity) error
 }
 
 // Store is one backend holding every domain's data.
@@ -165,4 +211,25 @@ type Store interface {
 	Ledger
 	Identities
 	Close() error
+}
+
+// PrefixEnd is the least string above every string starting with p in
+// code-point (for valid UTF-8, byte) order, and false when there is none,
+// so that backends can answer IdentityFilter.IDPrefix as a range of their
+// primary key: LIKE would not use the index with a bound parameter, and
+// would take % and _ for wildcards.
+func PrefixEnd(p string) (string, bool) {
+	r := []rune(p)
+	for i := len(r) - 1; i >= 0; i-- {
+		switch {
+		case r[i] == 0xD7FF:
+			r[i] = 0xE000 // past the surrogates, which UTF-8 cannot hold
+		case r[i] < utf8.MaxRune:
+			r[i]++
+		default:
+			continue
+		}
+		return string(r[:i+1]), true
+	}
+	return "", false
 }

@@ -122,6 +122,20 @@ ALTER TABLE ledger ADD COLUMN upstream_trace_id text NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN upstream_charged boolean NOT NULL DEFAULT false;`,
 	3: `
 ALTER TABLE merchants ADD COLUMN route text NOT NULL DEFAULT '';`,
+	// 4 keeps the sealed reference photo, and names each template's
+	// descriptor in a column of its own, read for old rows from the
+	// template's binary form (a length byte, then the name). Old templates
+	// stay in clear (sealed false) until the registry, which holds the key,
+	// seals them; rows without a template have nothing to seal.
+	4: `
+ALTER TABLE identities ADD COLUMN photo_cipher bytea;
+ALTER TABLE identities ADD COLUMN template_model text COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE identities ADD COLUMN sealed boolean NOT NULL DEFAULT false;
+UPDATE identities SET template_model = convert_from(substring(template from 2 for get_byte(template, 0)), 'UTF8')
+	WHERE template_status = 'ok' AND length(template) > 0;
+UPDATE identities SET sealed = true WHERE template IS NULL;
+CREATE INDEX identities_templates ON identities (template_model, template_status);
+CREATE INDEX identities_unsealed ON identities (id_number) WHERE NOT sealed;`,
 }
 
 // migrationLock is the advisory lock key under which instances starting at

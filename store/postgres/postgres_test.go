@@ -76,7 +76,8 @@ func TestOpenErrorsHideThePassword(t *testing.T) {
 
 // TestUpgradeFromVersion1 opens a database written before the upstream
 // columns existed: its rows read back with no upstream call and the
-// instance's default route.
+// instance's default route, and its registry records with their
+// descriptors named and their clear templates intact.
 func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	dsn := pgtest.FreshDSN(t)
@@ -92,6 +93,10 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			VALUES ('pk_a', 'A', '\x01', 'active', '{}', 1, 1, now(), now())`,
 		`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, charged, latency_us, time, id_masked)
 			VALUES ('TID1', 'pk_a', 'r1', '0000', 1, 2, 0, 0, '', true, 10, now(), '')`,
+		`INSERT INTO identities (id_number, name, photo_sha256, template_status, template, created_at, updated_at) VALUES
+			('1', 'ok', '\xabababababababababababababababababababababababababababababababab', 'ok', '\x11666163656170692d7265736e65743132380000803f', now(), now()),
+			('2', 'no face', '\xcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', 'no_face', NULL, now(), now()),
+			('3', 'no photo', NULL, 'none', NULL, now(), now())`,
 	} {
 		if _, err := conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -113,4 +118,5 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].TraceID != "TID1" || rows[0].UpstreamTraceID != "" || rows[0].UpstreamCharged {
 		t.Errorf("ledger after upgrade: %+v, %v", rows, err)
 	}
+	storetest.CheckUpgradedIdentities(t, s)
 }

@@ -167,6 +167,23 @@ ALTER TABLE ledger ADD COLUMN upstream_trace_id TEXT NOT NULL DEFAULT '';
 ALTER TABLE ledger ADD COLUMN upstream_charged INTEGER NOT NULL DEFAULT 0;`,
 	3: `
 ALTER TABLE merchants ADD COLUMN route TEXT NOT NULL DEFAULT '';`,
+	// 4 keeps the sealed reference photo, and names each template's
+	// descriptor in a column of its own, read for old rows from the
+	// template's binary form (a length byte, then the name: SQLite has no
+	// byte-to-integer function, hence the two hex digits looked up). Old
+	// templates stay in clear (sealed 0) until the registry, which holds the
+	// key, seals them; rows without a template have nothing to seal.
+	4: `
+ALTER TABLE identities ADD COLUMN photo_cipher BLOB;
+ALTER TABLE identities ADD COLUMN template_model TEXT NOT NULL DEFAULT '';
+ALTER TABLE identities ADD COLUMN sealed INTEGER NOT NULL DEFAULT 0;
+UPDATE identities SET template_model = CAST(substr(template, 2,
+		(instr('0123456789ABCDEF', substr(hex(template), 1, 1)) - 1) * 16 +
+		 instr('0123456789ABCDEF', substr(hex(template), 2, 1)) - 1) AS TEXT)
+	WHERE template_status = 'ok' AND length(template) > 0;
+UPDATE identities SET sealed = 1 WHERE template IS NULL;
+CREATE INDEX identities_templates ON identities (template_model, template_status);
+CREATE INDEX identities_unsealed ON identities (id_number) WHERE sealed = 0;`,
 }
 
 func migrate(ctx context.Context, w *sql.DB) error {

@@ -81,7 +81,8 @@ func TestFindAnswerUsesItsIndex(t *testing.T) {
 
 // TestUpgradeFromVersion1 opens a database written before the upstream
 // columns existed: its rows read back with no upstream call and the
-// instance's default route.
+// instance's default route, and its registry records with their
+// descriptors named and their clear templates intact.
 func TestUpgradeFromVersion1(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(t.TempDir(), "v1.db")
@@ -97,6 +98,10 @@ func TestUpgradeFromVersion1(t *testing.T) {
 			VALUES ('pk_a', 'A', x'01', 'active', '', 1, 1, 0, 0)`,
 		`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, charged, latency_us, time_ns, id_masked)
 			VALUES ('TID1', 'pk_a', 'r1', '0000', 1, 2, 0, 0, '', 1, 10, 0, '')`,
+		`INSERT INTO identities (id_number, name, photo_sha256, template_status, template, created_ns, updated_ns) VALUES
+			('1', 'ok', x'abababababababababababababababababababababababababababababababab', 'ok', x'11666163656170692d7265736e65743132380000803f', 0, 0),
+			('2', 'no face', x'cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd', 'no_face', NULL, 0, 0),
+			('3', 'no photo', NULL, 'none', NULL, 0, 0)`,
 	} {
 		if _, err := w.ExecContext(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -118,4 +123,5 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if err != nil || len(rows) != 1 || rows[0].TraceID != "TID1" || rows[0].UpstreamTraceID != "" || rows[0].UpstreamCharged {
 		t.Errorf("ledger after upgrade: %+v, %v", rows, err)
 	}
+	storetest.CheckUpgradedIdentities(t, db)
 }

@@ -38,6 +38,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"LedgerUsage", testLedgerUsage},
 		{"LedgerFindAnswer", testLedgerFindAnswer},
 		{"IdentityCRUD", testIdentityCRUD},
+		{"IdentityList", testIdentityList},
+		{"IdentityCountTemplates", testIdentityCountTemplates},
+		{"IdentityUpdateTemplate", testIdentityUpdateTemplate},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -494,61 +497,5 @@ func testLedgerFindAnswer(t *testing.T, s store.Store) {
 		if _, err := s.FindAnswer(ctx, c.key, c.req); !errors.Is(err, store.ErrNotFound) {
 			t.Errorf("FindAnswer(%s, %s) = %v, want ErrNotFound", c.key, c.req, err)
 		}
-	}
-}
-
-func testIdentityCRUD(t *testing.T, s store.Store) {
-	const id = "11010119900307663X"
-	if _, err := s.GetIdentity(ctx, id); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetIdentity(missing) = %v, want ErrNotFound", err)
-	}
-	if err := s.DeleteIdentity(ctx, id); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("DeleteIdentity(missing) = %v, want ErrNotFound", err)
-	}
-	rec := store.Identity{
-		IDNumber: id, Name: "买买提·艾力", TemplateStatus: store.TemplateNone,
-		CreatedAt: base, UpdatedAt: base,
-	}
-	if err := s.PutIdentity(ctx, rec); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.GetIdentity(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	assertIdentity(t, got, rec)
-
-	upd := rec
-	upd.Name = "张三"
-	upd.PhotoSHA256 = bytes.Repeat([]byte{1}, 32)
-	upd.TemplateStatus = store.TemplateOK
-	upd.Template = []byte{3, 'm', 'o', 'd', 0, 0, 128, 63}
-	upd.CreatedAt = base.Add(time.Hour) // ignored: a replaced record keeps its creation time
-	upd.UpdatedAt = base.Add(time.Hour)
-	if err := s.PutIdentity(ctx, upd); err != nil {
-		t.Fatal(err)
-	}
-	got, err = s.GetIdentity(ctx, id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want := upd
-	want.CreatedAt = base
-	assertIdentity(t, got, want)
-
-	if err := s.DeleteIdentity(ctx, id); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := s.GetIdentity(ctx, id); !errors.Is(err, store.ErrNotFound) {
-		t.Errorf("GetIdentity after delete = %v, want ErrNotFound", err)
-	}
-}
-
-func assertIdentity(t *testing.T, got, want store.Identity) {
-	t.Helper()
-	if got.IDNumber != want.IDNumber || got.Name != want.Name || !bytes.Equal(got.PhotoSHA256, want.PhotoSHA256) ||
-		got.TemplateStatus != want.TemplateStatus || !bytes.Equal(got.Template, want.Template) ||
-		!got.CreatedAt.Equal(want.CreatedAt) || !got.UpdatedAt.Equal(want.UpdatedAt) {
-		t.Errorf("identity:\n got %+v\nwant %+v", got, want)
 	}
 }
