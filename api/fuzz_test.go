@@ -25,6 +25,17 @@ func FuzzParseForm(f *testing.F) {
 				t.Fatalf("%s = %q passed the check", field, v)
 			}
 		}
+		for _, field := range []string{fieldAppKey, fieldRequestID} {
+			if v := p.text[field]; len(v) > MaxTokenLength || token(field, v) != nil {
+				t.Fatalf("%s = %q passed the check", field, v)
+			}
+		}
+		if ts := string(p.text[fieldTimestamp]); ts[0] == '0' && len(ts) > 1 || len(ts) > 19 {
+			t.Fatalf("timestamp %q passed the check", ts)
+		}
+		if len(p.text[fieldIDNumber]) > 18 || len(p.text[fieldName]) > maxNameBytes || len(p.text[fieldSign]) != 32 {
+			t.Fatalf("oversized field passed the check: %q", p.text)
+		}
 		img, err := p.selfie()
 		if err == nil && (len(img) == 0 || len(img) > MaxSelfieBytes) {
 			t.Fatalf("selfie of %d bytes accepted", len(img))
@@ -53,6 +64,11 @@ func FuzzParseMultipart(f *testing.F) {
 	f.Fuzz(func(t *testing.T, body []byte, boundary string) {
 		p, err := parseMultipart(bytes.NewReader(body), boundary)
 		if err != nil {
+			// The message reaches the log and the caller: it may name a
+			// field, never repeat the body.
+			if len(err.Error()) > 64 {
+				t.Fatalf("error of %d bytes: %q", len(err.Error()), err)
+			}
 			return
 		}
 		if len(p.selfieFile) > MaxSelfieBytes {

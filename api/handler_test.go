@@ -391,7 +391,30 @@ func TestParseFailures(t *testing.T) {
 		v.Set(field, "")
 		add("empty "+field, "", []byte(v.Encode()), "请求参数错误: missing "+field)
 	}
-	noSelfie := url.Values{"app_key": {"k"}, "request_id": {"r"}, "id_number": {"i"}, "name": {"n"}, "timestamp": {"1"}, "sign": {"s"}}
+	const goodSign = "af68161bf2773b4881fd142acaa33df2"
+	noSelfie := url.Values{"app_key": {"k"}, "request_id": {"r"}, "id_number": {"i"}, "name": {"n"}, "timestamp": {"1"}, "sign": {goodSign}}
+	// Each field's bounds, in the order they are checked.
+	bounds := []struct{ name, field, value, wantMsg string }{
+		{"app_key too long", "app_key", strings.Repeat("k", MaxTokenLength+1), "请求参数错误: app_key longer than 64 characters"},
+		{"app_key alphabet", "app_key", "pk_1 OR 1=1", "请求参数错误: app_key may hold only 0-9, A-Z, a-z, _ and -"},
+		{"request_id of 3 MB", "request_id", strings.Repeat("r", 3<<20-1000), "请求参数错误: request_id longer than 64 characters"},
+		{"request_id holding a name", "request_id", "r张三", "请求参数错误: request_id may hold only 0-9, A-Z, a-z, _ and -"},
+		{"request_id with a dot", "request_id", "order.1", "请求参数错误: request_id may hold only 0-9, A-Z, a-z, _ and -"},
+		{"id_number too long", "id_number", "1101011990030775120", "请求参数错误: id_number length"},
+		{"name too long", "name", strings.Repeat("王", 86), "请求参数错误: name length"},
+		{"timestamp with a leading zero", "timestamp", "01732668400000", "请求参数错误: timestamp must be milliseconds since 1970-01-01T00:00:00Z"},
+		{"timestamp too long", "timestamp", strings.Repeat("1", 20), "请求参数错误: timestamp must be milliseconds since 1970-01-01T00:00:00Z"},
+		{"sign short", "sign", goodSign[:31], "请求参数错误: sign must be 32 hex digits"},
+		{"sign not hex", "sign", "zz" + goodSign[2:], "请求参数错误: sign must be 32 hex digits"},
+	}
+	for _, b := range bounds {
+		v := url.Values{"selfie_base64": {"AAAA"}}
+		for k, val := range noSelfie {
+			v[k] = val
+		}
+		v.Set(b.field, b.value)
+		add(b.name, "", []byte(v.Encode()), b.wantMsg)
+	}
 	add("missing selfie", "", []byte(noSelfie.Encode()), "请求参数错误: missing selfie_base64 or selfie_file")
 	add("empty body", "", nil, "请求参数错误: missing app_key")
 	gbkFirst := "name=%D5%C5%C8%FD&" + noSelfie.Encode()
@@ -405,7 +428,7 @@ func TestParseFailures(t *testing.T) {
 	bigFile := multipartOf(t, map[string]string{"app_key": "k"}, big)
 	add("multipart file over 2 MiB", bigFile.contentType, bigFile.body, "请求参数错误: selfie over 2 MB")
 	add("multipart without boundary", "multipart/form-data", []byte("x"), "请求参数错误: multipart body without boundary")
-	add("multipart truncated", "multipart/form-data; boundary=xyz", []byte("--xyz\r\nContent-Disposition: form-data; name=\"app_key\"\r\n\r\nk"), "请求参数错误: malformed multipart body (unexpected EOF)")
+	add("multipart truncated", "multipart/form-data; boundary=xyz", []byte("--xyz\r\nContent-Disposition: form-data; name=\"app_key\"\r\n\r\nk"), "请求参数错误: malformed multipart body")
 	longField := multipartOf(t, map[string]string{"name": strings.Repeat("王", 2000)}, nil)
 	add("multipart field too long", longField.contentType, longField.body, "请求参数错误: name too long")
 
@@ -442,5 +465,31 @@ func TestSelfieAtTheLimit(t *testing.T) {
 		if n := len(f.fake.last(t).Selfie); n != MaxSelfieBytes {
 			t.Errorf("%s: selfie of %d bytes", b.contentType, n)
 		}
+	}
+}
+
+// What a hostile body holds never reaches the log or the caller's msg
+// unbounded or verbatim: a multipart header line quoting an ID number and
+// name, a 3 MB request_id (issue 12, items 3 and 11).
+func TestHostileBodiesStayOutOfLogs(t *testing.T) {
+	const id, name = "110101199003077512", "张三丰"
+	leak := []byte("--b\r\nContent-Disposition: form-data; name=\"app_key\"\r\n" + id + " " + name + "\r\n\r\nk\r\n--b--\r\n")
+	f := newFixture(t, verify.Outcome{})
+	_, body := f.post(t, "multipart/form-data; boundary=b", leak)
+	if bytes.Contains(body, []byte(id)) || bytes.Contains(body, []byte(name)) {
+		t.Errorf("answer echoes the body: %s", body)
+	}
+	if logs := f.logs.String(); strings.Contains(logs, id) || strings.Contains(logs, name) {
+		t.Errorf("log echoes the body: %s", logs)
+	}
+
+	long := url.Values{"app_key": {strings.Repeat("k", 1<<20)}, "request_id": {strings.Repeat("r", 2<<20)},
+		"id_number": {"i"}, "name": {"n"}, "timestamp": {"1"}, "sign": {"s"}, "selfie_base64": {"AAAA"}}
+	f = newFixture(t, verify.Outcome{})
+	for range 20 {
+		f.post(t, "", []byte(long.Encode()))
+	}
+	if n := len(f.logs.String()); n > 20*1024 {
+		t.Errorf("20 calls logged %d bytes", n)
 	}
 }

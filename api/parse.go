@@ -11,6 +11,9 @@ import (
 	"net/http"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/portrait-id/portrait/idcard"
+	"github.com/portrait-id/portrait/sign"
 )
 
 // Limits on what a call may carry. "2 MB" in the document is read as
@@ -68,7 +71,10 @@ func (p *params) selfie() ([]byte, error) {
 }
 
 // check applies the parse layer's rules in the documented order: every text
-// parameter UTF-8 (1001), then presence of each required one (1002).
+// parameter UTF-8 (1001), then presence of each required one (1002), then
+// each one's bounds (1002 naming it), so that nothing later — the log, the
+// ledger, the signature check — ever holds a field larger than a real client
+// sends.
 func (p *params) check() error {
 	for _, f := range textFields {
 		if !utf8.Valid(p.text[f]) {
@@ -78,6 +84,72 @@ func (p *params) check() error {
 	for _, f := range requiredFields {
 		if len(p.text[f]) == 0 {
 			return missingParam(f)
+		}
+	}
+	for _, b := range fieldBounds {
+		if err := b.check(p.text[b.field]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// MaxTokenLength bounds app_key and request_id: app_keys are "pk_" and 24
+// hex digits, and merchants' request_ids are UUIDs, order numbers or 32 hex
+// digits.
+const MaxTokenLength = 64
+
+// maxNameBytes bounds a name as sent: idcard.MaxNameRunes characters of at
+// most 4 bytes each. The character count is idcard's rule, checked on the
+// normalised name.
+const maxNameBytes = 4 * idcard.MaxNameRunes
+
+// fieldBounds are the shapes the parse layer enforces, in the order a
+// breach is reported. The ID number's and name's full rules are idcard's,
+// checked after the signature; here only their size is bounded.
+var fieldBounds = []struct {
+	field string
+	check func([]byte) error
+}{
+	{fieldAppKey, func(v []byte) error { return token(fieldAppKey, v) }},
+	{fieldRequestID, func(v []byte) error { return token(fieldRequestID, v) }},
+	{fieldIDNumber, func(v []byte) error {
+		if len(v) > idcard.IDLength {
+			return badParam("id_number length")
+		}
+		return nil
+	}},
+	{fieldName, func(v []byte) error {
+		if len(v) > maxNameBytes {
+			return badParam("name length")
+		}
+		return nil
+	}},
+	{fieldTimestamp, func(v []byte) error {
+		if !sign.CanonicalTimestamp(string(v)) {
+			return fmt.Errorf("timestamp of %d bytes: %w", len(v), sign.ErrTimestampFormat)
+		}
+		return nil
+	}},
+	{fieldSign, func(v []byte) error {
+		if !sign.WellFormed(string(v)) {
+			return badParam("sign must be 32 hex digits")
+		}
+		return nil
+	}},
+}
+
+// token checks an app_key or request_id: 1–MaxTokenLength characters of
+// [0-9A-Za-z_-]. The alphabet is also what keeps the unsigned boundary
+// between name and request_id from moving: no character of a Chinese name or
+// of a middle dot can pass from one to the other.
+func token(field string, v []byte) error {
+	if len(v) > MaxTokenLength {
+		return badParam(fmt.Sprintf("%s longer than %d characters", field, MaxTokenLength))
+	}
+	for _, c := range v {
+		if !('0' <= c && c <= '9' || 'A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || c == '_' || c == '-') {
+			return badParam(field + " may hold only 0-9, A-Z, a-z, _ and -")
 		}
 	}
 	return nil
@@ -233,12 +305,15 @@ func parseMultipart(body io.Reader, boundary string) (*params, error) {
 	}
 }
 
+// multipartError never repeats mime/multipart's message: it quotes the
+// offending header line, which may be any part of the body — ID number and
+// name included — into the log and the caller's msg.
 func multipartError(err error) error {
 	var tooBig *http.MaxBytesError
 	if errors.As(err, &tooBig) {
 		return bodyError(err)
 	}
-	return badParam(fmt.Sprintf("malformed multipart body (%s)", strings.TrimPrefix(err.Error(), "multipart: ")))
+	return badParam("malformed multipart body")
 }
 
 // decodeBase64 decodes an image sent as base64 in any of the forms met in

@@ -28,6 +28,9 @@ func (e *RuleError) Unwrap() error { return ErrInvalid }
 
 func broken(rule string) error { return &RuleError{Rule: rule} }
 
+// IDLength is the length of an ID number, in bytes (all ASCII).
+const IDLength = idLength
+
 // Lengths of the parts of an 18-character ID number.
 const (
 	idLength   = 18

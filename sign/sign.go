@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -49,22 +50,54 @@ func Equal(want, got string) bool {
 	return subtle.ConstantTimeCompare(w, g) == 1
 }
 
-// CheckTimestamp checks that ts is milliseconds since the epoch within window
-// of now. The error wraps ErrTimestampFormat or ErrExpired.
-func CheckTimestamp(ts string, now time.Time, window time.Duration) error {
-	if ts == "" || len(ts) > 19 {
-		return fmt.Errorf("timestamp %q: %w", ts, ErrTimestampFormat)
+// WellFormed reports whether s has the shape of a signature: 32 hex digits,
+// either case.
+func WellFormed(s string) bool {
+	if len(s) != 2*md5.Size {
+		return false
+	}
+	_, err := hex.DecodeString(s)
+	return err == nil
+}
+
+// Canonical returns the signature s names, in the lowercase form Compute
+// prints, or "" when s is not WellFormed. Equal ignores case, so anything
+// that remembers signatures must remember this form: otherwise changing the
+// case of a captured sign would make it a new one.
+func Canonical(s string) string {
+	if !WellFormed(s) {
+		return ""
+	}
+	return strings.ToLower(s)
+}
+
+// CanonicalTimestamp reports whether ts is a decimal number written the one
+// way strconv.FormatInt writes it: digits only, no sign, no leading zero, at
+// most 19 digits. The signature hashes the fields with no delimiter, so a
+// timestamp that accepted a leading zero would let the last "0" of a
+// request_id move into it without changing the signed bytes.
+func CanonicalTimestamp(ts string) bool {
+	if ts == "" || len(ts) > 19 || (ts[0] == '0' && len(ts) > 1) {
+		return false
 	}
 	for i := 0; i < len(ts); i++ {
-		// Digits only: ParseInt would also take a sign, which no client sends.
 		if ts[i] < '0' || ts[i] > '9' {
-			return fmt.Errorf("timestamp %q: %w", ts, ErrTimestampFormat)
+			return false
 		}
 	}
-	ms, err := strconv.ParseInt(ts, 10, 64)
-	if err != nil {
-		return fmt.Errorf("timestamp %q: %w", ts, ErrTimestampFormat)
+	_, err := strconv.ParseInt(ts, 10, 64)
+	return err == nil
+}
+
+// CheckTimestamp checks that ts is a CanonicalTimestamp of milliseconds since
+// the epoch within window of now. The error wraps ErrTimestampFormat or
+// ErrExpired.
+func CheckTimestamp(ts string, now time.Time, window time.Duration) error {
+	if !CanonicalTimestamp(ts) {
+		// Not quoted: it is the caller's and of any length.
+		return fmt.Errorf("timestamp of %d bytes: %w", len(ts), ErrTimestampFormat)
 	}
+	ms, _ := strconv.ParseInt(ts, 10, 64)
 	skew := now.Sub(time.UnixMilli(ms))
 	if skew > window || skew < -window {
 		return fmt.Errorf("timestamp off by %s (window %s): %w", skew.Round(time.Millisecond), window, ErrExpired)

@@ -71,11 +71,46 @@ func TestCheckTimestamp(t *testing.T) {
 		{" 1732668400000", ErrTimestampFormat},
 		{"99999999999999999999", ErrTimestampFormat}, // overflows int64
 		{"9223372036854775807", ErrExpired},
+		// A leading zero would let a request_id's trailing "0" move into
+		// the timestamp with the signed bytes unchanged (issue 12).
+		{"01732668400000", ErrTimestampFormat},
+		{"00", ErrTimestampFormat},
+		{strings.Repeat("1", 3<<20), ErrTimestampFormat},
 	}
 	for _, tt := range tests {
 		err := CheckTimestamp(tt.ts, now, DefaultWindow)
 		if tt.want == nil && err != nil || tt.want != nil && !errors.Is(err, tt.want) {
 			t.Errorf("CheckTimestamp(%q) = %v, want %v", tt.ts, err, tt.want)
 		}
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	const lower = "af68161bf2773b4881fd142acaa33df2"
+	tests := []struct{ in, want string }{
+		{lower, lower},
+		{strings.ToUpper(lower), lower},
+		{"Af68161bf2773b4881fd142acaa33dF2", lower},
+		{lower[:31], ""},
+		{lower + "0", ""},
+		{"zz68161bf2773b4881fd142acaa33df2", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		if got := Canonical(tt.in); got != tt.want {
+			t.Errorf("Canonical(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+		if WellFormed(tt.in) != (tt.want != "") {
+			t.Errorf("WellFormed(%q) = %v", tt.in, !(tt.want != ""))
+		}
+	}
+}
+
+// The error of a malformed timestamp must not carry the timestamp: it is
+// logged, and the caller chooses its size.
+func TestCheckTimestampErrorBounded(t *testing.T) {
+	err := CheckTimestamp(strings.Repeat("9", 1<<20)+"x", time.Now(), DefaultWindow)
+	if len(err.Error()) > 100 {
+		t.Errorf("error of %d bytes", len(err.Error()))
 	}
 }
