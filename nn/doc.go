@@ -1,6 +1,16 @@
 // Package nn runs TensorFlow.js graph models (model.json plus weight shards)
-// in pure Go: it loads, checks and plans a graph once, then runs inferences
-// with no heap allocation, from any number of goroutines.
+// and ONNX models in pure Go: it loads, checks and plans a graph once, then
+// runs inferences with no heap allocation, from any number of goroutines.
+//
+// Layout: the runtime is NHWC (channels last) inside and at its edges, for
+// both formats. An ONNX model declares its images NCHW ([1,3,112,112] for
+// fr_feature); LoadONNX converts its weights once, at load, and the model
+// takes and reports rank-4 tensors NHWC: Inputs()[0].Shape is [1,112,112,3]
+// and Session.Input(0) is filled with float32 pixels row by row, the
+// channels of each pixel together (in the channel order and scaling the
+// model was trained with, e.g. BGR (v−127)/128 for fr_feature). Tensors of
+// other ranks keep the model's layout: fr_feature's output is [1,512]. The
+// batch is fixed to 1.
 //
 // Loading fails, naming the op, if the graph uses an op the runtime lacks, so
 // a model that loads runs. Every shape is static (batch fixed to 1): at load
@@ -12,7 +22,7 @@
 // A *Model is immutable and shared. Each inference runs in a *Session, which
 // owns an arena:
 //
-//	m, err := nn.LoadGraphModel(path)
+//	m, err := nn.LoadGraphModel(path) // or nn.LoadONNX(path)
 //	...
 //	s := m.Acquire() // from a sync.Pool; or m.NewSession() to keep one
 //	defer s.Release()

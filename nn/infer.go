@@ -193,6 +193,26 @@ func inferNode(n *node) error {
 		return nil
 	case "ConcatV2", "Concat":
 		return inferConcat(n)
+	case "Transpose":
+		if err := want(2); err != nil {
+			return err
+		}
+		perm, err := constInts(n.in[1])
+		if err != nil {
+			return err
+		}
+		op, err := newTransposeOp(n.in[0].shape, perm)
+		if err != nil {
+			return err
+		}
+		n.shape = op.outShape
+		if x := n.in[0]; x.isConst() {
+			n.val = make([]float32, len(x.val))
+			op.run(x.val, n.val)
+			return nil
+		}
+		n.exec = func(in []int, out int) step { return &transposeStep{op, in[0], out} }
+		return nil
 	case "Softmax":
 		if err := want(1); err != nil {
 			return err

@@ -850,3 +850,59 @@ func (op *concatOp) run(b [][]float32, ins []int, out []float32) {
 		}
 	}
 }
+
+// transposeOp permutes the axes of a tensor: output axis d is input axis
+// perm[d]. st holds, per output axis, the input stride it steps.
+type transposeOp struct {
+	outShape []int
+	st       [maxRank]int
+}
+
+func newTransposeOp(in, perm []int) (*transposeOp, error) {
+	r := len(in)
+	if len(perm) != r || r > maxRank {
+		return nil, fmt.Errorf("permutation %v for shape %v", perm, in)
+	}
+	var istride [maxRank]int
+	acc := 1
+	for i := r - 1; i >= 0; i-- {
+		istride[i] = acc
+		acc *= in[i]
+	}
+	op := &transposeOp{outShape: make([]int, r)}
+	seen := [maxRank]bool{}
+	for d, p := range perm {
+		if p < 0 || p >= r || seen[p] {
+			return nil, fmt.Errorf("permutation %v", perm)
+		}
+		seen[p] = true
+		op.outShape[d] = in[p]
+		op.st[d] = istride[p]
+	}
+	return op, nil
+}
+
+func (op *transposeOp) run(in, out []float32) {
+	r := len(op.outShape)
+	if r == 0 {
+		copy(out, in)
+		return
+	}
+	var idx [maxRank]int
+	inner, ist := op.outShape[r-1], op.st[r-1]
+	o := 0
+	for i := 0; i < len(out); i += inner {
+		for j := range out[i : i+inner] {
+			out[i+j] = in[o+j*ist]
+		}
+		for d := r - 2; d >= 0; d-- {
+			idx[d]++
+			o += op.st[d]
+			if idx[d] < op.outShape[d] {
+				break
+			}
+			o -= op.st[d] * idx[d]
+			idx[d] = 0
+		}
+	}
+}

@@ -80,6 +80,13 @@ type concatStep struct {
 
 func (s *concatStep) run(b [][]float32) { s.op.run(b, s.ins, b[s.out]) }
 
+type transposeStep struct {
+	op      *transposeOp
+	in, out int
+}
+
+func (s *transposeStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out]) }
+
 type softmaxStep struct {
 	n, in, out int
 }
@@ -218,10 +225,20 @@ func loadGraphModel(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
-	relink(order)
 	if err := infer(order); err != nil {
 		return nil, err
 	}
+	return buildModel(path, inputs, outputs, outNames)
+}
+
+// buildModel fuses and plans the inferred graph between inputs and outputs
+// (named outNames): the part shared by every front end.
+func buildModel(path string, inputs, outputs []*node, outNames []string) (*Model, error) {
+	order, err := topoOrder(outputs)
+	if err != nil {
+		return nil, err
+	}
+	relink(order)
 	for _, in := range inputs {
 		if in.shape == nil {
 			// An input the outputs do not read was never inferred.

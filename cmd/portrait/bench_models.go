@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path"
 	"runtime"
 	"runtime/debug"
 	"strings"
@@ -20,18 +21,19 @@ func init() {
 	register("bench models", "time every face model on one thread: median ms, GFLOPS, allocations, kernel path", benchModels)
 }
 
-// benchedModels are the graph models of the pinned packages that the runtime
-// must run, by package and file stem.
-var benchedModels = []struct{ pkg, stem string }{
-	{"human", "blazeface"},
-	{"human", "facemesh"},
-	{"human", "faceres"},
-	{"human", "antispoof"},
-	{"human", "liveness"},
-	{"human-models", "blazeface-front"},
-	{"human-models", "mobilefacenet"},
-	{"human-models", "mobileface"},
-	{"human-models", "faceres-deep"},
+// benchedModels are the models of the pinned packages that the runtime must
+// run, by package and path inside it: TF.js graphs (.json) and ONNX files.
+var benchedModels = []struct{ pkg, rel string }{
+	{"human", "models/blazeface.json"},
+	{"human", "models/facemesh.json"},
+	{"human", "models/faceres.json"},
+	{"human", "models/antispoof.json"},
+	{"human", "models/liveness.json"},
+	{"human-models", "models/blazeface-front.json"},
+	{"human-models", "models/mobilefacenet.json"},
+	{"human-models", "models/mobileface.json"},
+	{"human-models", "models/faceres-deep.json"},
+	{"faceplugin", "model/fr_feature.onnx"},
 }
 
 type modelBench struct {
@@ -48,7 +50,7 @@ func benchModels(_ context.Context, args []string) error {
 	fs := flag.NewFlagSet("portrait bench models", flag.ContinueOnError)
 	dir := fs.String("models", models.DefaultDir(), "model cache directory")
 	iters := fs.Int("iters", 50, "timed inferences per model (after one warm-up)")
-	path := fs.String("kernel", string(kernel.Current()), "kernel path: avx512, avx2 or portable")
+	kpath := fs.String("kernel", string(kernel.Current()), "kernel path: avx512, avx2 or portable")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := fs.Parse(args); err != nil {
 		return err
@@ -56,7 +58,7 @@ func benchModels(_ context.Context, args []string) error {
 	if err := models.Check(*dir); err != nil {
 		return err
 	}
-	if err := kernel.SetPath(kernel.Path(*path)); err != nil {
+	if err := kernel.SetPath(kernel.Path(*kpath)); err != nil {
 		return err
 	}
 	// One thread, as the targets are stated per core.
@@ -64,7 +66,11 @@ func benchModels(_ context.Context, args []string) error {
 
 	loaded := make([]*nn.Model, len(benchedModels))
 	for i, bm := range benchedModels {
-		m, err := nn.LoadGraphModel(models.Path(*dir, bm.pkg, "models/"+bm.stem+".json"))
+		load := nn.LoadGraphModel
+		if path.Ext(bm.rel) == ".onnx" {
+			load = nn.LoadONNX
+		}
+		m, err := load(models.Path(*dir, bm.pkg, bm.rel))
 		if err != nil {
 			return err
 		}
@@ -78,7 +84,7 @@ func benchModels(_ context.Context, args []string) error {
 	for i, m := range loaded {
 		r := nn.BenchModel(m, *iters)
 		rows[i] = modelBench{
-			Model:        benchedModels[i].stem,
+			Model:        strings.TrimSuffix(path.Base(benchedModels[i].rel), path.Ext(benchedModels[i].rel)),
 			MsP50:        float64(r.P50.Microseconds()) / 1000,
 			MsMin:        float64(r.Min.Microseconds()) / 1000,
 			GFLOPS:       r.GFLOPs,

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
+import { centerCrop } from './photo.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const out = path.join(here, '..', '..', 'nn', 'testdata', 'golden');
@@ -53,27 +54,7 @@ function loadArtifacts(jsonPath) {
 }
 
 // Center square crop, then bilinear resize to h×w: RGB uint8.
-function photo(file, h, w) {
-  const img = jpeg.decode(fs.readFileSync(file), { useTArray: true });
-  const side = Math.min(img.width, img.height);
-  const x0 = (img.width - side) / 2;
-  const y0 = (img.height - side) / 2;
-  const px = new Uint8Array(h * w * 3);
-  for (let y = 0; y < h; y++) {
-    const sy = Math.min(Math.max(y0 + (y + 0.5) * side / h - 0.5, 0), img.height - 1);
-    const iy = Math.floor(sy), fy = sy - iy, iy1 = Math.min(iy + 1, img.height - 1);
-    for (let x = 0; x < w; x++) {
-      const sx = Math.min(Math.max(x0 + (x + 0.5) * side / w - 0.5, 0), img.width - 1);
-      const ix = Math.floor(sx), fx = sx - ix, ix1 = Math.min(ix + 1, img.width - 1);
-      for (let c = 0; c < 3; c++) {
-        const at = (yy, xx) => img.data[(yy * img.width + xx) * 4 + c];
-        const v = (1 - fy) * ((1 - fx) * at(iy, ix) + fx * at(iy, ix1)) + fy * ((1 - fx) * at(iy1, ix) + fx * at(iy1, ix1));
-        px[(y * w + x) * 3 + c] = Math.round(v);
-      }
-    }
-  }
-  return px;
-}
+const photo = (file, h, w) => centerCrop(jpeg.decode(fs.readFileSync(file), { useTArray: true }), h, w);
 
 const strip = (n) => n.replace(/:0$/, '');
 
