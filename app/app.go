@@ -345,7 +345,7 @@ func OpenFaces(modelsDir, embedding string) (*face.Pipeline, error) {
 	if err := models.Check(modelsDir); err != nil {
 		return nil, fmt.Errorf("face models in %s: %w", modelsDir, err)
 	}
-	if _, err := calibration.Lookup(embedding); err != nil {
+	if _, err := face.LookupCalibration(modelsDir, embedding); err != nil {
 		return nil, fmt.Errorf("embedding %s: %w (calibrated: %s; fit one with `portrait bench calibrate`)", embedding, err, strings.Join(calibration.Models(), ", "))
 	}
 	return face.Open(face.Config{ModelsDir: modelsDir, Embedding: face.EmbedderConfig{Model: embedding}})

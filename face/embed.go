@@ -316,3 +316,13 @@ func (f *faceAPINet) run(in, out []float32) error { return f.n.Descriptor(in, ou
 func (f *faceAPINet) dim() int { return faceapi.Dim }
 
 func (f *faceAPINet) close() error { return nil }
+
+// BuiltinEmbeddings lists the descriptors this build ships, sorted.
+func BuiltinEmbeddings() []string {
+	out := make([]string, 0, len(embedSpecs))
+	for n := range embedSpecs {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
+}

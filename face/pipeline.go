@@ -86,6 +86,10 @@ func Open(c Config) (*Pipeline, error) {
 	if p.embedder, err = OpenEmbedder(c.ModelsDir, c.Embedding); err != nil {
 		return nil, fmt.Errorf("open face pipeline: %w (run `portrait models fetch`)", err)
 	}
+	if err := useCalibration(c.ModelsDir, p.embedder.Model()); err != nil {
+		p.Close()
+		return nil, fmt.Errorf("open face pipeline: %w", err)
+	}
 	return p, nil
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/portrait-id/portrait/face/calibration"
@@ -55,7 +57,8 @@ var (
 	tables   = map[string]calibration.Table{}
 )
 
-// calibrationTable parses each model's embedded table once.
+// calibrationTable parses each model's embedded table once; a table read
+// from a models cache by Open is found here too.
 func calibrationTable(model string) (calibration.Table, error) {
 	tablesMu.Lock()
 	defer tablesMu.Unlock()
@@ -68,4 +71,52 @@ func calibrationTable(model string) (calibration.Table, error) {
 	}
 	tables[model] = t
 	return t, nil
+}
+
+// CalibrationDir is where `portrait bench calibrate` writes the tables of
+// descriptors this build has none for; the pipeline reads them from there.
+func CalibrationDir(modelsDir string) string { return filepath.Join(modelsDir, "calibration") }
+
+// LookupCalibration is the table that scores model's templates: the one
+// embedded in this build, else the one `portrait bench calibrate` wrote
+// into the models cache (CalibrationDir) for an operator's descriptor. The
+// error wraps calibration.ErrNoTable when there is neither.
+func LookupCalibration(modelsDir, model string) (calibration.Table, error) {
+	t, err := calibration.Lookup(model)
+	if !errors.Is(err, calibration.ErrNoTable) {
+		return t, err
+	}
+	raw, rerr := os.ReadFile(filepath.Join(CalibrationDir(modelsDir), calibration.FileName(model)))
+	if errors.Is(rerr, os.ErrNotExist) {
+		return calibration.Table{}, err
+	}
+	if rerr != nil {
+		return calibration.Table{}, fmt.Errorf("calibration of %s: %w", model, rerr)
+	}
+	if t, err = calibration.Parse(raw); err != nil {
+		return calibration.Table{}, err
+	}
+	if t.Model != model {
+		return calibration.Table{}, fmt.Errorf("calibration table %s is for %q", calibration.FileName(model), t.Model)
+	}
+	return t, nil
+}
+
+// useCalibration makes Score find the table of a model opened from a
+// models cache. An embedded table is never replaced: the build's own table
+// is the one its tests vouch for.
+func useCalibration(modelsDir, model string) error {
+	t, err := LookupCalibration(modelsDir, model)
+	if errors.Is(err, calibration.ErrNoTable) {
+		return nil // not calibrated yet: `bench calibrate` opens it to fit one
+	}
+	if err != nil {
+		return err
+	}
+	tablesMu.Lock()
+	defer tablesMu.Unlock()
+	if _, ok := tables[model]; !ok {
+		tables[model] = t
+	}
+	return nil
 }

@@ -1,8 +1,11 @@
 package face
 
 import (
+	"encoding/json"
 	"errors"
 	"math"
+	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/portrait-id/portrait/face/calibration"
@@ -51,5 +54,42 @@ func TestScoreUsesModelTable(t *testing.T) {
 	}
 	if _, err := Score(Template{Model: "unknown", Vector: []float32{1}}, Template{Model: "unknown", Vector: []float32{1}}); !errors.Is(err, calibration.ErrNoTable) {
 		t.Errorf("Score of a model without table = %v, want ErrNoTable", err)
+	}
+}
+
+// TestLookupCalibrationFromCache: a descriptor the build has no table for
+// is scored by the table bench calibrate wrote into the models cache; the
+// build's own tables win over the cache's; a misnamed file is refused.
+func TestLookupCalibrationFromCache(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := LookupCalibration(dir, "operator-model"); !errors.Is(err, calibration.ErrNoTable) {
+		t.Fatalf("no table anywhere: %v, want ErrNoTable", err)
+	}
+	if err := os.MkdirAll(CalibrationDir(dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write := func(file, model string, sim40 float64) {
+		raw, err := json.Marshal(calibration.Table{Version: 1, Model: model, Points: []calibration.Point{{Similarity: 0.1, Score: 0}, {Similarity: sim40, Score: 40}, {Similarity: 1, Score: 100}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(CalibrationDir(dir), file), raw, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("operator-model.json", "operator-model", 0.5)
+	tb, err := LookupCalibration(dir, "operator-model")
+	if err != nil || tb.Score(0.5) != 40 {
+		t.Errorf("cached table: %+v, %v", tb, err)
+	}
+	builtin := calibration.Models()[0]
+	write(calibration.FileName(builtin), builtin, 0.2)
+	want, _ := calibration.Lookup(builtin)
+	if tb, err := LookupCalibration(dir, builtin); err != nil || tb.Points[1] != want.Points[1] {
+		t.Errorf("the cache's table replaced the build's %s: %+v, %v", builtin, tb, err)
+	}
+	write("renamed.json", "operator-model", 0.5)
+	if _, err := LookupCalibration(dir, "renamed"); err == nil {
+		t.Error("table for another model accepted")
 	}
 }

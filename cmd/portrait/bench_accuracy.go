@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/portrait-id/portrait/accuracy"
@@ -22,7 +23,8 @@ func init() {
 	register("bench calibrate", "fit the similarity→score table of an embedding model on a labelled face set", benchCalibrate)
 }
 
-// accuracyFlags are shared by both commands: both embed a set and report.
+// accuracyFlags are shared by both commands: both embed one or more sets
+// and report.
 type accuracyFlags struct {
 	fs         *flag.FlagSet
 	set        string
@@ -37,11 +39,11 @@ type accuracyFlags struct {
 
 func newAccuracyFlags(name string) *accuracyFlags {
 	f := &accuracyFlags{fs: flag.NewFlagSet("portrait "+name, flag.ContinueOnError)}
-	f.fs.StringVar(&f.set, "set", "", "face set: <identity>/<n>.jpg, pairs.tsv, optional identities.tsv (required)")
-	f.fs.StringVar(&f.model, "model", face.DefaultEmbedding, "embedding model: "+face.EmbedFaceAPI+", "+face.EmbedFaceRes+", "+face.EmbedFaceResRGB+", each optionally with "+face.FlipSuffix)
+	f.fs.StringVar(&f.set, "set", "", "face set: <identity>/<n>.jpg, pairs.tsv, optional identities.tsv (required); several sets of different people, comma-separated, are reported each and measured together")
+	f.fs.StringVar(&f.model, "model", face.DefaultEmbedding, "embedding model: "+strings.Join(face.BuiltinEmbeddings(), ", ")+" or one added with `portrait models add`; several joined by \"+\" are fused; optionally ending in "+face.FlipSuffix)
 	f.fs.StringVar(&f.modelsDir, "models", models.DefaultDir(), "model cache directory")
-	f.fs.StringVar(&f.out, "out", "", "directory for roc.png, scores.png, report.json and embeddings.gob")
-	f.fs.StringVar(&f.embeddings, "embeddings", "", "reuse embeddings.gob of an earlier run instead of running the models")
+	f.fs.StringVar(&f.out, "out", "", "directory for roc.png, scores.png, report.json and embeddings.gob (with several sets: each set's in <out>/<set name>/, the combined plots in <out>)")
+	f.fs.StringVar(&f.embeddings, "embeddings", "", "reuse embeddings.gob of an earlier run instead of running the models (with several sets: one per set, comma-separated, in --set's order)")
 	f.fs.BoolVar(&f.gate, "gate", false, "treat every photo as a selfie: apply the quality gate (default: as a reference photo, detection only)")
 	f.fs.IntVar(&f.sample, "sample", 1, "keep every k-th identity, for a quick run")
 	f.fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
@@ -56,79 +58,180 @@ func (f *accuracyFlags) parse(args []string) error {
 		f.fs.Usage()
 		return fmt.Errorf("%w: --set is required", errUsage)
 	}
+	if f.embeddings != "" && len(strings.Split(f.embeddings, ",")) != len(strings.Split(f.set, ",")) {
+		return fmt.Errorf("%w: --embeddings gives %d files for %d sets", errUsage, len(strings.Split(f.embeddings, ",")), len(strings.Split(f.set, ",")))
+	}
 	return nil
 }
 
-// measure loads the set, embeds it (or reuses saved embeddings) and computes
-// every similarity.
-func (f *accuracyFlags) measure(ctx context.Context) (*accuracy.Set, *accuracy.Embeddings, *accuracy.Measurement, error) {
-	set, err := accuracy.LoadSet(f.set)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	set = set.Sample(f.sample)
-	var emb *accuracy.Embeddings
-	if f.embeddings != "" {
-		if emb, err = accuracy.LoadEmbeddings(f.embeddings, set); err != nil {
-			return nil, nil, nil, err
-		}
-	} else {
-		p, err := face.Open(face.Config{ModelsDir: f.modelsDir, Embedding: face.EmbedderConfig{Model: f.model}})
-		if err != nil {
-			return nil, nil, nil, err
-		}
-		defer p.Close()
-		ex := accuracy.ExtractorFunc(p.Enroll)
-		if f.gate {
-			ex = p.Probe
-		}
-		fmt.Fprintf(os.Stderr, "embedding %d photos of %d people with %s\n", len(set.Images), len(set.Identities), p.Model())
-		if emb, err = accuracy.Embed(ctx, set, ex, terminal(os.Stderr)); err != nil {
-			return nil, nil, nil, err
-		}
-		if f.out != "" {
-			if err := os.MkdirAll(f.out, 0o755); err != nil {
-				return nil, nil, nil, err
-			}
-			if err := accuracy.SaveEmbeddings(filepath.Join(f.out, "embeddings.gob"), emb); err != nil {
-				return nil, nil, nil, err
-			}
-		}
-	}
-	m, err := accuracy.Measure(set, emb)
-	if err != nil {
-		return nil, nil, nil, err
-	}
-	if m.Model == "" {
-		return nil, nil, nil, errors.New("no photo of the set gave a template")
-	}
-	return set, emb, m, nil
+// measured is each set's measurement and, with several sets, their merge
+// (which is the single set's otherwise).
+type measured struct {
+	sets  []*accuracy.Set
+	each  []*accuracy.Measurement
+	set   *accuracy.Set
+	emb   *accuracy.Embeddings
+	whole *accuracy.Measurement
 }
 
-// finish prints the report and writes the plots and report.json.
-func (f *accuracyFlags) finish(r accuracy.Report, m *accuracy.Measurement) error {
+// name is the combined set's name, as calibration tables record it.
+func (ms *measured) name() string { return filepath.Base(filepath.Clean(ms.set.Dir)) }
+
+// outDir is where the files of the set in dir go.
+func (f *accuracyFlags) outDir(dir string) string {
+	if !strings.Contains(f.set, ",") {
+		return f.out
+	}
+	return filepath.Join(f.out, filepath.Base(filepath.Clean(dir)))
+}
+
+// measure loads the sets, embeds them (or reuses saved embeddings) and
+// computes every similarity, per set and over all sets together.
+func (f *accuracyFlags) measure(ctx context.Context) (*measured, error) {
+	ms := &measured{}
+	var embs []*accuracy.Embeddings
+	var saved []string
+	if f.embeddings != "" {
+		saved = strings.Split(f.embeddings, ",")
+	}
+	var p *face.Pipeline
+	defer func() {
+		if p != nil {
+			p.Close()
+		}
+	}()
+	for i, dir := range strings.Split(f.set, ",") {
+		set, err := accuracy.LoadSet(dir)
+		if err != nil {
+			return nil, err
+		}
+		set = set.Sample(f.sample)
+		ms.sets = append(ms.sets, set)
+		var emb *accuracy.Embeddings
+		if saved != nil {
+			if emb, err = accuracy.LoadEmbeddings(saved[i], set); err != nil {
+				return nil, err
+			}
+		} else {
+			if p == nil {
+				if p, err = face.Open(face.Config{ModelsDir: f.modelsDir, Embedding: face.EmbedderConfig{Model: f.model}}); err != nil {
+					return nil, err
+				}
+			}
+			ex := accuracy.ExtractorFunc(p.Enroll)
+			if f.gate {
+				ex = p.Probe
+			}
+			fmt.Fprintf(os.Stderr, "embedding %d photos of %d people of %s with %s\n", len(set.Images), len(set.Identities), dir, p.Model())
+			if emb, err = accuracy.Embed(ctx, set, ex, terminal(os.Stderr)); err != nil {
+				return nil, err
+			}
+			if f.out != "" {
+				if err := saveEmbeddings(f.outDir(dir), emb); err != nil {
+					return nil, err
+				}
+			}
+		}
+		m, err := accuracy.Measure(set, emb)
+		if err != nil {
+			return nil, err
+		}
+		if m.Model == "" {
+			return nil, fmt.Errorf("no photo of %s gave a template", dir)
+		}
+		ms.each = append(ms.each, m)
+		embs = append(embs, emb)
+	}
+	if len(ms.sets) == 1 {
+		ms.set, ms.emb, ms.whole = ms.sets[0], embs[0], ms.each[0]
+		return ms, nil
+	}
+	var err error
+	if ms.set, ms.emb, err = accuracy.Merge(ms.sets, embs); err != nil {
+		return nil, err
+	}
+	if ms.whole, err = accuracy.Measure(ms.set, ms.emb); err != nil {
+		return nil, err
+	}
+	return ms, nil
+}
+
+func saveEmbeddings(dir string, e *accuracy.Embeddings) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	return accuracy.SaveEmbeddings(filepath.Join(dir, "embeddings.gob"), e)
+}
+
+// setsReport is the JSON of a run over several sets.
+type setsReport struct {
+	Sets     []accuracy.Report `json:"sets"`
+	Combined accuracy.Report   `json:"combined"`
+}
+
+// finish prints the reports (each set's, then the combined one) and writes
+// the plots and report.json; whole is the combined report.
+func (f *accuracyFlags) finish(ms *measured, each []accuracy.Report, whole accuracy.Report) error {
 	if f.out != "" {
-		if err := os.MkdirAll(f.out, 0o755); err != nil {
-			return err
+		for i, m := range ms.each {
+			if len(ms.each) > 1 {
+				if err := f.writeOut(f.outDir(ms.sets[i].Dir), each[i], m); err != nil {
+					return err
+				}
+			}
 		}
-		if err := accuracy.WritePlots(f.out, m); err != nil {
-			return err
+		var v any = whole
+		if len(ms.each) > 1 {
+			v = setsReport{each, whole}
 		}
-		if err := writeJSON(filepath.Join(f.out, "report.json"), r); err != nil {
+		if err := f.writeOut(f.out, v, ms.whole); err != nil {
 			return err
 		}
 	}
 	if f.jsonOut {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		if len(ms.each) > 1 {
+			return enc.Encode(setsReport{each, whole})
+		}
+		return enc.Encode(whole)
 	}
-	return r.WriteText(os.Stdout)
+	if len(ms.each) > 1 {
+		for _, r := range each {
+			if err := r.WriteText(os.Stdout); err != nil {
+				return err
+			}
+			fmt.Println()
+		}
+	}
+	return whole.WriteText(os.Stdout)
+}
+
+func (f *accuracyFlags) writeOut(dir string, report any, m *accuracy.Measurement) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	if err := accuracy.WritePlots(dir, m); err != nil {
+		return err
+	}
+	return writeJSON(filepath.Join(dir, "report.json"), report)
+}
+
+// reports are each set's report and the combined one under table.
+func (ms *measured) reports(table *calibration.Table) ([]accuracy.Report, accuracy.Report) {
+	var each []accuracy.Report
+	for _, m := range ms.each {
+		each = append(each, accuracy.NewReport(m, table))
+	}
+	if len(ms.each) == 1 {
+		return each, each[0]
+	}
+	return each, accuracy.NewReport(ms.whole, table)
 }
 
 func benchAccuracy(ctx context.Context, args []string) error {
 	f := newAccuracyFlags("bench accuracy")
-	folds := f.fs.Int("folds", 0, "also estimate the score bands out of sample: K-fold cross-validation by identity, each fold's table fitted on the other folds (0: off)")
+	folds := f.fs.Int("folds", 0, "also estimate the score bands out of sample: K-fold cross-validation by identity (over all sets together), each fold's table fitted on the other folds (0: off)")
 	seed := f.fs.Uint64("seed", 1, "seed of --folds' identity split")
 	group := f.fs.String("group", "east_asian", "with --folds: group whose impostors the fitted bands must also hold for, as bench calibrate's (\"\" for the whole set only)")
 	if err := f.parse(args); err != nil {
@@ -137,45 +240,52 @@ func benchAccuracy(ctx context.Context, args []string) error {
 	if *folds < 0 || *folds == 1 {
 		return fmt.Errorf("--folds %d: need at least 2 folds (0 for none)", *folds)
 	}
-	set, emb, m, err := f.measure(ctx)
+	ms, err := f.measure(ctx)
 	if err != nil {
 		return err
 	}
 	var table *calibration.Table
-	if t, err := calibration.Lookup(m.Model); err == nil {
+	if t, err := face.LookupCalibration(f.modelsDir, ms.whole.Model); err == nil {
 		table = &t
 	} else {
-		fmt.Fprintf(os.Stderr, "no calibration table for %s: score figures omitted (run `portrait bench calibrate`)\n", m.Model)
+		fmt.Fprintf(os.Stderr, "no calibration table for %s: score figures omitted (run `portrait bench calibrate`)\n", ms.whole.Model)
 	}
-	r := accuracy.NewReport(m, table)
+	each, whole := ms.reports(table)
 	if *folds > 0 {
 		if table != nil && table.Group != *group {
 			fmt.Fprintf(os.Stderr, "note: the shipped table was fitted with --group %q, the folds' tables with %q\n", table.Group, *group)
 		}
-		if r.Holdout, err = accuracy.CrossValidate(set, emb, accuracy.CrossValidation{Folds: *folds, Seed: *seed, Group: *group}); err != nil {
+		if whole.Holdout, err = accuracy.CrossValidate(ms.set, ms.emb, accuracy.CrossValidation{Folds: *folds, Seed: *seed, Group: *group}); err != nil {
 			return err
 		}
 	}
-	return f.finish(r, m)
+	return f.finish(ms, each, whole)
 }
 
 func benchCalibrate(ctx context.Context, args []string) error {
 	f := newAccuracyFlags("bench calibrate")
-	group := f.fs.String("group", "east_asian", "group whose impostors the bands must also hold for (\"\" for the whole set only)")
-	write := f.fs.String("write", "", "directory to write <model>.json into (the repo's face/calibration to ship it); default: print only")
+	group := f.fs.String("group", "east_asian", "group whose impostors the bands must also hold for, over all sets together (\"\" for the whole set only)")
+	write := f.fs.String("write", "", "directory to write <model>.json into (the repo's face/calibration to ship it); default: the models cache's calibration folder, where serve finds it, for a descriptor this build has no table for, else print only")
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	_, _, m, err := f.measure(ctx)
+	ms, err := f.measure(ctx)
 	if err != nil {
 		return err
 	}
-	t, err := accuracy.Fit(m, *group, filepath.Base(filepath.Clean(f.set)), time.Now())
+	t, err := accuracy.Fit(ms.whole, *group, ms.name(), time.Now())
 	if err != nil {
 		return err
 	}
-	if *write != "" {
-		path := filepath.Join(*write, calibration.FileName(t.Model))
+	dir := *write
+	if _, err := calibration.Lookup(t.Model); dir == "" && errors.Is(err, calibration.ErrNoTable) {
+		dir = face.CalibrationDir(f.modelsDir)
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+	}
+	if dir != "" {
+		path := filepath.Join(dir, calibration.FileName(t.Model))
 		if err := writeJSON(path, t); err != nil {
 			return err
 		}
@@ -185,7 +295,8 @@ func benchCalibrate(ctx context.Context, args []string) error {
 			return err
 		}
 	}
-	return f.finish(accuracy.NewReport(m, &t), m)
+	each, whole := ms.reports(&t)
+	return f.finish(ms, each, whole)
 }
 
 func writeJSON(path string, v any) error {

@@ -111,6 +111,12 @@ func TestBenchAccuracyEndToEnd(t *testing.T) {
 // saved them, so the report runs without models or faces-dev.
 func syntheticSet(t *testing.T) (dir, emb string) {
 	t.Helper()
+	return syntheticSetSeed(t, 3)
+}
+
+// syntheticSetSeed is syntheticSet with other people for another seed.
+func syntheticSetSeed(t *testing.T, seed uint64) (dir, emb string) {
+	t.Helper()
 	dir = t.TempDir()
 	pairs := "a\tb\tsame\n"
 	groups := "identity\tgroup\n"
@@ -140,7 +146,7 @@ func syntheticSet(t *testing.T) (dir, emb string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(3, 4))
+	r := rand.New(rand.NewPCG(seed, 4))
 	const dim = 32
 	center := make([][]float64, len(set.Identities))
 	for id := range center {
@@ -265,5 +271,75 @@ func TestBenchAccuracyFolds(t *testing.T) {
 	}
 	if code, _ = runOut(t, append(base, "--folds", "1")...); code == 0 {
 		t.Errorf("--folds 1 accepted")
+	}
+}
+
+// TestBenchAccuracySeveralSets: two sets of different people are reported
+// each and together; the combined report counts the pairs across the sets
+// as impostors, cross-validates over both, and bench calibrate fits on both.
+func TestBenchAccuracySeveralSets(t *testing.T) {
+	dirA, embA := syntheticSetSeed(t, 3)
+	dirB, embB := syntheticSetSeed(t, 5)
+	out := t.TempDir()
+	code, stdout := runOut(t, "bench", "accuracy", "--set", dirA+","+dirB, "--embeddings", embA+","+embB, "--folds", "3", "--json", "--out", out)
+	if code != 0 {
+		t.Fatalf("bench accuracy over two sets exited %d", code)
+	}
+	type report struct {
+		Set           string `json:"set"`
+		ImpostorPairs int    `json:"impostor_pairs"`
+		GenuinePairs  int    `json:"genuine_pairs"`
+		Groups        map[string]struct {
+			ImpostorPairs int `json:"impostor_pairs"`
+		} `json:"groups"`
+		Holdout *struct {
+			Identities int `json:"identities"`
+		} `json:"holdout"`
+	}
+	var r struct {
+		Sets     []report `json:"sets"`
+		Combined report   `json:"combined"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("%v in %s", err, stdout)
+	}
+	if len(r.Sets) != 2 {
+		t.Fatalf("%d set reports, want 2", len(r.Sets))
+	}
+	// 180 photos per set: C(180,2) − 60·C(3,2) = 15930 impostors each; the
+	// merge adds 180·180 pairs across the sets.
+	a, b, c := r.Sets[0], r.Sets[1], r.Combined
+	if a.ImpostorPairs != 15930 || b.ImpostorPairs != 15930 || c.ImpostorPairs != 2*15930+180*180 {
+		t.Errorf("impostor pairs %d, %d, combined %d", a.ImpostorPairs, b.ImpostorPairs, c.ImpostorPairs)
+	}
+	if c.GenuinePairs != a.GenuinePairs+b.GenuinePairs || c.Groups["east_asian"].ImpostorPairs != 2*a.Groups["east_asian"].ImpostorPairs+90*90 {
+		t.Errorf("combined genuine %d of %d+%d, east_asian impostors %d", c.GenuinePairs, a.GenuinePairs, b.GenuinePairs, c.Groups["east_asian"].ImpostorPairs)
+	}
+	if c.Holdout == nil || c.Holdout.Identities != 120 || a.Holdout != nil {
+		t.Errorf("holdout: combined %+v, first set %+v; want the combined one over 120 people only", c.Holdout, a.Holdout)
+	}
+	for _, f := range []string{"report.json", "roc.png", filepath.Join(filepath.Base(dirA), "roc.png"), filepath.Join(filepath.Base(dirB), "report.json")} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
+	}
+
+	code, _ = runOut(t, "bench", "calibrate", "--set", dirA+","+dirB, "--embeddings", embA+","+embB, "--write", out)
+	if code != 0 {
+		t.Fatalf("bench calibrate over two sets exited %d", code)
+	}
+	raw, err := os.ReadFile(filepath.Join(out, calibration.FileName("synthetic")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	table, err := calibration.Parse(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := filepath.Base(dirA) + "+" + filepath.Base(dirB); table.Set != want || table.ImpostorPairs != int64(c.ImpostorPairs) {
+		t.Errorf("table of set %q over %d pairs, want %q over %d", table.Set, table.ImpostorPairs, want, c.ImpostorPairs)
+	}
+	if code, _ = runOut(t, "bench", "accuracy", "--set", dirA+","+dirB, "--embeddings", embA); code == 0 {
+		t.Error("one embeddings file for two sets accepted")
 	}
 }
