@@ -12,9 +12,12 @@ import (
 // as storage errors. Answers that are part of the store's contract (not
 // found, already exists, quota used up) and calls abandoned by their caller
 // are not failures of the storage.
-func (m *Metrics) Store(s store.Store) store.Store { return &observedStore{s: s, m: m} }
+func (m *Metrics) Store(s store.Store) store.Store { return &observedStore{Operators: s, s: s, m: m} }
 
+// observedStore passes the console's operations (store.Operators) through
+// unobserved: they are an operator's clicks, not the service's load.
 type observedStore struct {
+	store.Operators
 	s store.Store
 	m *Metrics
 }

@@ -8,8 +8,11 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"errors"
+	"slices"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -93,10 +96,16 @@ type LedgerRow struct {
 
 // LedgerFilter selects ledger rows; zero fields select everything.
 type LedgerFilter struct {
-	AppKey string
-	From   time.Time // inclusive
-	To     time.Time // exclusive
-	Limit  int       // rows only; 0: no limit
+	AppKey    string
+	TraceID   string
+	RequestID string
+	Code      string
+	From      time.Time // inclusive
+	To        time.Time // exclusive
+	Limit     int       // rows only; 0: no limit
+	// Newest orders rows newest first (rows only), so that a limited
+	// listing shows the latest calls.
+	Newest bool
 }
 
 // Usage is the number of calls of one merchant on one UTC day with one code.
@@ -123,8 +132,11 @@ type Ledger interface {
 	AppendLedger(ctx context.Context, rows []LedgerRow) ([]error, error)
 	// ListLedger returns rows matching f ordered by time then trace_id.
 	ListLedger(ctx context.Context, f LedgerFilter) ([]LedgerRow, error)
-	// LedgerUsage aggregates rows matching f (Limit ignored) per merchant, UTC
-	// day and code, ordered by app_key, day, code.
+	// LedgerUsage aggregates rows matching f (Limit and Newest ignored) per
+	// merchant, UTC day and code, ordered by app_key, day, code. A filter of
+	// whole UTC days (From and To zero or at midnight UTC) on app_key alone
+	// is answered from per-day totals kept as rows are written, whatever
+	// the ledger's size.
 	LedgerUsage(ctx context.Context, f LedgerFilter) ([]Usage, error)
 	// FindAnswer returns the row of appKey's requestID that carries a Digest
 	// (an answer to replay), or ErrNotFound.
@@ -205,11 +217,80 @@ type Identities interface {
 	UpdateTemplate(ctx context.Context, rec Identity) error
 }
 
+// Operator is an account of the operators' web console. PasswordHash is
+// the password's encoded memory-hard hash, made and checked by the console;
+// the store never sees a password.
+type Operator struct {
+	Name         string
+	PasswordHash string
+	CreatedAt    time.Time
+	UpdatedAt    time.Time
+}
+
+// Session is a signed-in operator. Only the SHA-256 of the cookie's token
+// is stored, so that a copy of the database signs nobody in.
+type Session struct {
+	TokenHash []byte
+	Operator  string
+	CSRF      string // the token every form of this session must carry
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}
+
+// AuditEntry is one operator action.
+type AuditEntry struct {
+	ID       int64 // assigned by AppendAudit
+	Time     time.Time
+	Operator string
+	Action   string // e.g. merchant.create, login.failed
+	Target   string // what it acted on: an app_key, a masked ID number
+	Detail   string
+	Remote   string // the client's address
+}
+
+// AuditFilter selects audit entries; zero fields select everything.
+type AuditFilter struct {
+	Operator string
+	From     time.Time // inclusive
+	To       time.Time // exclusive
+	Limit    int       // 0: no limit
+}
+
+// Operators stores console accounts, their sessions and the audit log.
+type Operators interface {
+	// CreateOperator fails with ErrExists when the name is taken.
+	CreateOperator(ctx context.Context, op Operator) error
+	// GetOperator fails with ErrNotFound for an unknown name.
+	GetOperator(ctx context.Context, name string) (Operator, error)
+	// ListOperators returns every operator ordered by name.
+	ListOperators(ctx context.Context) ([]Operator, error)
+	// UpdateOperator rewrites PasswordHash and UpdatedAt and ends the
+	// operator's sessions. ErrNotFound when absent.
+	UpdateOperator(ctx context.Context, op Operator) error
+	// DeleteOperator removes the operator and its sessions (its audit
+	// entries stay). ErrNotFound when absent.
+	DeleteOperator(ctx context.Context, name string) error
+
+	// CreateSession stores s, dropping sessions expired by s.CreatedAt.
+	CreateSession(ctx context.Context, s Session) error
+	// GetSession fails with ErrNotFound for an unknown token hash; an
+	// expired session is returned as stored, for the caller to refuse.
+	GetSession(ctx context.Context, tokenHash []byte) (Session, error)
+	// DeleteSession ends one session; an unknown one is no error.
+	DeleteSession(ctx context.Context, tokenHash []byte) error
+
+	// AppendAudit records e, setting its ID.
+	AppendAudit(ctx context.Context, e AuditEntry) (int64, error)
+	// ListAudit returns entries matching f, newest first.
+	ListAudit(ctx context.Context, f AuditFilter) ([]AuditEntry, error)
+}
+
 // Store is one backend holding every domain's data.
 type Store interface {
 	Merchants
 	Ledger
 	Identities
+	Operators
 	Close() error
 }
 
@@ -232,4 +313,56 @@ func PrefixEnd(p string) (string, bool) {
 		return string(r[:i+1]), true
 	}
 	return "", false
+}
+
+// DailyTotals sums rows per merchant, UTC day and code, ordered by app_key,
+// day, code: what a backend adds to its per-day totals for the rows a batch
+// kept.
+func DailyTotals(rows []LedgerRow) []Usage {
+	type key struct{ appKey, day, code string }
+	sums := map[key]*Usage{}
+	var out []*Usage
+	for _, r := range rows {
+		k := key{r.AppKey, r.Time.UTC().Format(time.DateOnly), r.Code}
+		u := sums[k]
+		if u == nil {
+			u = &Usage{AppKey: k.appKey, Day: k.day, Code: k.code}
+			sums[k] = u
+			out = append(out, u)
+		}
+		u.Calls++
+		if r.Charged {
+			u.Charged++
+		}
+		if r.UpstreamCharged {
+			u.UpstreamCharged++
+		}
+	}
+	slices.SortFunc(out, func(a, b *Usage) int {
+		return cmp.Or(strings.Compare(a.AppKey, b.AppKey), strings.Compare(a.Day, b.Day), strings.Compare(a.Code, b.Code))
+	})
+	totals := make([]Usage, len(out))
+	for i, u := range out {
+		totals[i] = *u
+	}
+	return totals
+}
+
+// WholeDays reports whether f selects whole UTC days by merchant and code
+// only, so that per-day totals answer it, and which days: from inclusive,
+// to exclusive, "" for unbounded.
+func WholeDays(f LedgerFilter) (from, to string, ok bool) {
+	if f.TraceID != "" || f.RequestID != "" {
+		return "", "", false
+	}
+	day := func(t time.Time) (string, bool) {
+		if t.IsZero() {
+			return "", true
+		}
+		t = t.UTC()
+		return t.Format(time.DateOnly), t.Equal(t.Truncate(24 * time.Hour))
+	}
+	from, okFrom := day(f.From)
+	to, okTo := day(f.To)
+	return from, to, okFrom && okTo
 }

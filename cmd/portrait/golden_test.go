@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,6 +19,24 @@ var updateGolden = flag.Bool("update-golden", false, "rewrite the CLI's golden J
 // and billing exports read.
 func TestLedgerJSONGolden(t *testing.T) {
 	cleanEnv(t)
+	db := goldenLedger(t)
+	checkGolden(t, "ledger.golden.json", mustRun(t, "ledger", "--db", db, "--rows", "--json", "--master-key-file", writeKey(t)))
+}
+
+// TestLedgerCSVGolden pins `portrait ledger --format csv`, the export an
+// operator hands to a merchant in a dispute, and the console's CSV.
+func TestLedgerCSVGolden(t *testing.T) {
+	cleanEnv(t)
+	db := goldenLedger(t)
+	checkGolden(t, "ledger.golden.csv", mustRun(t, "ledger", "--db", db, "--format", "csv", "--master-key-file", writeKey(t)))
+	one := mustRun(t, "ledger", "--db", db, "--format", "csv", "--trace-id", "TID00000000000000000000000000000002", "--master-key-file", writeKey(t))
+	if lines := strings.Split(strings.TrimSpace(one), "\n"); len(lines) != 2 || !strings.Contains(lines[1], ",blur,") {
+		t.Errorf("--trace-id csv:\n%s", one)
+	}
+}
+
+// goldenLedger is a database holding three fixed calls.
+func goldenLedger(t *testing.T) string {
 	db := filepath.Join(t.TempDir(), "p.db")
 	st, err := app.OpenStore(context.Background(), db)
 	if err != nil {
@@ -37,6 +56,9 @@ func TestLedgerJSONGolden(t *testing.T) {
 			Time: at, IDMasked: "110105********002X", UpstreamTraceID: "TID0000000000000000000000000000000a", UpstreamCharged: true},
 		{TraceID: "TID00000000000000000000000000000002", AppKey: "pk_000000000000000000000001", RequestID: "order-2", Code: "0000",
 			Result: 2, Reason: "blur", Digest: make([]byte, 32), Latency: 30 * time.Millisecond, Time: at.Add(time.Second), IDMasked: "110105********002X"},
+		// A request_id a spreadsheet would run as a formula.
+		{TraceID: "TID00000000000000000000000000000004", AppKey: "pk_000000000000000000000001", RequestID: "=HYPERLINK(\"x\")", Code: "0000",
+			Result: 1, IDName: 2, Latency: 5 * time.Millisecond, Time: at.Add(1500 * time.Millisecond), IDMasked: "110105********002X"},
 		{TraceID: "TID00000000000000000000000000000003", AppKey: "pk_000000000000000000000002", RequestID: "x", Code: "1006",
 			Latency: 120 * time.Microsecond, Time: at.Add(2 * time.Second), IDMasked: "4403********0013"},
 	}
@@ -44,8 +66,12 @@ func TestLedgerJSONGolden(t *testing.T) {
 		t.Fatal(err, errs)
 	}
 	st.Close()
-	got := mustRun(t, "ledger", "--db", db, "--rows", "--json", "--master-key-file", writeKey(t))
-	golden := filepath.Join("testdata", "ledger.golden.json")
+	return db
+}
+
+func checkGolden(t *testing.T, name, got string) {
+	t.Helper()
+	golden := filepath.Join("testdata", name)
 	if *updateGolden {
 		if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
 			t.Fatal(err)
@@ -56,7 +82,7 @@ func TestLedgerJSONGolden(t *testing.T) {
 		t.Fatalf("%v (run with -update-golden to create it)", err)
 	}
 	if got != string(want) {
-		t.Errorf("ledger --json changed:\n got %s\nwant %s", got, want)
+		t.Errorf("%s changed:\n got %s\nwant %s", name, got, want)
 	}
 }
 

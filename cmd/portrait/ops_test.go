@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -301,6 +302,27 @@ func TestLedgerCommand(t *testing.T) {
 	}
 	if text := mustRun(t, "ledger", "--db", db, "--rows"); !strings.Contains(text, "0000:1 1002:1") || !strings.Contains(text, "T3") {
 		t.Errorf("text ledger:\n%s", text)
+	}
+	for _, c := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--trace-id", "T2"}, []string{"T2"}},
+		{[]string{"--request-id", "r3"}, []string{"T3"}},
+		{[]string{"--code", "0000", "--rows"}, []string{"T1", "T3"}},
+		{[]string{"--trace-id", "nope"}, nil},
+	} {
+		got := decode[ledgerJSON](t, mustRun(t, append([]string{"ledger", "--db", db, "--format", "json"}, c.args...)...))
+		var traces []string
+		for _, r := range got.Rows {
+			traces = append(traces, r.TraceID)
+		}
+		if !slices.Equal(traces, c.want) {
+			t.Errorf("ledger %v: rows %v, want %v", c.args, traces, c.want)
+		}
+	}
+	if code, _, errs := runOps(t, "ledger", "--db", db, "--format", "xml"); code == 0 || !strings.Contains(errs, "csv") {
+		t.Errorf("--format xml: exit %d, %s", code, errs)
 	}
 }
 

@@ -30,6 +30,7 @@ func (s *Store) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]err
 				return fmt.Errorf("lock merchants: %w", err)
 			}
 		}
+		kept := make([]store.LedgerRow, 0, len(rows))
 		for i, r := range rows {
 			tag, err := tx.Exec(ctx, `INSERT INTO ledger (`+ledgerColumns+`)
 				VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16) ON CONFLICT (trace_id) DO NOTHING`,
@@ -39,7 +40,11 @@ func (s *Store) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]err
 			if err != nil {
 				return fmt.Errorf("append ledger %s: %w", r.TraceID, err)
 			}
-			if tag.RowsAffected() == 0 || !r.Charged {
+			if tag.RowsAffected() == 0 {
+				continue
+			}
+			if !r.Charged {
+				kept = append(kept, r)
 				continue
 			}
 			tag, err = tx.Exec(ctx, `UPDATE merchants SET quota_used = quota_used + 1
@@ -52,6 +57,19 @@ func (s *Store) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]err
 					return fmt.Errorf("undo ledger row %s: %w", r.TraceID, err)
 				}
 				errs[i] = fmt.Errorf("charge %s: %w", r.TraceID, store.ErrQuotaExhausted)
+				continue
+			}
+			kept = append(kept, r)
+		}
+		// In key order, like the merchants above, so that concurrent
+		// batches take these rows' locks in one order.
+		for _, u := range store.DailyTotals(kept) {
+			if _, err := tx.Exec(ctx, `INSERT INTO ledger_daily (app_key, day, code, calls, charged, upstream_charged)
+				VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (app_key, day, code) DO UPDATE SET
+				calls = ledger_daily.calls + excluded.calls, charged = ledger_daily.charged + excluded.charged,
+				upstream_charged = ledger_daily.upstream_charged + excluded.upstream_charged`,
+				u.AppKey, u.Day, u.Code, u.Calls, u.Charged, u.UpstreamCharged); err != nil {
+				return fmt.Errorf("add daily totals of %s: %w", u.AppKey, err)
 			}
 		}
 		return nil
@@ -82,8 +100,10 @@ func ledgerWhere(f store.LedgerFilter) (string, []any) {
 		args = append(args, arg)
 		conds = append(conds, strings.Replace(cond, "?", "$"+strconv.Itoa(len(args)), 1))
 	}
-	if f.AppKey != "" {
-		add("app_key = ?", f.AppKey)
+	for _, c := range []struct{ col, v string }{{"app_key", f.AppKey}, {"trace_id", f.TraceID}, {"request_id", f.RequestID}, {"code", f.Code}} {
+		if c.v != "" {
+			add(c.col+" = ?", c.v)
+		}
 	}
 	if !f.From.IsZero() {
 		add("time >= ?", f.From)
@@ -101,6 +121,9 @@ func ledgerWhere(f store.LedgerFilter) (string, []any) {
 func (s *Store) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.LedgerRow, error) {
 	where, args := ledgerWhere(f)
 	q := `SELECT ` + ledgerColumns + ` FROM ledger` + where + ` ORDER BY time, trace_id`
+	if f.Newest {
+		q = `SELECT ` + ledgerColumns + ` FROM ledger` + where + ` ORDER BY time DESC, trace_id DESC`
+	}
 	if f.Limit > 0 {
 		args = append(args, f.Limit)
 		q += ` LIMIT $` + strconv.Itoa(len(args))
@@ -118,11 +141,29 @@ func (s *Store) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.L
 
 // LedgerUsage implements store.Ledger.
 func (s *Store) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Usage, error) {
-	where, args := ledgerWhere(f)
-	rows, err := s.pool.Query(ctx, `SELECT app_key, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
+	var rows pgx.Rows
+	var err error
+	if from, to, ok := store.WholeDays(f); ok {
+		var conds []string
+		var args []any
+		for _, c := range []struct{ cond, v string }{{"app_key = ", f.AppKey}, {"code = ", f.Code}, {"day >= ", from}, {"day < ", to}} {
+			if c.v != "" {
+				args = append(args, c.v)
+				conds = append(conds, c.cond+"$"+strconv.Itoa(len(args)))
+			}
+		}
+		q := `SELECT app_key, day, code, calls, charged, upstream_charged FROM ledger_daily`
+		if len(conds) > 0 {
+			q += ` WHERE ` + strings.Join(conds, " AND ")
+		}
+		rows, err = s.pool.Query(ctx, q+` ORDER BY app_key, day, code`, args...)
+	} else {
+		where, args := ledgerWhere(f)
+		rows, err = s.pool.Query(ctx, `SELECT app_key, to_char(time AT TIME ZONE 'UTC', 'YYYY-MM-DD') AS day,
 		code, count(*), count(*) FILTER (WHERE charged),
 		count(*) FILTER (WHERE upstream_charged) FROM ledger`+where+`
 		GROUP BY app_key, day, code ORDER BY app_key, day, code COLLATE "C"`, args...)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("ledger usage: %w", err)
 	}

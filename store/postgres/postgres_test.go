@@ -119,4 +119,9 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		t.Errorf("ledger after upgrade: %+v, %v", rows, err)
 	}
 	storetest.CheckUpgradedIdentities(t, s)
+	// The per-day totals start from the rows already there.
+	usage, err := s.LedgerUsage(ctx, store.LedgerFilter{})
+	if err != nil || len(usage) != 1 || usage[0].Calls != 1 || usage[0].Charged != 1 {
+		t.Errorf("usage after upgrade: %+v, %v", usage, err)
+	}
 }

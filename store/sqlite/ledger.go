@@ -25,6 +25,7 @@ func (db *DB) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error
 	charge := tx.StmtContext(ctx, db.chargeQuota)
 	del := tx.StmtContext(ctx, db.deleteLedger)
 	errs := make([]error, len(rows))
+	kept := make([]store.LedgerRow, 0, len(rows))
 	for i, r := range rows {
 		res, err := ins.ExecContext(ctx, r.TraceID, r.AppKey, r.RequestID, r.Code, r.Result, r.IDName, r.Photo,
 			r.Score, r.Reason, r.Digest, r.Charged, r.Latency.Microseconds(), r.Time.UnixNano(), r.IDMasked,
@@ -36,7 +37,11 @@ func (db *DB) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error
 		if err != nil {
 			return nil, fmt.Errorf("append ledger %s: %w", r.TraceID, err)
 		}
-		if inserted == 0 || !r.Charged {
+		if inserted == 0 {
+			continue
+		}
+		if !r.Charged {
+			kept = append(kept, r)
 			continue
 		}
 		res, err = charge.ExecContext(ctx, r.AppKey)
@@ -50,6 +55,14 @@ func (db *DB) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error
 				return nil, fmt.Errorf("undo ledger row %s: %w", r.TraceID, err)
 			}
 			errs[i] = fmt.Errorf("charge %s: %w", r.TraceID, store.ErrQuotaExhausted)
+			continue
+		}
+		kept = append(kept, r)
+	}
+	add := tx.StmtContext(ctx, db.addDaily)
+	for _, u := range store.DailyTotals(kept) {
+		if _, err := add.ExecContext(ctx, u.AppKey, u.Day, u.Code, u.Calls, u.Charged, u.UpstreamCharged); err != nil {
+			return nil, fmt.Errorf("add daily totals of %s: %w", u.AppKey, err)
 		}
 	}
 	if err := tx.Commit(); err != nil {
@@ -61,9 +74,11 @@ func (db *DB) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error
 func ledgerWhere(f store.LedgerFilter) (string, []any) {
 	var conds []string
 	var args []any
-	if f.AppKey != "" {
-		conds = append(conds, "app_key = ?")
-		args = append(args, f.AppKey)
+	for _, c := range []struct{ col, v string }{{"app_key", f.AppKey}, {"trace_id", f.TraceID}, {"request_id", f.RequestID}, {"code", f.Code}} {
+		if c.v != "" {
+			conds = append(conds, c.col+" = ?")
+			args = append(args, c.v)
+		}
 	}
 	if !f.From.IsZero() {
 		conds = append(conds, "time_ns >= ?")
@@ -85,6 +100,9 @@ const ledgerColumns = `trace_id, app_key, request_id, code, result, id_name, pho
 func (db *DB) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.LedgerRow, error) {
 	where, args := ledgerWhere(f)
 	q := `SELECT ` + ledgerColumns + ` FROM ledger` + where + ` ORDER BY time_ns, trace_id`
+	if f.Newest {
+		q = `SELECT ` + ledgerColumns + ` FROM ledger` + where + ` ORDER BY time_ns DESC, trace_id DESC`
+	}
 	if f.Limit > 0 {
 		q += ` LIMIT ?`
 		args = append(args, f.Limit)
@@ -94,12 +112,28 @@ func (db *DB) ListLedger(ctx context.Context, f store.LedgerFilter) ([]store.Led
 
 // LedgerUsage implements store.Ledger.
 func (db *DB) LedgerUsage(ctx context.Context, f store.LedgerFilter) ([]store.Usage, error) {
-	where, args := ledgerWhere(f)
-	return queryAll(ctx, db.r, "ledger usage", func(s scanner) (store.Usage, error) {
+	scan := func(s scanner) (store.Usage, error) {
 		var u store.Usage
 		err := s.Scan(&u.AppKey, &u.Day, &u.Code, &u.Calls, &u.Charged, &u.UpstreamCharged)
 		return u, err
-	}, `SELECT app_key, strftime('%Y-%m-%d', time_ns / 1000000000, 'unixepoch') AS day,
+	}
+	if from, to, ok := store.WholeDays(f); ok {
+		var conds []string
+		var args []any
+		for _, c := range []struct{ cond, v string }{{"app_key = ?", f.AppKey}, {"code = ?", f.Code}, {"day >= ?", from}, {"day < ?", to}} {
+			if c.v != "" {
+				conds = append(conds, c.cond)
+				args = append(args, c.v)
+			}
+		}
+		q := `SELECT app_key, day, code, calls, charged, upstream_charged FROM ledger_daily`
+		if len(conds) > 0 {
+			q += ` WHERE ` + strings.Join(conds, " AND ")
+		}
+		return queryAll(ctx, db.r, "ledger usage", scan, q+` ORDER BY app_key, day, code`, args...)
+	}
+	where, args := ledgerWhere(f)
+	return queryAll(ctx, db.r, "ledger usage", scan, `SELECT app_key, strftime('%Y-%m-%d', time_ns / 1000000000, 'unixepoch') AS day,
 		code, count(*), sum(charged), sum(upstream_charged) FROM ledger`+where+` GROUP BY app_key, day, code ORDER BY app_key, day, code`, args...)
 }
 
