@@ -1,0 +1,67 @@
+"""The SDK's parts that need no server: signature, bodies, decoding."""
+
+import unittest
+import urllib.parse
+
+import portrait_sdk as p
+
+
+class SignTest(unittest.TestCase):
+    # The vectors of the server's sign package, computed with md5sum.
+    def test_vectors(self):
+        for args, want in [
+            (("K1", "110101199003077513", "张三", "R1", "1732668400000", "S"), "af68161bf2773b4881fd142acaa33df2"),
+            (("K1", "650102198001010012", "买买提·艾力", "R2", "1732668400000", "S"), "cf72a1ca4a7e4ff31436915d3c36ba9d"),
+            (("", "", "", "", "", ""), "d41d8cd98f00b204e9800998ecf8427e"),
+        ]:
+            self.assertEqual(p.sign(*args), want)
+
+    def test_client_signs_its_parameters(self):
+        c = p.Client("http://x", "K1", "S", clock=lambda: 1732668400.0)
+        params = c.sign("110101199003077513", "张三", "R1")
+        self.assertEqual(list(params), ["app_key", "request_id", "id_number", "name", "timestamp", "sign"])
+        self.assertEqual(params["timestamp"], "1732668400000")
+        self.assertEqual(params["sign"], "af68161bf2773b4881fd142acaa33df2")
+        self.assertRegex(c.sign("1", "2")["request_id"], "^[0-9a-f]{32}$")
+
+
+class BodyTest(unittest.TestCase):
+    params = {"app_key": "K1", "name": "买买提·艾力"}
+    selfie = b"\xff\xd8\xff+/=\x00"
+
+    def test_form_round_trips(self):
+        got = urllib.parse.parse_qs(p.form_body(self.params, self.selfie).decode("ascii"), strict_parsing=True)
+        self.assertEqual(got["name"], ["买买提·艾力"])
+        self.assertEqual(got["selfie_base64"], ["/9j/Ky89AA=="])
+
+    def test_multipart_carries_the_file(self):
+        body, ct = p.multipart_body(self.params, self.selfie, boundary="B")
+        self.assertEqual(ct, "multipart/form-data; boundary=B")
+        self.assertIn('name="name"\r\n\r\n买买提·艾力\r\n'.encode("utf-8"), body)
+        self.assertIn(b'filename="selfie"\r\nContent-Type: application/octet-stream\r\n\r\n' + self.selfie + b"\r\n--B--\r\n", body)
+
+
+class ParseTest(unittest.TestCase):
+    def test_shapes(self):
+        r = p.parse_response('{"trace_id":"TID1","code":"0000","msg":"调用成功","data":{"result":1,"id_name":1,"photo":1,"score":50},"charge":1}'.encode())
+        self.assertTrue(r.ok and r.charged)
+        self.assertEqual(r.data, p.Data(1, 1, 1, 50.0))
+        self.assertIs(r.band, p.Band.UNCERTAIN)
+        r = p.parse_response(b'{"trace_id":"TID1","code":"0000","msg":"x","data":{"result":2,"reason":"blur"},"charge":2}')
+        self.assertEqual((r.data.reason, r.data.id_name, r.band), ("blur", None, p.Band.NONE))
+        r = p.parse_response('{"trace_id":"TID1","code":"1010","msg":"请求过期","charge":2}'.encode())
+        self.assertEqual((r.code, r.data, r.charged, r.ok), (p.Code.REQUEST_EXPIRED, None, False, False))
+        self.assertEqual(p.parse_response(b'{"code":"1234"}').code, p.Code.OTHER)
+
+    def test_not_an_envelope(self):
+        for raw in [b"", b"<html>", b"[]", b'{"msg":"x"}', b'{"code":""}', b'{"code":"0000","data":{}}', b"\xff"]:
+            with self.assertRaises(ValueError, msg=raw):
+                p.parse_response(raw)
+
+    def test_messages(self):
+        self.assertEqual(p.Code.APP_KEY.message, "App_key 验证失败")
+        self.assertEqual(len({c.message for c in p.Code}), len(p.Code))
+
+
+if __name__ == "__main__":
+    unittest.main()
