@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image"
 	"math"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -28,6 +29,11 @@ const (
 	// EmbedFaceResRGB is faceres fed as Human feeds it (RGB, 0..255); kept to
 	// measure the difference, not for production.
 	EmbedFaceResRGB = "faceres-rgb"
+	// EmbedFRFeature is faceplugin's MobileFaceNet-ArcFace (fr_feature.onnx,
+	// 512-d) on the ArcFace 112×112 crop, fed BGR as (v − 127) / 128: on
+	// faces-dev that beat RGB by 2–3 points of TAR (see /work/shared's
+	// MODELS.md and the README's accuracy report).
+	EmbedFRFeature = "fr_feature"
 )
 
 // FlipSuffix marks templates averaged over the face and its mirror image.
@@ -54,14 +60,14 @@ type network interface {
 
 // embedSpec is how a model wants its face: the crop, the five points'
 // places in it, and the per-channel input transform from 0..255 RGB
-// (in = (v − mean[c]) · mul, channels in order perm), and its weight in a
+// (in = (v − mean[c]) · mul[c], channels in order perm), and its weight in a
 // fusion.
 type embedSpec struct {
 	size     int
 	template [5]Point
 	perm     [3]int // input channel i takes RGB channel perm[i]
 	mean     [3]float32
-	mul      float32
+	mul      [3]float32
 	// weight is the model's share of a fused template's cosine (normalised
 	// over the fused models). Chosen on faces-dev among 0.3–0.9 for
 	// faceapi: at 0.85 / 0.15 the fusion was best at FAR 1e-4 (see
@@ -72,11 +78,28 @@ type embedSpec struct {
 
 var embedSpecs = map[string]embedSpec{
 	EmbedFaceAPI: {size: 150, template: dlibTemplate, perm: [3]int{0, 1, 2},
-		mean: [3]float32{122.782, 117.001, 104.298}, mul: 1.0 / 255, weight: 0.85},
+		mean: [3]float32{122.782, 117.001, 104.298}, mul: splat(1.0 / 255), weight: 0.85},
 	EmbedFaceRes: {size: 224, template: scaleTemplate(arcFaceTemplate, 112, 224, faceResZoom), perm: [3]int{2, 1, 0},
-		mean: [3]float32{103.939, 116.779, 123.68}, mul: 1, weight: 0.15},
+		mean: [3]float32{103.939, 116.779, 123.68}, mul: splat(1), weight: 0.15},
 	EmbedFaceResRGB: {size: 224, template: scaleTemplate(arcFaceTemplate, 112, 224, faceResZoom), perm: [3]int{0, 1, 2},
-		mul: 1, weight: 0.15},
+		mul: splat(1), weight: 0.15},
+	EmbedFRFeature: frFeatureCard.spec(),
+}
+
+// frFeatureCard is the shipped ONNX descriptor's card, as an operator's
+// model would have one (File is inside the pinned package).
+var frFeatureCard = ModelCard{
+	Name: EmbedFRFeature, File: "model/fr_feature.onnx", InputSize: 112, Channels: "BGR",
+	Mean: [3]float64{127, 127, 127}, Std: [3]float64{128, 128, 128}, Template: TemplateArcFace, Output: 512,
+	Source: "npm faceplugin-face-recognition-js@0.0.1 (MIT)",
+}
+
+func splat(v float32) [3]float32 { return [3]float32{v, v, v} }
+
+// isBuiltin reports whether name is a descriptor this build ships.
+func isBuiltin(name string) bool {
+	_, ok := embedSpecs[name]
+	return ok
 }
 
 // faceResZoom widens the ArcFace crop for faceres, which was trained on
@@ -87,11 +110,12 @@ const faceResZoom = 1.1
 
 // EmbedderConfig chooses the embedding.
 type EmbedderConfig struct {
-	// Model names one or more of EmbedFaceAPI, EmbedFaceRes and
-	// EmbedFaceResRGB joined by "+", optionally followed by FlipSuffix:
-	// several models are fused (their normalised descriptors concatenated,
-	// each scaled so the cosine is the weighted mean of theirs). "" means
-	// DefaultEmbedding.
+	// Model names one or more descriptors joined by "+" — the built-in
+	// EmbedFRFeature, EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, or an
+	// operator's model added with AddModel — optionally followed by
+	// FlipSuffix: several models are fused (their normalised descriptors
+	// concatenated, each scaled so the cosine is the weighted mean of
+	// theirs). "" means DefaultEmbedding.
 	Model string
 }
 
@@ -106,6 +130,7 @@ type Embedder struct {
 
 // embedPart is one network of an embedder with its crop and scratch.
 type embedPart struct {
+	name string
 	spec embedSpec
 	net  network
 	bufs sync.Pool // *embedScratch
@@ -127,27 +152,56 @@ func OpenEmbedder(dir string, c EmbedderConfig) (*Embedder, error) {
 			e.flip = true
 			continue
 		}
-		spec, ok := embedSpecs[base]
-		if !ok || e.flip || slices.ContainsFunc(e.parts, func(p *embedPart) bool { return p.spec == spec }) {
+		if e.flip || slices.ContainsFunc(e.parts, func(p *embedPart) bool { return p.name == base }) {
 			e.Close()
-			return nil, fmt.Errorf("open embedder: bad model %q (want %s, %s or %s, several joined by \"+\", optionally ending in %q)", name, EmbedFaceAPI, EmbedFaceRes, EmbedFaceResRGB, FlipSuffix)
+			return nil, fmt.Errorf("open embedder: bad model %q (want descriptors joined by \"+\", each once, optionally ending in %q)", name, FlipSuffix)
 		}
-		var net network
-		var err error
-		switch base {
-		case EmbedFaceAPI:
-			net, err = openFaceAPI(models.Path(dir, "face-api", "model/face_recognition_model-weights_manifest.json"))
-		default:
-			net, err = openGraphNet(models.Path(dir, "human", "models/faceres.json"), spec.size, 1024)
-		}
+		part, err := openPart(dir, base)
 		if err != nil {
 			e.Close()
 			return nil, fmt.Errorf("open embedder %s: %w", name, err)
 		}
-		e.parts = append(e.parts, &embedPart{spec: spec, net: net})
-		e.dim += net.dim()
+		e.parts = append(e.parts, part)
+		e.dim += part.net.dim()
 	}
 	return e, nil
+}
+
+// openPart loads one descriptor: a built-in one from its pinned package, or
+// an operator's from its card.
+func openPart(dir, name string) (*embedPart, error) {
+	var net network
+	var err error
+	spec, ok := embedSpecs[name]
+	switch {
+	case !ok:
+		var c ModelCard
+		if c, err = LoadCard(dir, name); err != nil {
+			return nil, fmt.Errorf("%w (built in: %s)", err, strings.Join(BuiltinEmbeddings(), ", "))
+		}
+		spec = c.spec()
+		net, err = openCardNet(filepath.Join(OperatorDir(dir), name), c)
+	case name == EmbedFaceAPI:
+		net, err = openFaceAPI(models.Path(dir, "face-api", "model/face_recognition_model-weights_manifest.json"))
+	case name == EmbedFRFeature:
+		net, err = openONNXNet(models.Path(dir, "faceplugin", frFeatureCard.File), frFeatureCard.InputSize, frFeatureCard.Output)
+	default:
+		net, err = openGraphNet(models.Path(dir, "human", "models/faceres.json"), spec.size, 1024)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return &embedPart{name: name, spec: spec, net: net}, nil
+}
+
+// BuiltinEmbeddings lists the descriptors this build ships, sorted.
+func BuiltinEmbeddings() []string {
+	out := make([]string, 0, len(embedSpecs))
+	for n := range embedSpecs {
+		out = append(out, n)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // Model is the name templates of this embedder carry.
@@ -239,7 +293,7 @@ func (e *embedPart) prepare(crop, in []float32, mirror bool) {
 			}
 			dst := in[3*(y*n+xx):]
 			for c := 0; c < 3; c++ {
-				dst[c] = (src[s.perm[c]] - s.mean[c]) * s.mul
+				dst[c] = (src[s.perm[c]] - s.mean[c]) * s.mul[c]
 			}
 		}
 	}
@@ -275,16 +329,33 @@ func openGraphNet(path string, size, dim int) (*graphNet, error) {
 	if err != nil {
 		return nil, err
 	}
+	return newGraphNet(path, m, size, dim)
+}
+
+// newGraphNet checks that m takes a size×size RGB crop and has a [1 dim]
+// output (dim 0: its only [1 N] output, whatever N), and wraps it.
+func newGraphNet(path string, m *nn.Model, size, dim int) (*graphNet, error) {
 	in := m.Inputs()
 	if len(in) != 1 || !slices.Equal(in[0].Shape, []int{1, size, size, 3}) {
 		return nil, fmt.Errorf("model %s: input %v, want [1 %d %d 3]", path, in, size, size)
 	}
+	found := -1
 	for i, o := range m.Outputs() {
-		if slices.Equal(o.Shape, []int{1, dim}) {
+		if len(o.Shape) != 2 || o.Shape[0] != 1 || (dim != 0 && o.Shape[1] != dim) {
+			continue
+		}
+		if dim != 0 {
 			return &graphNet{m: m, out: i, n: dim}, nil
 		}
+		if found >= 0 {
+			return nil, fmt.Errorf("model %s: several [1 N] outputs %v: say which length is the descriptor", path, m.Outputs())
+		}
+		found = i
 	}
-	return nil, fmt.Errorf("model %s: no [1 %d] output among %v", path, dim, m.Outputs())
+	if found < 0 {
+		return nil, fmt.Errorf("model %s: no [1 %d] output among %v", path, dim, m.Outputs())
+	}
+	return &graphNet{m: m, out: found, n: m.Outputs()[found].Shape[1]}, nil
 }
 
 func (g *graphNet) run(in, out []float32) error {
@@ -316,13 +387,3 @@ func (f *faceAPINet) run(in, out []float32) error { return f.n.Descriptor(in, ou
 func (f *faceAPINet) dim() int { return faceapi.Dim }
 
 func (f *faceAPINet) close() error { return nil }
-
-// BuiltinEmbeddings lists the descriptors this build ships, sorted.
-func BuiltinEmbeddings() []string {
-	out := make([]string, 0, len(embedSpecs))
-	for n := range embedSpecs {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}

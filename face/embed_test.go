@@ -61,7 +61,7 @@ func cosine(a, b []float32) float64 {
 // alignment, crop or input normalisation shows up here even when the network
 // itself still matches TF.js.
 func TestEmbedderGolden(t *testing.T) {
-	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes, DefaultEmbedding} {
+	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes, EmbedFaceAPI + "+" + EmbedFaceRes, EmbedFRFeature, EmbedFRFeature + FlipSuffix} {
 		t.Run(model, func(t *testing.T) {
 			e, img := openTestEmbedder(t, model)
 			got, err := e.Embed(img, sample1Face)
@@ -113,7 +113,7 @@ func TestEmbedderMirror(t *testing.T) {
 	for _, c := range []struct {
 		model string
 		min   float64
-	}{{EmbedFaceAPI + FlipSuffix, 0.99}, {EmbedFaceAPI, 0.95}} {
+	}{{EmbedFaceAPI + FlipSuffix, 0.99}, {EmbedFaceAPI, 0.95}, {EmbedFRFeature + FlipSuffix, 0.99}, {EmbedFRFeature, 0.8}} {
 		e, img := openTestEmbedder(t, c.model)
 		b := img.Bounds()
 		mir := image.NewRGBA(b)
@@ -217,7 +217,7 @@ func TestEmbedderConcurrent(t *testing.T) {
 
 // BenchmarkEmbed times alignment plus embedding of one face per model.
 func BenchmarkEmbed(b *testing.B) {
-	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes, DefaultEmbedding} {
+	for _, model := range []string{EmbedFaceAPI, EmbedFaceAPI + FlipSuffix, EmbedFaceRes, EmbedFaceAPI + "+" + EmbedFaceRes, EmbedFRFeature, EmbedFRFeature + FlipSuffix} {
 		b.Run(model, func(b *testing.B) {
 			t := &testing.T{}
 			e, img := openTestEmbedder(t, model)
