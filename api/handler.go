@@ -10,23 +10,31 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"time"
 
-	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/idcard"
+	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/verify"
 )
 
 // Path is where the document's API lives.
-const Path = "/api/identity/portrait_verification"
+const Path = protocol.Path
 
 // Options tune the handler.
 type Options struct {
 	// Logger receives one record per call; nil logs JSON to standard error.
 	Logger *slog.Logger
+	// Observer, when set, is told of every answer at Path (metrics).
+	Observer Observer
+}
+
+// Observer is told of each answer at Path as the caller got it: merchant is
+// the app_key of a merchant that exists ("" when none does), code and
+// charged the envelope's, data its data (nil unless code is 0000).
+type Observer interface {
+	ObserveCall(merchant string, code protocol.Code, charged bool, data *verify.Data, d time.Duration)
 }
 
 // NewHandler serves the document's API at Path with v deciding each call.
@@ -43,7 +51,7 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	h := &handler{verifier: v, log: logger}
+	h := &handler{verifier: v, log: logger, observer: opts.Observer}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, h.verify)
 	mux.HandleFunc(Path, h.wrongMethod)
@@ -55,36 +63,44 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 type handler struct {
 	verifier verify.Verifier
 	log      *slog.Logger
+	observer Observer
 }
 
 func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	req := verify.Request{TraceID: newTraceID(), Received: start}
 	out := h.run(w, r, &req)
-	code, detail := classify(out.Err)
+	code, detail := protocol.Classify(out.Err)
 	env := envelope{
 		TraceID: out.TraceID,
 		Code:    string(code),
-		Msg:     msgFor(code, detail),
-		Charge:  chargeNo,
+		Msg:     protocol.Msg(code, detail),
+		Charge:  protocol.ChargeNo,
 	}
 	if env.TraceID == "" {
 		env.TraceID = req.TraceID
 	}
 	if out.Charged {
-		env.Charge = chargeYes
+		env.Charge = protocol.ChargeYes
 	}
-	if code == client.CodeOK {
+	if code == protocol.CodeOK {
 		env.Data = renderData(out.Data)
 	}
 	h.logCall(r, &req, out, env, start)
 	h.write(w, http.StatusOK, env)
+	if h.observer != nil {
+		var data *verify.Data
+		if code == protocol.CodeOK {
+			data = &out.Data
+		}
+		h.observer.ObserveCall(out.Merchant, code, out.Charged, data, time.Since(start))
+	}
 }
 
 // logCall records one call, masked, before its answer is written, so that a
 // caller that has the answer also finds the record.
 func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outcome, env envelope, start time.Time) {
-	code := client.Code(env.Code)
+	code := protocol.Code(env.Code)
 	attrs := []slog.Attr{
 		slog.String("trace_id", env.TraceID),
 		slog.String("app_key", req.AppKey),
@@ -106,11 +122,11 @@ func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outco
 	// The document bills by charge: one that breaks its rule is a bug in the
 	// domain that must be seen, not silently corrected here, since the ledger
 	// holds what Outcome.Charged says.
-	if out.Charged != (code == client.CodeOK && out.Data.Result == verify.ResultFound) {
+	if out.Charged != (code == protocol.CodeOK && out.Data.Result == protocol.ResultFound) {
 		level = slog.LevelError
 		attrs = append(attrs, slog.Bool("charge_rule_broken", true))
 	}
-	if code == client.CodeOther {
+	if code == protocol.CodeOther {
 		level = slog.LevelError
 	}
 	h.log.LogAttrs(r.Context(), level, "portrait_verification", attrs...)
@@ -140,15 +156,19 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Reques
 
 func (h *handler) wrongMethod(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Allow", http.MethodPost)
-	h.reject(w, r, http.StatusMethodNotAllowed, client.CodeParameter, "method "+r.Method+" not allowed, use POST")
+	start := time.Now()
+	h.reject(w, r, http.StatusMethodNotAllowed, protocol.CodeParameter, "method "+r.Method+" not allowed, use POST")
+	if h.observer != nil {
+		h.observer.ObserveCall("", protocol.CodeParameter, false, nil, time.Since(start))
+	}
 }
 
 func (h *handler) notFound(w http.ResponseWriter, r *http.Request) {
-	h.reject(w, r, http.StatusNotFound, client.CodeOther, "no such API, use POST "+Path)
+	h.reject(w, r, http.StatusNotFound, protocol.CodeOther, "no such API, use POST "+Path)
 }
 
-func (h *handler) reject(w http.ResponseWriter, r *http.Request, status int, code client.Code, detail string) {
-	env := envelope{TraceID: newTraceID(), Code: string(code), Msg: msgFor(code, detail), Charge: chargeNo}
+func (h *handler) reject(w http.ResponseWriter, r *http.Request, status int, code protocol.Code, detail string) {
+	env := envelope{TraceID: newTraceID(), Code: string(code), Msg: protocol.Msg(code, detail), Charge: protocol.ChargeNo}
 	h.log.LogAttrs(r.Context(), slog.LevelWarn, "rejected",
 		slog.String("trace_id", env.TraceID), slog.String("method", r.Method),
 		slog.String("path", r.URL.Path), slog.String("code", env.Code))
@@ -163,19 +183,13 @@ func (h *handler) write(w http.ResponseWriter, status int, env envelope) {
 		// Only a float that is NaN or infinite can fail here: a domain bug.
 		h.log.Error("encode response", slog.String("trace_id", env.TraceID), slog.String("error", err.Error()))
 		buf.Reset()
-		code := client.CodeOther
+		code := protocol.CodeOther
 		enc.Encode(envelope{TraceID: env.TraceID, Code: string(code), Msg: code.Message(), Charge: env.Charge})
 	}
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
 	w.WriteHeader(status)
 	w.Write(buf.Bytes())
 }
-
-// The document's charge values.
-const (
-	chargeYes = 1
-	chargeNo  = 2
-)
 
 // envelope is the document's response object; field order is wire order.
 type envelope struct {
@@ -201,24 +215,24 @@ type dataJSON struct {
 // result 2.
 func renderData(d verify.Data) *dataJSON {
 	out := &dataJSON{Result: d.Result}
-	if d.Result == verify.ResultBadQuality {
+	if d.Result == protocol.ResultBadQuality {
 		out.Reason = d.Reason
 		return out
 	}
-	if d.Result != verify.ResultFound {
+	if d.Result != protocol.ResultFound {
 		return out
 	}
 	out.IDName = &d.IDName
-	if d.IDName != verify.IDNameMatch {
+	if d.IDName != protocol.IDNameMatch {
 		return out
 	}
 	out.Photo = &d.Photo
-	if d.Photo != verify.PhotoCompared {
+	if d.Photo != protocol.PhotoCompared {
 		return out
 	}
 	// At most two decimals: the shortest float formatting of the rounded
 	// value prints 87.53, not 87.530000001.
-	score := math.Round(d.Score*100) / 100
+	score := protocol.RoundScore(d.Score)
 	out.Score = &score
 	return out
 }

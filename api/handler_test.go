@@ -24,6 +24,7 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/sign"
 	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
@@ -146,11 +147,11 @@ func TestOutcomeGolden(t *testing.T) {
 		{"0000_name_mismatch", verify.Outcome{Charged: true, Data: verify.Data{Result: 1, IDName: 2, Photo: 1, Score: 70}}},
 		{"0000_bad_quality", verify.Outcome{Data: verify.Data{Result: 2, Reason: string(face.ReasonBlur)}}},
 		{"0000_bad_quality_no_reason", verify.Outcome{Data: verify.Data{Result: 2}}},
-		{"1000", verify.Outcome{Err: fmt.Errorf("merchant ak_test: %w", sign.ErrSignature)}},
-		{"1002_timestamp_format", verify.Outcome{Err: fmt.Errorf("check: %w", sign.ErrTimestampFormat)}},
-		{"1002_id_checksum", verify.Outcome{Err: fmt.Errorf("validate: %w", &idcard.RuleError{Rule: "id_number checksum"})}},
+		{"1000", verify.Outcome{Err: fmt.Errorf("merchant ak_test: %w", protocol.Wrap(protocol.CodeSignature, "", sign.ErrSignature))}},
+		{"1002_timestamp_format", verify.Outcome{Err: protocol.Wrap(protocol.CodeParameter, "timestamp must be milliseconds since 1970-01-01T00:00:00Z", sign.ErrTimestampFormat)}},
+		{"1002_id_checksum", verify.Outcome{Err: protocol.Wrap(protocol.CodeParameter, "id_number checksum", &idcard.RuleError{Rule: "id_number checksum"})}},
 		{"1002_request_id_reused", verify.Outcome{Err: fmt.Errorf("replay: %w", verify.ErrRequestIDReused)}},
-		{"1002_image", verify.Outcome{Err: fmt.Errorf("probe selfie: %w", fmt.Errorf("%w: not a JPG, PNG, BMP, GIF or TIFF file", face.ErrImage))}},
+		{"1002_image", verify.Outcome{Err: protocol.Wrap(protocol.CodeParameter, "selfie not a JPG, PNG, BMP, GIF or TIFF file", face.ErrImage)}},
 		{"1003", verify.Outcome{Err: merchant.ErrFrozen}},
 		{"1004", verify.Outcome{Err: merchant.ErrDisabled}},
 		{"1005", verify.Outcome{Err: merchant.ErrExpired}},
@@ -159,7 +160,7 @@ func TestOutcomeGolden(t *testing.T) {
 		{"1007", verify.Outcome{Err: merchant.ErrQuotaExhausted}},
 		{"1008", verify.Outcome{Err: merchant.ErrNotGranted}},
 		{"1009", verify.Outcome{Err: fmt.Errorf("lookup ak_test: %w", merchant.ErrUnknownAppKey)}},
-		{"1010", verify.Outcome{Err: fmt.Errorf("timestamp off by 6m: %w", sign.ErrExpired)}},
+		{"1010", verify.Outcome{Err: protocol.Wrap(protocol.CodeRequestExpired, "", fmt.Errorf("timestamp off by 6m: %w", sign.ErrExpired))}},
 		{"2000", verify.Outcome{Err: fmt.Errorf("registry: %w", identity.ErrUnavailable)}},
 		{"9999", verify.Outcome{Err: errors.New("sqlite: database is locked at /var/lib/portrait.db")}},
 	}

@@ -207,16 +207,17 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.Verifier, err = verify.NewService(verify.Config{
 		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
-		CodeOf: api.CodeOf, IdentityTimeout: cfg.IdentityTimeout, Logger: cfg.Logger,
+		IdentityTimeout: cfg.IdentityTimeout, Logger: cfg.Logger,
 	})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	a.handler = api.NewHandler(a.Verifier, api.Options{Logger: cfg.Logger})
+	opts := api.Options{Logger: cfg.Logger}
 	if cfg.Metrics != nil {
-		a.handler = cfg.Metrics.Middleware(a.handler)
+		opts.Observer = cfg.Metrics
 	}
+	a.handler = api.NewHandler(a.Verifier, opts)
 	a.ops = a.opsHandler(cfg)
 	return a, nil
 }

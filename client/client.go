@@ -22,9 +22,6 @@ import (
 	"github.com/portrait-id/portrait/sign"
 )
 
-// Path is the API's path under the service's base URL.
-const Path = "/api/identity/portrait_verification"
-
 // maxResponseBytes bounds what is read of an answer; envelopes are tiny.
 const maxResponseBytes = 64 << 10
 
@@ -194,12 +191,6 @@ type Response struct {
 	Raw     []byte `json:"-"` // the answer as received
 }
 
-// The document's charge values.
-const (
-	ChargeYes = 1
-	ChargeNo  = 2
-)
-
 // Charged reports whether the call is billed (charge 1).
 func (r *Response) Charged() bool { return r.Charge == ChargeYes }
 
@@ -243,16 +234,3 @@ type Data struct {
 	Score  float64 `json:"score,omitempty"`
 	Reason string  `json:"reason,omitempty"` // why a selfie failed the quality gate (result 2), e.g. "blur"
 }
-
-// Values of Data fields, as in the document.
-const (
-	ResultFound      = 1 // the lookup ran; see IDName
-	ResultBadQuality = 2 // the selfie failed the quality gate; not charged
-
-	IDNameMatch    = 1
-	IDNameMismatch = 2 // name and ID number do not match, or the ID number is unknown
-
-	PhotoCompared      = 1 // see Score
-	PhotoMissing       = 2 // no reference photo on record
-	PhotoFeatureFailed = 3 // no usable face in the reference photo
-)

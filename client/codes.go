@@ -1,56 +1,45 @@
 package client
 
+import "github.com/portrait-id/portrait/protocol"
+
 // Code is the document's business response code (the envelope's "code").
 // Every call that reaches the service answers one of these; only CodeOK
-// carries data.
-type Code string
+// carries data. Code.Message is the document's text for it.
+type Code = protocol.Code
 
-// The document's codes, with the situations the service answers them in.
+// The document's codes, as package protocol declares them for server and SDK.
 const (
-	CodeOK             Code = "0000" // the call succeeded; see Response.Data
-	CodeSignature      Code = "1000" // sign does not match the request and app_secret
-	CodeEncoding       Code = "1001" // a parameter's bytes are not UTF-8 (e.g. a GBK name)
-	CodeParameter      Code = "1002" // missing or malformed parameter, invalid ID number, bad image, request_id reused
-	CodeFrozen         Code = "1003" // the merchant account is frozen
-	CodeDisabled       Code = "1004" // the merchant account is disabled
-	CodeAccountExpired Code = "1005" // the merchant account is past its expiry
-	CodeRateLimited    Code = "1006" // over the merchant's calls-per-second limit; retry later
-	CodeQuotaExhausted Code = "1007" // the merchant's free quota is used up
-	CodeNotGranted     Code = "1008" // the merchant is not granted this service
-	CodeAppKey         Code = "1009" // unknown app_key
-	CodeRequestExpired Code = "1010" // timestamp outside the server's window (±5 minutes by default)
-	CodeSupplier       Code = "2000" // the identity source failed or timed out; not charged, retry later
-	CodeOther          Code = "9999" // any other failure
+	CodeOK             = protocol.CodeOK
+	CodeSignature      = protocol.CodeSignature
+	CodeEncoding       = protocol.CodeEncoding
+	CodeParameter      = protocol.CodeParameter
+	CodeFrozen         = protocol.CodeFrozen
+	CodeDisabled       = protocol.CodeDisabled
+	CodeAccountExpired = protocol.CodeAccountExpired
+	CodeRateLimited    = protocol.CodeRateLimited
+	CodeQuotaExhausted = protocol.CodeQuotaExhausted
+	CodeNotGranted     = protocol.CodeNotGranted
+	CodeAppKey         = protocol.CodeAppKey
+	CodeRequestExpired = protocol.CodeRequestExpired
+	CodeSupplier       = protocol.CodeSupplier
+	CodeOther          = protocol.CodeOther
 )
 
-var messages = map[Code]string{
-	CodeOK:             "调用成功",
-	CodeSignature:      "验签失败",
-	CodeEncoding:       "参数非 UTF-8 编码",
-	CodeParameter:      "请求参数错误",
-	CodeFrozen:         "商户冻结",
-	CodeDisabled:       "商户停用",
-	CodeAccountExpired: "商户账号过期",
-	CodeRateLimited:    "调用频率过高",
-	CodeQuotaExhausted: "免费次数用尽",
-	CodeNotGranted:     "服务无权限",
-	CodeAppKey:         "App_key 验证失败",
-	CodeRequestExpired: "请求过期",
-	CodeSupplier:       "供应商服务异常",
-	CodeOther:          "其他错误",
-}
+// Values of the envelope's charge and of Data's fields.
+const (
+	ChargeYes = protocol.ChargeYes
+	ChargeNo  = protocol.ChargeNo
 
-// Message is the document's text for the code; the server's msg starts with
-// it. An unknown code gets the text of CodeOther.
-func (c Code) Message() string {
-	if m, ok := messages[c]; ok {
-		return m
-	}
-	return messages[CodeOther]
-}
+	ResultFound      = protocol.ResultFound      // the lookup ran; see IDName
+	ResultBadQuality = protocol.ResultBadQuality // the selfie failed the quality gate; not charged
 
-// Known reports whether c is one of the document's codes.
-func (c Code) Known() bool {
-	_, ok := messages[c]
-	return ok
-}
+	IDNameMatch    = protocol.IDNameMatch
+	IDNameMismatch = protocol.IDNameMismatch // name and ID number do not match, or the ID number is unknown
+
+	PhotoCompared      = protocol.PhotoCompared      // see Score
+	PhotoMissing       = protocol.PhotoMissing       // no reference photo on record
+	PhotoFeatureFailed = protocol.PhotoFeatureFailed // no usable face in the reference photo
+)
+
+// Path is the API's path under the service's base URL.
+const Path = protocol.Path

@@ -147,14 +147,14 @@ func newCluster(t *testing.T, n int, opt options) *cluster {
 			DB: dsn, MasterKey: masterKey,
 			Faces: app.FacesGiven, Verifier: m.Faces(scoredPipeline{p}), Enroller: p,
 			Source: opt.source, IdentityTimeout: opt.identityTimeout,
-			Limiter: shared, Claims: shared,
+			Limiter: shared, Claims: shared, Metrics: m,
 			Logger: slog.New(slog.NewJSONHandler(logs, nil)), Notices: io.Discard,
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 		mux := http.NewServeMux()
-		mux.Handle(api.Path, m.Middleware(a.Handler()))
+		mux.Handle(api.Path, a.Handler())
 		mux.Handle("GET /metrics", m.Handler())
 		srv := api.NewServer("", mux)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -97,7 +97,7 @@ func jpegDenom(w, h int) int {
 func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	f, ok := sniff(b)
 	if !ok {
-		return nil, fmt.Errorf("%w: not a JPG, PNG, BMP, GIF or TIFF file", ErrImage)
+		return nil, imageErrorf("not a JPG, PNG, BMP, GIF or TIFF file")
 	}
 	cfg, err := guard(f, func() (image.Config, error) { return f.config(bytes.NewReader(b)) })
 	if err != nil {
@@ -148,11 +148,11 @@ func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 func (lim ImageLimits) check(w, h int) error {
 	switch {
 	case w <= 0 || h <= 0:
-		return fmt.Errorf("%w: image has no pixels (%d×%d)", ErrImage, w, h)
+		return imageErrorf("image has no pixels (%d×%d)", w, h)
 	case w > lim.MaxSide || h > lim.MaxSide || w*h > lim.MaxPixels:
-		return fmt.Errorf("%w: image %d×%d is larger than %d×%d or %d pixels", ErrImage, w, h, lim.MaxSide, lim.MaxSide, lim.MaxPixels)
+		return imageErrorf("image %d×%d is larger than %d×%d or %d pixels", w, h, lim.MaxSide, lim.MaxSide, lim.MaxPixels)
 	case w < lim.MinSide || h < lim.MinSide:
-		return fmt.Errorf("%w: image %d×%d is smaller than %d×%d", ErrImage, w, h, lim.MinSide, lim.MinSide)
+		return imageErrorf("image %d×%d is smaller than %d×%d", w, h, lim.MinSide, lim.MinSide)
 	}
 	return nil
 }
@@ -171,9 +171,9 @@ func guard[T any](f format, run func() (T, error)) (v T, err error) {
 
 func decodeError(f format, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		return fmt.Errorf("%w: truncated %s", ErrImage, f.name)
+		return imageErrorf("truncated %s", f.name)
 	}
-	return fmt.Errorf("%w: corrupt %s: %v", ErrImage, f.name, err)
+	return imageErrorf("corrupt %s: %v", f.name, err)
 }
 
 // toRGB flattens any decoded image to packed RGB, turned upright by the EXIF

@@ -79,6 +79,17 @@ func (e *QualityError) Error() string {
 // Errors wrapping it carry the detail a merchant's developer can act on.
 var ErrImage = errors.New("invalid image")
 
+// ImageError is an image refused as input, with the detail a merchant's
+// developer can act on ("truncated JPEG"); it wraps ErrImage.
+type ImageError struct{ Detail string }
+
+func (e *ImageError) Error() string { return ErrImage.Error() + ": " + e.Detail }
+func (e *ImageError) Unwrap() error { return ErrImage }
+
+func imageErrorf(format string, args ...any) error {
+	return &ImageError{Detail: fmt.Sprintf(format, args...)}
+}
+
 // ErrNoUsableFace marks a reference photo in which no face could be found
 // or embedded: the document's photo 3.
 var ErrNoUsableFace = errors.New("no usable face in reference photo")

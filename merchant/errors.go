@@ -2,15 +2,17 @@
 // app_key, timestamp, signature, status, expiry, grant, rate limit, quota.
 package merchant
 
-import "errors"
+import "github.com/portrait-id/portrait/protocol"
 
-// Policy failures, in the order they are checked.
+// Policy failures, in the order they are checked, each with the document's
+// code. None shows a caller more than its code: what an account is would
+// help someone probing accounts.
 var (
-	ErrUnknownAppKey  = errors.New("unknown app_key")
-	ErrFrozen         = errors.New("merchant frozen")
-	ErrDisabled       = errors.New("merchant disabled")
-	ErrExpired        = errors.New("merchant account expired")
-	ErrNotGranted     = errors.New("service not granted to merchant")
-	ErrRateLimited    = errors.New("merchant over its rate limit")
-	ErrQuotaExhausted = errors.New("merchant free quota used up")
+	ErrUnknownAppKey  = protocol.New(protocol.CodeAppKey, "unknown app_key")
+	ErrFrozen         = protocol.New(protocol.CodeFrozen, "merchant frozen")
+	ErrDisabled       = protocol.New(protocol.CodeDisabled, "merchant disabled")
+	ErrExpired        = protocol.New(protocol.CodeAccountExpired, "merchant account expired")
+	ErrNotGranted     = protocol.New(protocol.CodeNotGranted, "service not granted to merchant")
+	ErrRateLimited    = protocol.New(protocol.CodeRateLimited, "merchant over its rate limit")
+	ErrQuotaExhausted = protocol.New(protocol.CodeQuotaExhausted, "merchant free quota used up")
 )

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/sign"
 	"github.com/portrait-id/portrait/store"
 )
@@ -36,7 +37,9 @@ type Account struct {
 // status, expiry, grant. Status, expiry and grant come after the signature so
 // that nothing about an account is revealed to a caller who cannot sign for
 // it. Rate and quota are separate (Admit) so that an idempotent replay can be
-// answered without spending either.
+// answered without spending either. A refusal of an account that exists
+// returns the account beside the error, so that the caller can attribute
+// the call to a merchant that exists (and to no name a stranger made up).
 func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 	a, err := s.account(ctx, c.AppKey)
 	if err != nil {
@@ -47,28 +50,41 @@ func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 		window = sign.DefaultWindow
 	}
 	if err := sign.CheckTimestamp(c.Timestamp, c.Now, window); err != nil {
-		return nil, fmt.Errorf("merchant %s: %w", c.AppKey, err)
+		return a, fmt.Errorf("merchant %s: %w", c.AppKey, timestampError(err))
 	}
 	want := sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, a.secret)
 	if !sign.Equal(want, c.Sign) {
-		return nil, fmt.Errorf("merchant %s: %w", c.AppKey, sign.ErrSignature)
+		return a, fmt.Errorf("merchant %s: %w", c.AppKey, protocol.Wrap(protocol.CodeSignature, "", sign.ErrSignature))
 	}
 	switch a.Status {
 	case store.StatusActive:
 	case store.StatusFrozen:
-		return nil, fmt.Errorf("merchant %s: %w", c.AppKey, ErrFrozen)
+		return a, fmt.Errorf("merchant %s: %w", c.AppKey, ErrFrozen)
 	default:
 		// Disabled, and any status this version does not know: refusing is
 		// the safe reading of an account state it cannot interpret.
-		return nil, fmt.Errorf("merchant %s (status %s): %w", c.AppKey, a.Status, ErrDisabled)
+		return a, fmt.Errorf("merchant %s (status %s): %w", c.AppKey, a.Status, ErrDisabled)
 	}
 	if !a.ExpiresAt.IsZero() && !c.Now.Before(a.ExpiresAt) {
-		return nil, fmt.Errorf("merchant %s expired at %s: %w", c.AppKey, a.ExpiresAt.Format(time.RFC3339), ErrExpired)
+		return a, fmt.Errorf("merchant %s expired at %s: %w", c.AppKey, a.ExpiresAt.Format(time.RFC3339), ErrExpired)
 	}
 	if !slices.Contains(a.Services, c.Service) {
-		return nil, fmt.Errorf("merchant %s, service %s: %w", c.AppKey, c.Service, ErrNotGranted)
+		return a, fmt.Errorf("merchant %s, service %s: %w", c.AppKey, c.Service, ErrNotGranted)
 	}
 	return a, nil
+}
+
+// timestampError answers sign.CheckTimestamp's refusals: a timestamp that
+// is not the document's form is a parameter error that says the form, one
+// outside the window is 1010.
+func timestampError(err error) error {
+	switch {
+	case errors.Is(err, sign.ErrTimestampFormat):
+		return protocol.Wrap(protocol.CodeParameter, "timestamp must be milliseconds since 1970-01-01T00:00:00Z", err)
+	case errors.Is(err, sign.ErrExpired):
+		return protocol.Wrap(protocol.CodeRequestExpired, "", err)
+	}
+	return err
 }
 
 // Admit takes one token from the account's rate limit and reserves one unit

@@ -2,19 +2,22 @@
 // metrics (calls by code and charge, latency per stage, model inference time,
 // rate-limit and quota rejections, storage errors, Redis fallbacks) and the
 // liveness and readiness probes. It observes the other packages through
-// decorators of their interfaces and a middleware on the HTTP handler, so
-// that none of them depends on Prometheus.
+// decorators of their interfaces and, for answers, as the HTTP handler's
+// observer of typed outcomes, so that none of them depends on Prometheus.
 package metrics
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"github.com/portrait-id/portrait/client"
+	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/protocol"
+	"github.com/portrait-id/portrait/verify"
 )
 
 // Stages of one call, the label values of the stage histogram.
@@ -47,6 +50,11 @@ type Metrics struct {
 	storageOps    *prometheus.HistogramVec
 	storageErrors *prometheus.CounterVec
 	fallbacks     *prometheus.CounterVec
+
+	merchantCalls   *prometheus.CounterVec
+	merchantCharged *prometheus.CounterVec
+	scores          prometheus.Histogram
+	reasons         *prometheus.CounterVec
 }
 
 // New returns Metrics registered with a new registry, which also carries the
@@ -90,8 +98,27 @@ func New() *Metrics {
 			Name: "portrait_redis_fallbacks_total",
 			Help: "Redis failures answered by the in-process limiter or claims instead, by operation.",
 		}, []string{"op"}),
+		merchantCalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_merchant_calls_total",
+			Help: "Verification calls of merchants that exist (app_key known), by app_key.",
+		}, []string{"app_key"}),
+		merchantCharged: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_merchant_charged_calls_total",
+			Help: "Charged verification calls (charge 1), by app_key.",
+		}, []string{"app_key"}),
+		scores: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "portrait_score",
+			Help: "Scores answered (photo 1); 40, 50 and 60 are the scores at false-accept rates 1e-3, 1e-4 and 1e-5.",
+			// Fine where the document's bands meet, coarse elsewhere.
+			Buckets: []float64{10, 20, 30, 35, 40, 45, 50, 55, 60, 65, 70, 80, 90, 100},
+		}),
+		reasons: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_quality_failures_total",
+			Help: "Selfies refused by the quality gate (result 2), by data.reason.",
+		}, []string{"reason"}),
 	}
 	m.reg.MustRegister(m.calls, m.callDuration, m.rejections, m.stage, m.inference, m.storageOps, m.storageErrors, m.fallbacks,
+		m.merchantCalls, m.merchantCharged, m.scores, m.reasons,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every series a dashboard plots exists from the start, at zero, so that
 	// rates and alerts work before the first event of each kind.
@@ -100,6 +127,9 @@ func New() *Metrics {
 	}
 	for _, r := range []string{"rate_limit", "quota"} {
 		m.rejections.WithLabelValues(r)
+	}
+	for _, r := range reasons {
+		m.reasons.WithLabelValues(string(r))
 	}
 	return m
 }
@@ -112,24 +142,49 @@ func (m *Metrics) Handler() http.Handler {
 // Registry is where further collectors can be registered.
 func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 
-// ObserveCall counts one answered call. code is the document's code and
-// charged the envelope's charge; an unknown code is counted as 9999.
-func (m *Metrics) ObserveCall(code string, charged bool, d time.Duration) {
-	c := client.Code(code)
-	if !c.Known() {
-		c = client.CodeOther
+// reasons are the label values of the quality-failure counter; any other
+// reason (a newer pipeline's, or an upstream's) counts as reasonOther.
+var reasons = []face.Reason{face.ReasonNoFace, face.ReasonMultipleFaces, face.ReasonFaceTooSmall, face.ReasonPose,
+	face.ReasonBlur, face.ReasonDark, face.ReasonBacklit, face.ReasonOccluded, reasonOther}
+
+const reasonOther face.Reason = "other"
+
+// ObserveCall counts one answered call (api.Observer): code is the document's
+// code, charged the envelope's charge, data the answer's data (code 0000).
+// merchant is the app_key of a merchant that exists, "" for calls of none,
+// so that strangers' app_keys cannot grow the label set.
+func (m *Metrics) ObserveCall(merchant string, code protocol.Code, charged bool, data *verify.Data, d time.Duration) {
+	if !code.Known() {
+		code = protocol.CodeOther
 	}
 	charge := "2"
 	if charged {
 		charge = "1"
 	}
-	m.calls.WithLabelValues(string(c), charge).Inc()
-	m.callDuration.WithLabelValues(string(c)).Observe(d.Seconds())
-	switch c {
-	case client.CodeRateLimited:
+	m.calls.WithLabelValues(string(code), charge).Inc()
+	m.callDuration.WithLabelValues(string(code)).Observe(d.Seconds())
+	switch code {
+	case protocol.CodeRateLimited:
 		m.rejections.WithLabelValues("rate_limit").Inc()
-	case client.CodeQuotaExhausted:
+	case protocol.CodeQuotaExhausted:
 		m.rejections.WithLabelValues("quota").Inc()
+	}
+	if merchant != "" {
+		m.merchantCalls.WithLabelValues(merchant).Inc()
+		if charged {
+			m.merchantCharged.WithLabelValues(merchant).Inc()
+		}
+	}
+	switch {
+	case data == nil:
+	case data.Result == protocol.ResultBadQuality:
+		r := face.Reason(data.Reason)
+		if !slices.Contains(reasons, r) {
+			r = reasonOther
+		}
+		m.reasons.WithLabelValues(string(r)).Inc()
+	case data.Result == protocol.ResultFound && data.IDName == protocol.IDNameMatch && data.Photo == protocol.PhotoCompared:
+		m.scores.Observe(data.Score)
 	}
 }
 

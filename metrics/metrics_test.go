@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/portrait-id/portrait/api"
+	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/store/sqlite"
 	"github.com/portrait-id/portrait/store/storetest"
+	"github.com/portrait-id/portrait/verify"
 )
 
 // scrape returns the metrics text as a client of /metrics reads it.
@@ -44,46 +47,73 @@ func value(text, series string) float64 {
 	return -1
 }
 
-func TestMiddlewareCountsWhatClientsReceive(t *testing.T) {
+// answers is a verify.Verifier answering the outcomes it holds in turn.
+type answers struct {
+	outs []verify.Outcome
+	i    int
+}
+
+func (a *answers) Verify(context.Context, verify.Request) verify.Outcome {
+	o := a.outs[a.i%len(a.outs)]
+	a.i++
+	return o
+}
+
+func TestObserverCountsWhatClientsReceive(t *testing.T) {
 	m := New()
-	answers := []string{
-		`{"trace_id":"a","code":"0000","msg":"调用成功","data":{"result":1},"charge":1}`,
-		`{"trace_id":"b","code":"0000","msg":"调用成功","data":{"result":2,"reason":"blur"},"charge":2}`,
-		`{"trace_id":"c","code":"1006","msg":"调用频率过高","charge":2}`,
-		`{"trace_id":"d","code":"1007","msg":"免费次数用尽","charge":2}`,
-		`{"trace_id":"e","code":"1007","msg":"免费次数用尽","charge":2}`,
-		`{"trace_id":"f","code":"7777","msg":"?","charge":2}`,
-		`not json`,
+	found := func(score float64) verify.Data { return verify.Data{Result: 1, IDName: 1, Photo: 1, Score: score} }
+	outs := []verify.Outcome{
+		{Merchant: "ak_a", Charged: true, Data: found(87.5)},
+		{Merchant: "ak_a", Charged: true, Data: found(42)},
+		{Merchant: "ak_a", Charged: true, Data: verify.Data{Result: 1, IDName: 2}},
+		{Merchant: "ak_b", Data: verify.Data{Result: 2, Reason: "blur"}},
+		{Merchant: "ak_b", Data: verify.Data{Result: 2, Reason: "new_reason_of_an_upstream"}},
+		{Merchant: "ak_b", Err: merchant.ErrRateLimited},
+		{Merchant: "ak_b", Err: merchant.ErrQuotaExhausted},
+		{Merchant: "ak_b", Err: merchant.ErrQuotaExhausted},
+		{Err: merchant.ErrUnknownAppKey}, // a stranger's app_key is no label
+		{Merchant: "ak_a", Err: errors.New("disk full")},
 	}
-	i := 0
-	h := m.Middleware(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, answers[i])
-	}))
-	for i = range answers {
+	h := api.NewHandler(&answers{outs: outs}, api.Options{Logger: slog.New(slog.DiscardHandler), Observer: m})
+	for range outs {
 		rec := httptest.NewRecorder()
-		h.ServeHTTP(rec, httptest.NewRequest("POST", api.Path, nil))
-		if rec.Body.String() != answers[i] {
-			t.Fatalf("the middleware changed the answer: %q", rec.Body.String())
-		}
+		h.ServeHTTP(rec, httptest.NewRequest("POST", api.Path, strings.NewReader(string(client.FormBody(client.Params{
+			AppKey: "ak", RequestID: "r", IDNumber: "i", Name: "n", Timestamp: "1", Sign: "s", Selfie: []byte("x"),
+		})))))
 	}
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", api.Path, nil))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/elsewhere", nil))
 	text := scrape(t, m)
 	for _, c := range []struct {
 		series string
 		want   float64
 	}{
-		{`portrait_calls_total{charge="1",code="0000"}`, 1},
-		{`portrait_calls_total{charge="2",code="0000"}`, 1},
+		{`portrait_calls_total{charge="1",code="0000"}`, 3},
+		{`portrait_calls_total{charge="2",code="0000"}`, 2},
 		{`portrait_calls_total{charge="2",code="1006"}`, 1},
 		{`portrait_calls_total{charge="2",code="1007"}`, 2},
-		{`portrait_calls_total{charge="2",code="9999"}`, 2}, // unknown code and no envelope
+		{`portrait_calls_total{charge="2",code="1009"}`, 1},
+		{`portrait_calls_total{charge="2",code="1002"}`, 1}, // GET on the API's path
+		{`portrait_calls_total{charge="2",code="9999"}`, 1},
 		{`portrait_rejections_total{reason="rate_limit"}`, 1},
 		{`portrait_rejections_total{reason="quota"}`, 2},
-		{`portrait_call_duration_seconds_count{code="0000"}`, 2},
+		{`portrait_call_duration_seconds_count{code="0000"}`, 5},
+		{`portrait_merchant_calls_total{app_key="ak_a"}`, 4},
+		{`portrait_merchant_charged_calls_total{app_key="ak_a"}`, 3},
+		{`portrait_merchant_calls_total{app_key="ak_b"}`, 5},
+		{`portrait_merchant_charged_calls_total{app_key="ak_b"}`, -1},
+		{`portrait_score_count`, 2},
+		{`portrait_score_bucket{le="45"}`, 1},
+		{`portrait_quality_failures_total{reason="blur"}`, 1},
+		{`portrait_quality_failures_total{reason="other"}`, 1},
+		{`portrait_quality_failures_total{reason="pose"}`, 0},
 	} {
 		if got := value(text, c.series); got != c.want {
 			t.Errorf("%s = %v, want %v", c.series, got, c.want)
 		}
+	}
+	if n := strings.Count(text, "portrait_merchant_calls_total{"); n != 2 {
+		t.Errorf("%d merchant series, want 2 (ak_a, ak_b):\n%s", n, grep(text, "portrait_merchant_calls_total"))
 	}
 }
 

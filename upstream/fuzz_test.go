@@ -4,9 +4,10 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/portrait-id/portrait/protocol"
+
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/identity"
-	"github.com/portrait-id/portrait/verify"
 )
 
 // FuzzInterpret feeds the upstream's answer, outside input we must not
@@ -37,10 +38,10 @@ func FuzzInterpret(f *testing.F) {
 			return
 		}
 		d := ans.Data
-		ok := d.Result == verify.ResultBadQuality && d.IDName == 0 && d.Photo == 0 && d.Score == 0 ||
-			d.Result == verify.ResultFound && d.Reason == "" && (d.IDName == verify.IDNameMismatch && d.Photo == 0 && d.Score == 0 ||
-				d.IDName == verify.IDNameMatch && (d.Photo == verify.PhotoMissing || d.Photo == verify.PhotoFeatureFailed) && d.Score == 0 ||
-				d.IDName == verify.IDNameMatch && d.Photo == verify.PhotoCompared && d.Score >= 0 && d.Score <= 100)
+		ok := d.Result == protocol.ResultBadQuality && d.IDName == 0 && d.Photo == 0 && d.Score == 0 ||
+			d.Result == protocol.ResultFound && d.Reason == "" && (d.IDName == protocol.IDNameMismatch && d.Photo == 0 && d.Score == 0 ||
+				d.IDName == protocol.IDNameMatch && (d.Photo == protocol.PhotoMissing || d.Photo == protocol.PhotoFeatureFailed) && d.Score == 0 ||
+				d.IDName == protocol.IDNameMatch && d.Photo == protocol.PhotoCompared && d.Score >= 0 && d.Score <= 100)
 		if !ok || res.Code != client.CodeOK {
 			t.Fatalf("%s gave %+v", body, d)
 		}

@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/protocol"
 )
 
 // ErrIDDailyLimit is an ID number that reached the daily limit of
 // verifications across all merchants: someone may be enumerating a person's
 // record (or trying selfies against it). It wraps merchant.ErrRateLimited,
 // so the call is answered 1006 and not charged.
-var ErrIDDailyLimit = fmt.Errorf("id_number daily limit: %w", merchant.ErrRateLimited)
+var ErrIDDailyLimit = &protocol.Error{Code: protocol.CodeRateLimited, Detail: "id_number daily limit", Err: merchant.ErrRateLimited}
 
 // Counter counts calls per key per UTC day, shared by every merchant (and,
 // with a shared backend, every instance).

@@ -5,9 +5,10 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/portrait-id/portrait/protocol"
+
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
-	"github.com/portrait-id/portrait/verify"
 )
 
 // Mode is where verifications are answered from.
@@ -121,7 +122,7 @@ func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error)
 	if err != nil {
 		return Result{}, err
 	}
-	if ans.Data.Result == verify.ResultBadQuality {
+	if ans.Data.Result == protocol.ResultBadQuality {
 		return Result{Upstream: &ans}, &face.QualityError{Reason: face.Reason(ans.Data.Reason), Detail: "upstream's quality gate, trace_id " + ans.TraceID}
 	}
 	return resultOf(ans), nil
@@ -139,12 +140,12 @@ func resultOf(ans Answer) Result {
 	d := ans.Data
 	return Result{
 		Result: identity.Result{
-			Found:     d.IDName == verify.IDNameMatch,
-			NameMatch: d.IDName == verify.IDNameMatch,
-			HasPhoto:  d.Photo == verify.PhotoCompared || d.Photo == verify.PhotoFeatureFailed,
-			Usable:    d.Photo == verify.PhotoCompared,
+			Found:     d.IDName == protocol.IDNameMatch,
+			NameMatch: d.IDName == protocol.IDNameMatch,
+			HasPhoto:  d.Photo == protocol.PhotoCompared || d.Photo == protocol.PhotoFeatureFailed,
+			Usable:    d.Photo == protocol.PhotoCompared,
 		},
-		Scored:   d.Photo == verify.PhotoCompared,
+		Scored:   d.Photo == protocol.PhotoCompared,
 		Score:    d.Score,
 		Upstream: &ans,
 	}

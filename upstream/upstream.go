@@ -16,6 +16,8 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/portrait-id/portrait/protocol"
+
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
@@ -337,7 +339,7 @@ func interpret(res *client.Response) (Answer, error) {
 func dataOf(in client.Data) (verify.Data, error) {
 	d := verify.Data{Result: in.Result}
 	switch in.Result {
-	case verify.ResultBadQuality:
+	case protocol.ResultBadQuality:
 		// Its quality gate is stricter than ours: the selfie is to be
 		// retaken, as with our own result 2. Only our own tokens pass, so
 		// merchants keep a stable vocabulary.
@@ -345,23 +347,23 @@ func dataOf(in client.Data) (verify.Data, error) {
 			d.Reason = in.Reason
 		}
 		return d, nil
-	case verify.ResultFound:
+	case protocol.ResultFound:
 	default:
 		return d, fmt.Errorf("data.result %d", in.Result)
 	}
 	d.IDName = in.IDName
 	switch in.IDName {
-	case verify.IDNameMismatch:
+	case protocol.IDNameMismatch:
 		return d, nil
-	case verify.IDNameMatch:
+	case protocol.IDNameMatch:
 	default:
 		return d, fmt.Errorf("data.id_name %d", in.IDName)
 	}
 	d.Photo = in.Photo
 	switch in.Photo {
-	case verify.PhotoMissing, verify.PhotoFeatureFailed:
+	case protocol.PhotoMissing, protocol.PhotoFeatureFailed:
 		return d, nil
-	case verify.PhotoCompared:
+	case protocol.PhotoCompared:
 	default:
 		return d, fmt.Errorf("data.photo %d", in.Photo)
 	}

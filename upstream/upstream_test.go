@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/portrait-id/portrait/protocol"
+
 	"github.com/portrait-id/portrait/api"
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/identity"
@@ -64,7 +66,7 @@ func (f *fakeUpstream) set(answer func(verify.Request) verify.Outcome) {
 
 func answering(d verify.Data, err error) func(verify.Request) verify.Outcome {
 	return func(verify.Request) verify.Outcome {
-		return verify.Outcome{Data: d, Err: err, Charged: err == nil && d.Result == verify.ResultFound}
+		return verify.Outcome{Data: d, Err: err, Charged: err == nil && d.Result == protocol.ResultFound}
 	}
 }
 
@@ -139,7 +141,7 @@ func TestVerifyFailures(t *testing.T) {
 		unhealthy bool                                // counts against the breaker
 		billed    bool                                // the upstream's charge, kept for the ledger
 	}{
-		{name: "our signature refused", outcome: answering(verify.Data{}, sign.ErrSignature), code: "1000", unhealthy: true},
+		{name: "our signature refused", outcome: answering(verify.Data{}, protocol.Wrap(protocol.CodeSignature, "", sign.ErrSignature)), code: "1000", unhealthy: true},
 		{name: "our app_key unknown", outcome: answering(verify.Data{}, merchant.ErrUnknownAppKey), code: "1009", unhealthy: true},
 		{name: "our account frozen", outcome: answering(verify.Data{}, merchant.ErrFrozen), code: "1003", unhealthy: true},
 		{name: "our rate at the upstream", outcome: answering(verify.Data{}, merchant.ErrRateLimited), code: "1006", unhealthy: true},

@@ -51,7 +51,7 @@ func TestCallSource(t *testing.T) {
 	t.Cleanup(func() { book.Close() })
 	svc, err := verify.NewService(verify.Config{
 		Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces, CallSource: src,
-		Ledger: book, CodeOf: codeOf,
+		Ledger: book,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +88,7 @@ func TestCallSource(t *testing.T) {
 		}
 	}
 	if _, err := verify.NewService(verify.Config{Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces,
-		Ledger: e.book, CodeOf: codeOf}); err == nil {
+		Ledger: e.book}); err == nil {
 		t.Error("a service without any identity source was built")
 	}
 }

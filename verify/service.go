@@ -7,13 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"time"
 
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/idcard"
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/store"
 )
 
@@ -91,9 +91,6 @@ type Config struct {
 	// CallSource, when set, answers lookups in place of Identities.
 	CallSource CallSource
 	Ledger     Ledger
-	// CodeOf maps an outcome's error to the document's code for the ledger
-	// (api.CodeOf), so that the one mapping table stays in the HTTP layer.
-	CodeOf func(error) string
 	// IdentityTimeout bounds one identity lookup; past it the call answers
 	// identity.ErrUnavailable. Default 3 s.
 	IdentityTimeout time.Duration
@@ -115,8 +112,8 @@ var _ Verifier = (*Service)(nil)
 // NewService checks cfg and returns a Service.
 func NewService(cfg Config) (*Service, error) {
 	if cfg.Merchants == nil || cfg.Claims == nil || cfg.Faces == nil || (cfg.Identities == nil && cfg.CallSource == nil) ||
-		cfg.Ledger == nil || cfg.CodeOf == nil {
-		return nil, errors.New("verify: Merchants, Claims, Faces, Identities (or CallSource), Ledger and CodeOf are required")
+		cfg.Ledger == nil {
+		return nil, errors.New("verify: Merchants, Claims, Faces, Identities (or CallSource) and Ledger are required")
 	}
 	if cfg.IdentityTimeout == 0 {
 		cfg.IdentityTimeout = 3 * time.Second
@@ -157,6 +154,14 @@ const replayPoll = 10 * time.Millisecond
 //  8. the ledger row, committed (with the quota use when charged) before the
 //     answer is returned.
 func (s *Service) Verify(ctx context.Context, req Request) Outcome {
+	out, acct := s.verify(ctx, req)
+	if acct != nil {
+		out.Merchant = acct.AppKey
+	}
+	return out
+}
+
+func (s *Service) verify(ctx context.Context, req Request) (Outcome, *merchant.Account) {
 	now := req.Received
 	if now.IsZero() {
 		now = s.cfg.Now()
@@ -166,25 +171,25 @@ func (s *Service) Verify(ctx context.Context, req Request) Outcome {
 		Timestamp: req.Timestamp, Sign: req.Sign, Service: merchant.ServicePortrait, Now: now,
 	})
 	if errors.Is(err, merchant.ErrUnknownAppKey) {
-		return Outcome{TraceID: req.TraceID, Err: err}
+		return Outcome{TraceID: req.TraceID, Err: err}, nil
 	}
 	if err != nil {
-		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
+		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
 	}
 
 	digest := contentDigest(req)
 	release, replay, err := s.claim(ctx, req, digest)
 	if err != nil {
-		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
+		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
 	}
 	if replay != nil {
-		return *replay
+		return *replay, acct
 	}
 	defer release()
 
 	ticket, err := s.cfg.Merchants.Admit(acct, now)
 	if err != nil {
-		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err})
+		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
 	}
 	out := s.decide(ctx, req, acct.Route, now)
 	var d *[32]byte
@@ -197,7 +202,7 @@ func (s *Service) Verify(ctx context.Context, req Request) Outcome {
 	} else {
 		ticket.Settle(out.Charged)
 	}
-	return out
+	return out, acct
 }
 
 // contentDigest identifies what a request_id was used for: ID number, name
@@ -268,49 +273,49 @@ func (s *Service) decide(ctx context.Context, req Request, route string, now tim
 	out := Outcome{TraceID: req.TraceID}
 	id, err := idcard.ValidateID(req.IDNumber, now)
 	if err != nil {
-		out.Err = err
+		out.Err = ruleError(err)
 		return out
 	}
 	if err := idcard.ValidateName(req.Name); err != nil {
-		out.Err = err
+		out.Err = ruleError(err)
 		return out
 	}
 	probe, err := s.cfg.Faces.Probe(ctx, req.Selfie)
 	var qe *face.QualityError
 	if errors.As(err, &qe) {
-		out.Data = Data{Result: ResultBadQuality, Reason: string(qe.Reason)}
+		out.Data = Data{Result: protocol.ResultBadQuality, Reason: string(qe.Reason)}
 		return out
 	}
 	if err != nil {
-		out.Err = fmt.Errorf("selfie: %w", err)
+		out.Err = imageError(err)
 		return out
 	}
 	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie, Route: route})
 	out.upstream = res.Upstream
 	if errors.As(err, &qe) {
-		out.Data = Data{Result: ResultBadQuality, Reason: string(qe.Reason)}
+		out.Data = Data{Result: protocol.ResultBadQuality, Reason: string(qe.Reason)}
 		return out
 	}
 	if err != nil {
 		out.Err = err
 		return out
 	}
-	out.Data.Result = ResultFound
+	out.Data.Result = protocol.ResultFound
 	switch {
 	case !res.Found || !res.NameMatch:
-		out.Data.IDName = IDNameMismatch
+		out.Data.IDName = protocol.IDNameMismatch
 	case !res.HasPhoto:
-		out.Data.IDName, out.Data.Photo = IDNameMatch, PhotoMissing
+		out.Data.IDName, out.Data.Photo = protocol.IDNameMatch, protocol.PhotoMissing
 	case !res.Usable:
-		out.Data.IDName, out.Data.Photo = IDNameMatch, PhotoFeatureFailed
+		out.Data.IDName, out.Data.Photo = protocol.IDNameMatch, protocol.PhotoFeatureFailed
 	case res.Scored:
-		out.Data.IDName, out.Data.Photo, out.Data.Score = IDNameMatch, PhotoCompared, roundScore(res.Score)
+		out.Data.IDName, out.Data.Photo, out.Data.Score = protocol.IDNameMatch, protocol.PhotoCompared, protocol.RoundScore(res.Score)
 	default:
 		score, err := s.cfg.Faces.Score(probe, res.Template)
 		if err != nil {
 			return Outcome{TraceID: req.TraceID, Err: fmt.Errorf("compare: %w", err), upstream: out.upstream}
 		}
-		out.Data.IDName, out.Data.Photo, out.Data.Score = IDNameMatch, PhotoCompared, roundScore(score)
+		out.Data.IDName, out.Data.Photo, out.Data.Score = protocol.IDNameMatch, protocol.PhotoCompared, protocol.RoundScore(score)
 	}
 	out.Charged = true
 	return out
@@ -343,12 +348,27 @@ func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, er
 	return ans, nil
 }
 
-// roundScore keeps the document's at most two decimals, within [0, 100].
-func roundScore(s float64) float64 {
-	if math.IsNaN(s) {
-		return 0
+// ruleError answers an ID number or name that breaks idcard's rules with
+// 1002 and the rule's name, which a merchant's developer can act on.
+func ruleError(err error) error {
+	var re *idcard.RuleError
+	if errors.As(err, &re) {
+		return protocol.Wrap(protocol.CodeParameter, re.Rule, err)
 	}
-	return math.Round(min(max(s, 0), 100)*100) / 100
+	return err
+}
+
+// imageError answers a selfie the face pipeline refused as input with 1002
+// and its detail; any other failure of the pipeline is internal.
+func imageError(err error) error {
+	var ie *face.ImageError
+	switch {
+	case errors.As(err, &ie):
+		return protocol.Wrap(protocol.CodeParameter, "selfie "+ie.Detail, err)
+	case errors.Is(err, face.ErrImage):
+		return protocol.Wrap(protocol.CodeParameter, "selfie", err)
+	}
+	return fmt.Errorf("selfie: %w", err)
 }
 
 // record writes out's ledger row and returns the outcome to answer, which
@@ -360,7 +380,7 @@ func (s *Service) record(req Request, start time.Time, digest *[32]byte, out Out
 		TraceID:   out.TraceID,
 		AppKey:    req.AppKey,
 		RequestID: req.RequestID,
-		Code:      s.cfg.CodeOf(out.Err),
+		Code:      string(protocol.CodeOf(out.Err)),
 		Result:    out.Data.Result,
 		IDName:    out.Data.IDName,
 		Photo:     out.Data.Photo,

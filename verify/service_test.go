@@ -18,6 +18,7 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/ledger"
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/sign"
 	"github.com/portrait-id/portrait/state"
 	"github.com/portrait-id/portrait/store"
@@ -105,26 +106,8 @@ func newSource() *fakeSource {
 	}
 }
 
-// codeOf stands in for api.CodeOf, which the HTTP layer injects.
-func codeOf(err error) string {
-	for _, c := range []struct {
-		err  error
-		code string
-	}{
-		{sign.ErrSignature, "1000"}, {sign.ErrTimestampFormat, "1002"}, {idcard.ErrInvalid, "1002"},
-		{verify.ErrRequestIDReused, "1002"}, {face.ErrImage, "1002"}, {merchant.ErrFrozen, "1003"},
-		{merchant.ErrRateLimited, "1006"}, {merchant.ErrQuotaExhausted, "1007"}, {sign.ErrExpired, "1010"},
-		{identity.ErrUnavailable, "2000"},
-	} {
-		if errors.Is(err, c.err) {
-			return c.code
-		}
-	}
-	if err == nil {
-		return "0000"
-	}
-	return "9999"
-}
+// codeOf is the code a call's error is answered with.
+func codeOf(err error) string { return string(protocol.CodeOf(err)) }
 
 type env struct {
 	t      *testing.T
@@ -161,7 +144,7 @@ func newEnv(t *testing.T, edit func(*merchant.Settings)) *env {
 	e.key, e.secret = c.Merchant.AppKey, c.Secret
 	e.svc, err = verify.NewService(verify.Config{
 		Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces, Identities: e.source,
-		Ledger: e.book, CodeOf: codeOf, IdentityTimeout: 100 * time.Millisecond, ReplayWait: 5 * time.Second,
+		Ledger: e.book, IdentityTimeout: 100 * time.Millisecond, ReplayWait: 5 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -245,7 +228,7 @@ func TestDataShapes(t *testing.T) {
 			if out.Data != tc.want {
 				t.Errorf("data %+v, want %+v", out.Data, tc.want)
 			}
-			wantCharged := out.Err == nil && out.Data.Result == verify.ResultFound
+			wantCharged := out.Err == nil && out.Data.Result == protocol.ResultFound
 			if out.Charged != wantCharged || out.TraceID != req.TraceID {
 				t.Errorf("charged %v trace %s; want %v %s", out.Charged, out.TraceID, wantCharged, req.TraceID)
 			}
@@ -354,7 +337,7 @@ func TestErrorsAreNotRemembered(t *testing.T) {
 	retry := req
 	retry.TraceID = "TID-retry"
 	out := e.svc.Verify(ctx, retry)
-	if out.Err != nil || out.TraceID != "TID-retry" || out.Data.Photo != verify.PhotoCompared {
+	if out.Err != nil || out.TraceID != "TID-retry" || out.Data.Photo != protocol.PhotoCompared {
 		t.Errorf("retry after an error: %+v, want a fresh run", out)
 	}
 }

@@ -5,8 +5,9 @@ package verify
 
 import (
 	"context"
-	"errors"
 	"time"
+
+	"github.com/portrait-id/portrait/protocol"
 )
 
 // Request is one call as parsed from the wire, before any check but UTF-8
@@ -23,19 +24,6 @@ type Request struct {
 	Received  time.Time
 }
 
-// Result values of Data.Result, Data.IDName and Data.Photo, as in the document.
-const (
-	ResultFound      = 1
-	ResultBadQuality = 2
-
-	IDNameMatch    = 1
-	IDNameMismatch = 2
-
-	PhotoCompared      = 1
-	PhotoMissing       = 2
-	PhotoFeatureFailed = 3
-)
-
 // Data is the document's data object. Fields beyond Result are meaningful only
 // as the document says: IDName when Result is 1, Photo when IDName is 1,
 // Score when Photo is 1; Reason only when Result is 2.
@@ -48,13 +36,17 @@ type Data struct {
 }
 
 // Outcome is the answer to one call. Err is nil exactly when the call
-// succeeded (code 0000); otherwise it wraps one of the domain's sentinel
-// errors, which the HTTP layer maps to the document's codes.
+// succeeded (code 0000); otherwise protocol.Classify reads its code and the
+// detail a caller may see.
 type Outcome struct {
 	TraceID string
 	Data    Data
 	Err     error
 	Charged bool
+	// Merchant is the app_key of the merchant the call is attributed to:
+	// set once the app_key named an account that exists, so that a metric
+	// labelled by it stays bounded by the merchants there are.
+	Merchant string
 	// upstream goes to the ledger row only: the merchant never sees our
 	// supplier.
 	upstream UpstreamCall
@@ -67,4 +59,4 @@ type Verifier interface {
 
 // ErrRequestIDReused is a request_id this merchant already used with a
 // different ID number, name or selfie.
-var ErrRequestIDReused = errors.New("request_id reused with different content")
+var ErrRequestIDReused = &protocol.Error{Code: protocol.CodeParameter, Detail: "request_id already used with a different id_number, name or selfie"}
