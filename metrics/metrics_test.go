@@ -78,7 +78,8 @@ func TestObserverCountsWhatClientsReceive(t *testing.T) {
 	for range outs {
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, httptest.NewRequest("POST", api.Path, strings.NewReader(string(client.FormBody(client.Params{
-			AppKey: "ak", RequestID: "r", IDNumber: "i", Name: "n", Timestamp: "1", Sign: "s", Selfie: []byte("x"),
+			AppKey: "ak", RequestID: "r", IDNumber: "110101199003077512", Name: "张三", Timestamp: "1",
+			Sign: "0123456789abcdef0123456789abcdef", Selfie: []byte("x"),
 		})))))
 	}
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", api.Path, nil))

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -111,7 +112,8 @@ func TestVerifyDataShapes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f, srv := newFake(t, answering(tc.data, nil))
-			ans, err := newClient(t, srv.URL, nil).Verify(context.Background(), query("req-"+tc.name))
+			reqID := "req-" + strings.NewReplacer(" ", "_", ",", "").Replace(tc.name)
+			ans, err := newClient(t, srv.URL, nil).Verify(context.Background(), query(reqID))
 			if err != nil {
 				t.Fatalf("Verify: %v", err)
 			}
@@ -119,7 +121,7 @@ func TestVerifyDataShapes(t *testing.T) {
 				t.Errorf("answer %+v, want data %+v charged %v and the upstream's trace_id", ans, tc.data, tc.charged)
 			}
 			got := f.seen[0]
-			if got.TraceID != ans.TraceID || got.RequestID != "req-"+tc.name || got.IDNumber != testID || got.Name != testName || string(got.Selfie) != string(testSelfie) {
+			if got.TraceID != ans.TraceID || got.RequestID != reqID || got.IDNumber != testID || got.Name != testName || string(got.Selfie) != string(testSelfie) {
 				t.Errorf("upstream saw %+v", got)
 			}
 		})
