@@ -12,6 +12,11 @@
 // other ranks keep the model's layout: fr_feature's output is [1,512]. The
 // batch is fixed to 1.
 //
+// Both front ends translate their file into one graph of the runtime's own
+// ops (an op enum with typed attributes; each op's shape inference, fusion
+// into a convolution's epilogue and execution are registered in one table),
+// so the planner, arena, fusions and kernels are shared.
+//
 // Loading fails, naming the op, if the graph uses an op the runtime lacks, so
 // a model that loads runs. Every shape is static (batch fixed to 1): at load
 // the runtime infers them, folds constant subgraphs, folds zero Pads and

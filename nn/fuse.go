@@ -81,15 +81,15 @@ func reluBeforePool(n *node, outputs []*node) {
 		return
 	}
 	p := n.users[0]
-	if p.op != "MaxPool" || len(p.users) != 1 || slices.Contains(outputs, p) {
+	if p.op != opMaxPool || len(p.users) != 1 || slices.Contains(outputs, p) {
 		return
 	}
 	r := p.users[0]
-	if r.op != "Relu" && r.op != "Relu6" {
+	if r.op != opRelu && r.op != opRelu6 {
 		return
 	}
 	n.conv.act = kernel.ActRelu
-	if r.op == "Relu6" {
+	if r.op == opRelu6 {
 		n.conv.act = kernel.ActRelu6
 	}
 	replace(r, p, outputs)
@@ -108,12 +108,12 @@ func other(n, x *node) *node {
 // matchPrelu turns max(x,0) + g·min(x,0) (mobileface) and
 // relu(x) + (x-|x|)·m (mobilefacenet, where g = 2m) into Prelu(x, g).
 func matchPrelu(n *node, outputs []*node) {
-	if (n.op != "Add" && n.op != "AddV2") || len(n.in) != 2 {
+	if n.op != opAdd || len(n.in) != 2 {
 		return
 	}
 	for _, pos := range []*node{n.in[0], n.in[1]} {
 		neg := other(n, pos)
-		if neg.op != "Mul" || len(neg.in) != 2 {
+		if neg.op != opMul || len(neg.in) != 2 {
 			continue
 		}
 		if n.rewriteSelfPrelu(pos, neg, outputs) {
@@ -121,11 +121,11 @@ func matchPrelu(n *node, outputs []*node) {
 		}
 		var x *node
 		switch {
-		case pos.op == "Relu":
+		case pos.op == opRelu:
 			x = pos.in[0]
-		case pos.op == "Maximum" && isZero(pos.in[0]):
+		case pos.op == opMax && isZero(pos.in[0]):
 			x = pos.in[1]
-		case pos.op == "Maximum" && isZero(pos.in[1]):
+		case pos.op == opMax && isZero(pos.in[1]):
 			x = pos.in[0]
 		default:
 			continue
@@ -137,9 +137,9 @@ func matchPrelu(n *node, outputs []*node) {
 			}
 			var alpha []float32
 			switch {
-			case part.op == "Minimum" && other(part, x) != x && isZero(other(part, x)) && slices.Contains(part.in, x):
+			case part.op == opMin && other(part, x) != x && isZero(other(part, x)) && slices.Contains(part.in, x):
 				alpha = g.val
-			case part.op == "Sub" && part.in[0] == x && part.in[1].op == "Abs" && part.in[1].in[0] == x:
+			case part.op == opSub && part.in[0] == x && part.in[1].op == opAbs && part.in[1].in[0] == x:
 				alpha = make([]float32, len(g.val))
 				for i, v := range g.val {
 					alpha[i] = 2 * v
@@ -151,8 +151,8 @@ func matchPrelu(n *node, outputs []*node) {
 			if _, err := broadcastShape(x.shape, g.shape); err != nil || numel(g.shape) > numel(x.shape) {
 				continue
 			}
-			a := &node{name: n.name + "/alpha", op: "Const", shape: g.shape, val: alpha}
-			n.op, n.in = "Prelu", []*node{x, a}
+			a := &node{name: n.name + "/alpha", op: opConst, shape: g.shape, val: alpha}
+			n.op, n.src, n.in = opPrelu, "", []*node{x, a}
 			op, _ := newBinaryOp(binPrelu, x.shape, a.shape)
 			n.exec = func(in []int, out int) step { return &binaryStep{op, in[0], in[1], out} }
 			return
@@ -166,13 +166,13 @@ func matchPrelu(n *node, outputs []*node) {
 func (n *node) rewriteSelfPrelu(x, mul *node, outputs []*node) bool {
 	for _, sub := range mul.in {
 		m := other(mul, sub)
-		if !m.isConst() || sub.op != "Sub" || len(sub.in) != 2 || sub.in[0] != x || sub.in[1].op != "Abs" || sub.in[1].in[0] != x {
+		if !m.isConst() || sub.op != opSub || len(sub.in) != 2 || sub.in[0] != x || sub.in[1].op != opAbs || sub.in[1].in[0] != x {
 			continue
 		}
 		if _, err := broadcastShape(x.shape, m.shape); err != nil || numel(m.shape) > numel(x.shape) {
 			return false
 		}
-		if x.conv != nil && (x.conv.act == kernel.ActRelu || x.conv.act == kernel.ActRelu6) || x.op == "Relu" || x.op == "Relu6" {
+		if x.conv != nil && (x.conv.act == kernel.ActRelu || x.conv.act == kernel.ActRelu6) || x.op == opRelu || x.op == opRelu6 {
 			replace(n, x, outputs)
 			return true
 		}
@@ -180,8 +180,8 @@ func (n *node) rewriteSelfPrelu(x, mul *node, outputs []*node) bool {
 		for i, v := range m.val {
 			alpha[i] = 1 + 2*v
 		}
-		a := &node{name: n.name + "/alpha", op: "Const", shape: m.shape, val: alpha}
-		n.op, n.in = "Prelu", []*node{x, a}
+		a := &node{name: n.name + "/alpha", op: opConst, shape: m.shape, val: alpha}
+		n.op, n.src, n.in = opPrelu, "", []*node{x, a}
 		op, _ := newBinaryOp(binPrelu, x.shape, a.shape)
 		n.exec = func(in []int, out int) step { return &binaryStep{op, in[0], in[1], out} }
 		return true
@@ -193,10 +193,10 @@ func (n *node) rewriteSelfPrelu(x, mul *node, outputs []*node) bool {
 // convolution by adding it to the convolution's explicit padding.
 func foldPad(n *node) {
 	p := n.in[0]
-	if n.conv.matmul || (p.op != "Pad" && p.op != "PadV2") || len(p.users) != 1 {
+	if n.conv.matmul || p.op != opPad || len(p.users) != 1 {
 		return
 	}
-	if p.op == "PadV2" && len(p.in) > 2 && !isZero(p.in[2]) {
+	if len(p.in) > 2 && !isZero(p.in[2]) {
 		return
 	}
 	pads, err := constInts(p.in[1])
@@ -220,15 +220,14 @@ func foldPad(n *node) {
 }
 
 // absorb moves the single consumer of a convolution into its epilogue when
-// it is a per-channel scale or bias, or an activation the kernels apply. It
-// reports whether it did.
+// its op knows how (opInfo.absorb: a per-channel scale or bias, an
+// activation the kernels apply, a residual add; after a residual,
+// opInfo.absorbPost). It reports whether it did.
 func absorb(n *node, outputs []*node) bool {
 	if len(n.users) != 1 || slices.Contains(outputs, n) {
 		return false
 	}
 	u := n.users[0]
-	s := n.conv
-	c := s.cout
 	var operand *node
 	if len(u.in) == 2 {
 		operand = other(u, n)
@@ -236,16 +235,27 @@ func absorb(n *node, outputs []*node) bool {
 			return false
 		}
 	}
-	none := s.act == kernel.ActNone
-	if s.res != nil {
-		return absorbPost(n, u, operand, outputs)
+	f := opTable[u.op].absorb
+	if n.conv.res != nil {
+		f = opTable[u.op].absorbPost
 	}
-	switch {
-	case (u.op == "Add" || u.op == "AddV2") && none && !s.depthwise && !operand.isConst() && sameShape(u, n) && sameShape(operand, n):
-		// A residual connection: added tile by tile while the tile is in cache.
-		// A shortcut zero-padded on channels only is added unpadded.
-		// A max-pooled shortcut is pooled while it is added.
-		s.res, s.resC = operand, c
+	if f == nil || !f(n, u, operand, outputs) {
+		return false
+	}
+	replace(u, n, outputs)
+	return true
+}
+
+// absorbAdd takes a residual connection, added tile by tile while the tile
+// is in cache (a shortcut zero-padded on channels only is added unpadded, a
+// max-pooled one pooled while it is added), or a per-channel bias.
+func absorbAdd(n, u, operand *node, outputs []*node) bool {
+	s := n.conv
+	if s.act != kernel.ActNone {
+		return false
+	}
+	if !s.depthwise && !operand.isConst() && sameShape(u, n) && sameShape(operand, n) {
+		s.res, s.resC = operand, s.cout
 		if x, rc, ok := channelPad(operand, u); ok {
 			s.res, s.resC = x, rc
 		}
@@ -253,63 +263,80 @@ func absorb(n *node, outputs []*node) bool {
 			s.res, s.resPool = p.in[0], p.pool
 		}
 		n.in = append(n.in, s.res)
-	case u.op == "Mul" && none:
-		m, ok := channelConst(operand, c)
-		if !ok || !sameShape(u, n) {
-			return false
-		}
-		s.scale(m)
-	case (u.op == "Add" || u.op == "AddV2" || u.op == "BiasAdd") && none:
-		b, ok := channelConst(operand, c)
-		if !ok || !sameShape(u, n) {
-			return false
-		}
+		return true
+	}
+	b, ok := epilogueOperand(n, u, operand, false)
+	if ok {
 		s.addBias(b, 1)
-	case u.op == "Sub" && none && u.in[0] == n:
-		b, ok := channelConst(operand, c)
-		if !ok || !sameShape(u, n) {
+	}
+	return ok
+}
+
+// epilogueOperand returns the per-channel constant u applies to n's
+// output, when n's epilogue has no activation yet to come before it; first
+// asks for n to be u's first operand (Sub, Prelu).
+func epilogueOperand(n, u, operand *node, first bool) ([]float32, bool) {
+	if n.conv.act != kernel.ActNone || first && u.in[0] != n || !sameShape(u, n) {
+		return nil, false
+	}
+	return channelConst(operand, n.conv.cout)
+}
+
+func absorbSub(n, u, operand *node, outputs []*node) bool {
+	b, ok := epilogueOperand(n, u, operand, true)
+	if ok {
+		n.conv.addBias(b, -1)
+	}
+	return ok
+}
+
+func absorbMul(n, u, operand *node, outputs []*node) bool {
+	m, ok := epilogueOperand(n, u, operand, false)
+	if ok {
+		n.conv.scale(m)
+	}
+	return ok
+}
+
+func absorbAct(a kernel.Activation) func(n, u, operand *node, outputs []*node) bool {
+	return func(n, u, operand *node, outputs []*node) bool {
+		if n.conv.act != kernel.ActNone {
 			return false
 		}
-		s.addBias(b, -1)
-	case u.op == "Relu" && none:
-		s.act = kernel.ActRelu
-	case u.op == "Relu6" && none:
-		s.act = kernel.ActRelu6
-	case u.op == "Elu" && none:
-		s.act = kernel.ActElu
-	case u.op == "Sigmoid" && none:
-		s.act = kernel.ActSigmoid
-	case u.op == "Prelu" && none && u.in[0] == n:
-		a, ok := channelConst(operand, c)
-		if !ok || !sameShape(u, n) {
-			return false
-		}
-		s.act, s.alpha = kernel.ActPrelu, a
-	case u.op == "Minimum" && s.act == kernel.ActRelu:
-		// relu then min(·,6) is relu6
-		if v, ok := scalarConst(operand); !ok || v != 6 {
-			return false
-		}
-		s.act = kernel.ActRelu6
-	case u.op == "Maximum" && (s.act == kernel.ActRelu || s.act == kernel.ActRelu6):
-		// already non-negative
-		if !isZero(operand) {
-			return false
-		}
-	default:
+		n.conv.act = a
+		return true
+	}
+}
+
+func absorbPrelu(n, u, operand *node, outputs []*node) bool {
+	a, ok := epilogueOperand(n, u, operand, true)
+	if ok {
+		n.conv.act, n.conv.alpha = kernel.ActPrelu, a
+	}
+	return ok
+}
+
+// absorbMin turns relu then min(·,6) into relu6.
+func absorbMin(n, u, operand *node, outputs []*node) bool {
+	if v, ok := scalarConst(operand); !ok || v != 6 || n.conv.act != kernel.ActRelu {
 		return false
 	}
-	replace(u, n, outputs)
+	n.conv.act = kernel.ActRelu6
 	return true
+}
+
+// absorbMax drops max(·,0) after a ReLU: already non-negative.
+func absorbMax(n, u, operand *node, outputs []*node) bool {
+	return (n.conv.act == kernel.ActRelu || n.conv.act == kernel.ActRelu6) && isZero(operand)
 }
 
 // channelPad reports whether p zero-pads only the end of the last axis and
 // is read by u alone; it returns the unpadded input and its channels.
 func channelPad(p, u *node) (*node, int, bool) {
-	if (p.op != "Pad" && p.op != "PadV2") || len(p.users) != 1 || p.users[0] != u {
+	if p.op != opPad || len(p.users) != 1 || p.users[0] != u {
 		return nil, 0, false
 	}
-	if p.op == "PadV2" && len(p.in) > 2 && !isZero(p.in[2]) {
+	if len(p.in) > 2 && !isZero(p.in[2]) {
 		return nil, 0, false
 	}
 	pads, err := constInts(p.in[1])
@@ -325,27 +352,28 @@ func channelPad(p, u *node) (*node, int, bool) {
 	return x, x.shape[len(x.shape)-1], true
 }
 
-// absorbPost takes the activation after a residual add.
-func absorbPost(n, u, operand *node, outputs []*node) bool {
+// absorbPostAct and absorbPostPrelu take the activation after a residual
+// add.
+func absorbPostAct(a kernel.Activation) func(n, u, operand *node, outputs []*node) bool {
+	return func(n, u, operand *node, outputs []*node) bool {
+		if n.conv.post != kernel.ActNone {
+			return false
+		}
+		n.conv.post = a
+		return true
+	}
+}
+
+func absorbPostPrelu(n, u, operand *node, outputs []*node) bool {
 	s := n.conv
 	if s.post != kernel.ActNone {
 		return false
 	}
-	switch u.op {
-	case "Relu":
-		s.post = kernel.ActRelu
-	case "Relu6":
-		s.post = kernel.ActRelu6
-	case "Prelu":
-		a, ok := channelConst(operand, s.cout)
-		if !ok || u.in[0] != n || !sameShape(u, n) {
-			return false
-		}
-		s.post, s.postAlpha = kernel.ActPrelu, a
-	default:
+	a, ok := channelConst(operand, s.cout)
+	if !ok || u.in[0] != n || !sameShape(u, n) {
 		return false
 	}
-	replace(u, n, outputs)
+	s.post, s.postAlpha = kernel.ActPrelu, a
 	return true
 }
 

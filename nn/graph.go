@@ -62,73 +62,181 @@ type shapeJSON struct {
 	} `json:"dim"`
 }
 
-// node is one operation of the graph while it is checked, fused and planned.
-type node struct {
-	name  string
-	op    string
-	in    []*node
-	attr  map[string]attrJSON
-	users []*node
-
-	shape   []int
-	val     []float32 // the value of a constant (Const or folded)
-	isOut   bool
-	conv    *convSpec // Conv2D, depthwise and MatMul, whose epilogue absorbs later ops
-	pool    *poolOp   // MaxPool and AvgPool, which a residual add may absorb
-	exec    func(in []int, out int) step
-	inplace bool // output element i depends only on input element i of equal-size inputs
+// tfOps maps TensorFlow op names to the runtime's ops.
+var tfOps = map[string]op{
+	"Placeholder": opInput, "Const": opConst,
+	"Identity": opIdentity, "Snapshot": opIdentity, "StopGradient": opIdentity,
+	"Reshape": opReshape, "Squeeze": opSqueeze, "ExpandDims": opExpandDims,
+	"Add": opAdd, "AddV2": opAdd, "BiasAdd": opAdd, "Sub": opSub, "Mul": opMul,
+	"RealDiv": opDiv, "Div": opDiv, "Maximum": opMax, "Minimum": opMin,
+	"Prelu": opPrelu, "SquaredDifference": opSquaredDiff,
+	"Relu": opRelu, "Relu6": opRelu6, "Abs": opAbs, "Square": opSquare, "Rsqrt": opRsqrt,
+	"Sqrt": opSqrt, "Sigmoid": opSigmoid, "Tanh": opTanh, "Exp": opExp, "Neg": opNeg, "Elu": opElu,
+	"Conv2D": opConv2D, "_FusedConv2D": opConv2D,
+	"DepthwiseConv2dNative": opDepthwiseConv2D, "FusedDepthwiseConv2dNative": opDepthwiseConv2D,
+	"MatMul": opMatMul, "_FusedMatMul": opMatMul,
+	"MaxPool": opMaxPool, "AvgPool": opAvgPool, "Pad": opPad, "PadV2": opPad,
+	"Sum": opSum, "Mean": opMean, "ConcatV2": opConcat, "Concat": opConcat,
+	"Softmax": opSoftmax, "Transpose": opTranspose,
 }
 
-func (n *node) isConst() bool { return n.val != nil }
-
-// convSpec is a convolution or matrix product and the elementwise ops fused
-// after it.
-type convSpec struct {
-	win       Window
-	depthwise bool
-	matmul    bool // A[M,K]·B: run as a 1×1 convolution over M pixels
-	mult      int
-	cout      int
-	filter    []float32 // [KH·KW·Cin, Cout]; depthwise [KH·KW·C·M]
-	owned     bool      // filter is a private copy that fusion may scale
-	bias      []float32
-	act       kernel.Activation
-	alpha     []float32
-	leak      float32
-	// res is added after the epilogue, then post applied (with postAlpha).
-	// pre is a depthwise convolution run band by band before this 1×1 one.
-	pre       *convSpec
-	res       *node
-	resC      int     // channels of res: fewer than cout when it was zero-padded
-	resPool   *poolOp // res is the input of this 2×2 max pool, pooled on the fly
-	post      kernel.Activation
-	postAlpha []float32
+// tfNode translates one TensorFlow node (inputs linked later). What is
+// wrong with its attributes is kept in err and reported only if the
+// outputs depend on the node, as for an op the runtime lacks.
+func tfNode(n *node, nj nodeJSON) {
+	n.src, n.op = nj.Op, tfOps[nj.Op]
+	a := tfAttrs(nj.Attr)
+	var err error
+	switch n.op {
+	case opInput:
+		n.attrs.shape, err = a.shape("shape")
+	case opConv2D, opDepthwiseConv2D:
+		if err = a.nhwc(); err == nil {
+			n.attrs.win, err = a.window(0, 0)
+		}
+		if err == nil {
+			n.attrs.fused, err = a.fused()
+		}
+	case opMatMul:
+		if a["transpose_a"].B {
+			err = fmt.Errorf("transpose_a is not supported")
+		}
+		n.attrs.transposeB = a["transpose_b"].B
+		if err == nil {
+			n.attrs.fused, err = a.fused()
+		}
+	case opMaxPool, opAvgPool:
+		if err = a.nhwc(); err == nil {
+			ks := a.ints("ksize")
+			if len(ks) != 4 || ks[0] != 1 || ks[3] != 1 {
+				err = fmt.Errorf("ksize %v: only spatial pooling is supported", ks)
+			} else {
+				n.attrs.win, err = a.window(ks[1], ks[2])
+			}
+		}
+	case opSum, opMean:
+		n.attrs.keepDims = a["keep_dims"].B
+	case opSqueeze:
+		n.attrs.axes = a.ints("squeeze_dims")
+	}
+	n.err = err
 }
 
-func (n *node) attrInts(key string) []int {
-	a, ok := n.attr[key]
-	if !ok || a.List == nil {
+type tfAttrs map[string]attrJSON
+
+func (a tfAttrs) ints(key string) []int {
+	v, ok := a[key]
+	if !ok || v.List == nil {
 		return nil
 	}
-	out := make([]int, len(a.List.I))
-	for i, s := range a.List.I {
+	out := make([]int, len(v.List.I))
+	for i, s := range v.List.I {
 		out[i], _ = strconv.Atoi(s)
 	}
 	return out
 }
 
-func (n *node) attrString(key string) string { return string(n.attr[key].S) }
+func (a tfAttrs) str(key string) string { return string(a[key].S) }
 
-func (n *node) attrStrings(key string) []string {
-	a, ok := n.attr[key]
-	if !ok || a.List == nil {
+func (a tfAttrs) strs(key string) []string {
+	v, ok := a[key]
+	if !ok || v.List == nil {
 		return nil
 	}
 	var out []string
-	for _, s := range a.List.S {
+	for _, s := range v.List.S {
 		out = append(out, string(s))
 	}
 	return out
+}
+
+func (a tfAttrs) shape(key string) ([]int, error) {
+	v, ok := a[key]
+	if !ok || v.Shape == nil {
+		return nil, fmt.Errorf("no shape attribute")
+	}
+	out := []int{}
+	for _, d := range v.Shape.Dim {
+		x, err := strconv.Atoi(d.Size)
+		if err != nil {
+			return nil, fmt.Errorf("shape dimension %q", d.Size)
+		}
+		out = append(out, x)
+	}
+	return out, nil
+}
+
+func (a tfAttrs) nhwc() error {
+	if f := a.str("data_format"); f != "" && f != "NHWC" {
+		return fmt.Errorf("data format %s: only NHWC is supported", f)
+	}
+	return nil
+}
+
+// window reads strides, dilations and padding of a window op.
+func (a tfAttrs) window(kh, kw int) (Window, error) {
+	w := Window{KH: kh, KW: kw, StrideH: 1, StrideW: 1, DilH: 1, DilW: 1}
+	if s := a.ints("strides"); len(s) == 4 {
+		if s[0] != 1 || s[3] != 1 {
+			return w, fmt.Errorf("strides %v: batch and channel strides must be 1", s)
+		}
+		w.StrideH, w.StrideW = s[1], s[2]
+	}
+	if d := a.ints("dilations"); len(d) == 4 {
+		w.DilH, w.DilW = d[1], d[2]
+	}
+	switch p := a.str("padding"); p {
+	case "SAME":
+		w.Padding = PadSame
+	case "VALID":
+		w.Padding = PadValid
+	case "EXPLICIT":
+		e := a.ints("explicit_paddings")
+		if len(e) != 8 {
+			return w, fmt.Errorf("explicit_paddings %v", e)
+		}
+		w.Padding = PadExplicit
+		w.Top, w.Bottom, w.Left, w.Right = e[2], e[3], e[4], e[5]
+	default:
+		return w, fmt.Errorf("padding %q", p)
+	}
+	return w, nil
+}
+
+// fused reads the fused_ops of _Fused* nodes.
+func (a tfAttrs) fused() (fusedOps, error) {
+	var f fusedOps
+	ops := a.strs("fused_ops")
+	if len(ops) == 0 {
+		return f, nil
+	}
+	if ops[0] != "BiasAdd" {
+		return f, fmt.Errorf("unsupported fused op %s", ops[0])
+	}
+	f.bias = true
+	if len(ops) > 2 {
+		return f, fmt.Errorf("fused ops %v", ops)
+	}
+	if len(ops) == 2 {
+		switch ops[1] {
+		case "Relu":
+			f.act = kernel.ActRelu
+		case "Relu6":
+			f.act = kernel.ActRelu6
+		case "Elu":
+			f.act = kernel.ActElu
+		case "Sigmoid":
+			f.act = kernel.ActSigmoid
+		case "LeakyRelu":
+			f.act = kernel.ActLeakyRelu
+			f.leak = float32(a["leakyrelu_alpha"].F)
+		case "Prelu":
+			f.act = kernel.ActPrelu
+		default:
+			return f, fmt.Errorf("unsupported fused activation %s", ops[1])
+		}
+	}
+	return f, nil
 }
 
 // parseGraph reads model.json and its weights into nodes, and finds the
@@ -151,13 +259,13 @@ func parseGraph(path string) (nodes []*node, inputs, outputs []*node, err error)
 	}
 	byName := map[string]*node{}
 	for _, nj := range g.ModelTopology.Node {
-		n := &node{name: nj.Name, op: nj.Op, attr: nj.Attr}
+		n := &node{name: nj.Name}
 		if _, dup := byName[n.name]; dup {
 			return nil, nil, nil, fmt.Errorf("node %s defined twice", n.name)
 		}
 		byName[n.name] = n
 		nodes = append(nodes, n)
-		if n.op == "Const" {
+		if nj.Op == "Const" {
 			w, ok := weights[n.name]
 			if !ok {
 				return nil, nil, nil, fmt.Errorf("constant %s has no weight", n.name)
@@ -183,11 +291,6 @@ func parseGraph(path string) (nodes []*node, inputs, outputs []*node, err error)
 			src.users = append(src.users, n)
 		}
 	}
-	for _, n := range nodes {
-		if n.op == "Placeholder" {
-			inputs = append(inputs, n)
-		}
-	}
 	if g.Signature != nil {
 		// Some converters leave the shape only in the signature.
 		for key, t := range g.Signature.Inputs {
@@ -197,16 +300,31 @@ func parseGraph(path string) (nodes []*node, inputs, outputs []*node, err error)
 			}
 			name, _, _ = strings.Cut(name, ":")
 			n := byName[name]
-			if n == nil || n.op != "Placeholder" || t.TensorShape == nil {
+			if n == nil || t.TensorShape == nil {
 				continue
 			}
-			if a, ok := n.attr["shape"]; !ok || a.Shape == nil {
-				if n.attr == nil {
-					n.attr = map[string]attrJSON{}
+			nj := &g.ModelTopology.Node[slices.Index(nodes, n)]
+			if nj.Op != "Placeholder" {
+				continue
+			}
+			if a, ok := nj.Attr["shape"]; !ok || a.Shape == nil {
+				if nj.Attr == nil {
+					nj.Attr = map[string]attrJSON{}
 				}
 				a.Shape = &shapeJSON{Dim: t.TensorShape.Dim}
-				n.attr["shape"] = a
+				nj.Attr["shape"] = a
 			}
+		}
+	}
+	for i, nj := range g.ModelTopology.Node {
+		n := nodes[i]
+		tfNode(n, nj)
+		switch {
+		case n.op == opInput:
+			inputs = append(inputs, n)
+		case nj.Op == "Concat" && len(n.in) > 0:
+			// The axis comes first; the runtime's Concat takes it last.
+			n.in = append(n.in[1:], n.in[0])
 		}
 	}
 	if g.Signature != nil && len(g.Signature.Outputs) > 0 {
@@ -229,7 +347,7 @@ func parseGraph(path string) (nodes []*node, inputs, outputs []*node, err error)
 		}
 	} else {
 		for _, n := range nodes {
-			if len(n.users) == 0 && n.op != "Const" && n.op != "Placeholder" {
+			if len(n.users) == 0 && n.op != opConst && n.op != opInput {
 				outputs = append(outputs, n)
 			}
 		}
@@ -238,81 +356,4 @@ func parseGraph(path string) (nodes []*node, inputs, outputs []*node, err error)
 		return nil, nil, nil, fmt.Errorf("graph has %d inputs and %d outputs", len(inputs), len(outputs))
 	}
 	return nodes, inputs, outputs, nil
-}
-
-// topoOrder lists the nodes the outputs depend on, each after its inputs.
-func topoOrder(outputs []*node) ([]*node, error) {
-	state := map[*node]uint8{} // 1 visiting, 2 done
-	var order []*node
-	var visit func(n *node) error
-	visit = func(n *node) error {
-		switch state[n] {
-		case 1:
-			return fmt.Errorf("cycle through node %s", n.name)
-		case 2:
-			return nil
-		}
-		state[n] = 1
-		for _, in := range n.in {
-			if err := visit(in); err != nil {
-				return err
-			}
-		}
-		state[n] = 2
-		order = append(order, n)
-		return nil
-	}
-	for _, o := range outputs {
-		if err := visit(o); err != nil {
-			return nil, err
-		}
-	}
-	return order, nil
-}
-
-// relink recomputes users over the live nodes only, so fusion sees the real
-// consumers after a rewrite left nodes dead.
-func relink(order []*node) {
-	for _, n := range order {
-		n.users = n.users[:0]
-	}
-	for _, n := range order {
-		for _, in := range n.in {
-			in.users = append(in.users, n)
-		}
-	}
-}
-
-func constInts(n *node) ([]int, error) {
-	if !n.isConst() {
-		return nil, fmt.Errorf("%s must be a constant", n.name)
-	}
-	out := make([]int, len(n.val))
-	for i, v := range n.val {
-		out[i] = int(v)
-	}
-	return out, nil
-}
-
-// scalarConst reports the value of a constant with one element.
-func scalarConst(n *node) (float32, bool) {
-	if n.isConst() && len(n.val) == 1 {
-		return n.val[0], true
-	}
-	return 0, false
-}
-
-// channelConst returns the per-channel values of a constant that broadcasts
-// along the last axis of a tensor with c channels (a scalar is repeated).
-func channelConst(n *node, c int) ([]float32, bool) {
-	if !n.isConst() {
-		return nil, false
-	}
-	if len(n.val) == 1 {
-		return slices.Repeat(n.val, c), true
-	}
-	if len(n.val) != c || (len(n.shape) > 0 && n.shape[len(n.shape)-1] != c) {
-		return nil, false
-	}
-	return n.val, true
 }

@@ -88,7 +88,7 @@ func (b *onnxBuilder) build(g *onnxGraph) (inputs, outputs []*node, names []stri
 			v.nhwc = true
 			stored = permute(shape, nchwToNHWC)
 		}
-		v.n = &node{name: in.name, op: "Placeholder", shape: stored}
+		v.n = &node{name: in.name, op: opInput, shape: stored}
 		b.vals[in.name] = v
 		inputs = append(inputs, v.n)
 	}
@@ -124,12 +124,12 @@ func permute(s, perm []int) []int {
 }
 
 func (b *onnxBuilder) constant(name string, shape []int, data []float32) onnxValue {
-	return onnxValue{n: &node{name: name, op: "Const", shape: shape, val: data}, shape: shape}
+	return onnxValue{n: &node{name: name, op: opConst, shape: shape, val: data}, shape: shape}
 }
 
 // add creates and infers a runtime node.
-func (b *onnxBuilder) add(name, op string, attr map[string]attrJSON, in ...*node) (*node, error) {
-	n := &node{name: name, op: op, attr: attr, in: in}
+func (b *onnxBuilder) add(name string, o op, a attrs, in ...*node) (*node, error) {
+	n := &node{name: name, op: o, attrs: a, in: in}
 	if err := inferNode(n); err != nil {
 		return nil, err
 	}
@@ -147,19 +147,7 @@ func intsConst(name string, v []int) *node {
 	for i, x := range v {
 		f[i] = float32(x)
 	}
-	return &node{name: name, op: "Const", shape: []int{len(v)}, val: f}
-}
-
-func listAttr(v ...int) attrJSON {
-	a := attrJSON{List: &struct {
-		I []string  `json:"i"`
-		S [][]byte  `json:"s"`
-		F []float64 `json:"f"`
-	}{}}
-	for _, x := range v {
-		a.List.I = append(a.List.I, strconv.Itoa(x))
-	}
-	return a
+	return &node{name: name, op: opConst, shape: []int{len(v)}, val: f}
 }
 
 // plain returns v in its logical layout, transposing an NHWC value back to
@@ -170,9 +158,9 @@ func (b *onnxBuilder) plain(name string, v onnxValue) (*node, error) {
 		return v.n, nil
 	}
 	if v.shape[2] == 1 && v.shape[3] == 1 {
-		return b.add(b.tmp(name, "nchw"), "Reshape", nil, v.n, intsConst(b.tmp(name, "shape"), v.shape))
+		return b.add(b.tmp(name, "nchw"), opReshape, attrs{}, v.n, intsConst(b.tmp(name, "shape"), v.shape))
 	}
-	return b.add(b.tmp(name, "nchw"), "Transpose", nil, v.n, intsConst(b.tmp(name, "perm"), nhwcToNCHW))
+	return b.add(b.tmp(name, "nchw"), opTranspose, attrs{}, v.n, intsConst(b.tmp(name, "perm"), nhwcToNCHW))
 }
 
 // toNHWC returns a rank-4 value stored NHWC.
@@ -183,7 +171,7 @@ func (b *onnxBuilder) toNHWC(name string, v onnxValue) (*node, error) {
 	if len(v.shape) != 4 {
 		return nil, fmt.Errorf("input of shape %v: want rank 4 (NCHW)", v.shape)
 	}
-	return b.add(b.tmp(name, "nhwc"), "Transpose", nil, v.n, intsConst(b.tmp(name, "perm"), nchwToNHWC))
+	return b.add(b.tmp(name, "nhwc"), opTranspose, attrs{}, v.n, intsConst(b.tmp(name, "perm"), nchwToNHWC))
 }
 
 // nhwcConst lays out a constant that broadcasts against an NCHW value for
@@ -200,7 +188,7 @@ func (b *onnxBuilder) nhwcConst(name string, c onnxValue) (*node, error) {
 	}
 	out := make([]float32, len(c.n.val))
 	op.run(c.n.val, out)
-	return &node{name: b.tmp(name, "nhwc"), op: "Const", shape: op.outShape, val: out}, nil
+	return &node{name: b.tmp(name, "nhwc"), op: opConst, shape: op.outShape, val: out}, nil
 }
 
 func (n *onnxNode) attr(name string) *onnxAttr {
@@ -311,7 +299,7 @@ func (b *onnxBuilder) node(n *onnxNode) error {
 		if n.op == "Elu" && n.attrFloat("alpha", 1) != 1 {
 			return fmt.Errorf("alpha %g: only 1 is supported", n.attrFloat("alpha", 1))
 		}
-		y, err := b.add(name, n.op, nil, x.n)
+		y, err := b.add(name, onnxUnary[n.op], attrs{}, x.n)
 		if err != nil {
 			return err
 		}
@@ -378,17 +366,18 @@ func (b *onnxBuilder) conv(n *onnxNode, name string) error {
 	if ks, ok := n.attrInts("kernel_shape"); ok && !slices.Equal(ks, []int{kh, kw}) {
 		return fmt.Errorf("kernel_shape %v for weights %v", ks, w.shape)
 	}
-	attr := map[string]attrJSON{}
-	if err := onnxWindow(n, attr); err != nil {
+	win, err := onnxWindow(n)
+	if err != nil {
 		return err
 	}
+	a := attrs{win: win}
 	var filter onnxValue
-	op := "_FusedConv2D"
+	o := opConv2D
 	src := w.n.val
 	if group == c && group > 1 {
 		// Depthwise: [C·M,1,KH,KW] → [KH,KW,C,M]; output channel c·M+m is
 		// the same index on both sides.
-		op = "FusedDepthwiseConv2dNative"
+		o = opDepthwiseConv2D
 		f := make([]float32, len(src))
 		for o := range cout {
 			for k := range kh * kw {
@@ -417,16 +406,10 @@ func (b *onnxBuilder) conv(n *onnxNode, name string) error {
 		if !bias.isConst() || len(bias.n.val) != cout {
 			return fmt.Errorf("bias must be a constant of %d values", cout)
 		}
-		attr["fused_ops"] = attrJSON{List: &struct {
-			I []string  `json:"i"`
-			S [][]byte  `json:"s"`
-			F []float64 `json:"f"`
-		}{S: [][]byte{[]byte("BiasAdd")}}}
+		a.fused.bias = true
 		ins = append(ins, bias.n)
-	} else if op == "_FusedConv2D" {
-		op = "Conv2D"
 	}
-	y, err := b.add(name, op, attr, ins...)
+	y, err := b.add(name, o, a, ins...)
 	if err != nil {
 		return err
 	}
@@ -434,9 +417,8 @@ func (b *onnxBuilder) conv(n *onnxNode, name string) error {
 	return b.set(n, onnxValue{n: y, shape: []int{s[0], s[3], s[1], s[2]}, nhwc: true})
 }
 
-// onnxWindow turns a window op's strides, dilations and pads into the
-// TF-style attributes the runtime's window ops read.
-func onnxWindow(n *onnxNode, attr map[string]attrJSON) error {
+// onnxWindow reads a window op's strides, dilations and pads.
+func onnxWindow(n *onnxNode) (Window, error) {
 	st, ok := n.attrInts("strides")
 	if !ok {
 		st = []int{1, 1}
@@ -446,10 +428,9 @@ func onnxWindow(n *onnxNode, attr map[string]attrJSON) error {
 		dl = []int{1, 1}
 	}
 	if len(st) != 2 || len(dl) != 2 {
-		return fmt.Errorf("strides %v, dilations %v: only 2-D windows are supported", st, dl)
+		return Window{}, fmt.Errorf("strides %v, dilations %v: only 2-D windows are supported", st, dl)
 	}
-	attr["strides"] = listAttr(1, st[0], st[1], 1)
-	attr["dilations"] = listAttr(1, dl[0], dl[1], 1)
+	w := Window{StrideH: st[0], StrideW: st[1], DilH: dl[0], DilW: dl[1]}
 	switch ap := string(attrBytes(n, "auto_pad")); ap {
 	case "", "NOTSET":
 		p, ok := n.attrInts("pads")
@@ -457,19 +438,21 @@ func onnxWindow(n *onnxNode, attr map[string]attrJSON) error {
 			p = []int{0, 0, 0, 0}
 		}
 		if len(p) != 4 {
-			return fmt.Errorf("pads %v", p)
+			return w, fmt.Errorf("pads %v", p)
 		}
 		// ONNX: [top, left, bottom, right].
-		attr["padding"] = attrJSON{S: []byte("EXPLICIT")}
-		attr["explicit_paddings"] = listAttr(0, 0, p[0], p[2], p[1], p[3], 0, 0)
+		w.Padding, w.Top, w.Left, w.Bottom, w.Right = PadExplicit, p[0], p[1], p[2], p[3]
 	case "VALID":
-		attr["padding"] = attrJSON{S: []byte("VALID")}
+		w.Padding = PadValid
 	case "SAME_UPPER":
-		attr["padding"] = attrJSON{S: []byte("SAME")}
+		w.Padding = PadSame
 	default:
-		return fmt.Errorf("auto_pad %s is not supported", ap)
+		return w, fmt.Errorf("auto_pad %s is not supported", ap)
 	}
-	return nil
+	if w.StrideH < 1 || w.StrideW < 1 || w.DilH < 1 || w.DilW < 1 {
+		return w, fmt.Errorf("strides %v, dilations %v", st, dl)
+	}
+	return w, nil
 }
 
 func attrBytes(n *onnxNode, name string) []byte {
@@ -479,7 +462,9 @@ func attrBytes(n *onnxNode, name string) []byte {
 	return nil
 }
 
-var onnxBinary = map[string]string{"Add": "Add", "Sub": "Sub", "Mul": "Mul", "Div": "RealDiv", "Max": "Maximum", "Min": "Minimum", "PRelu": "Prelu"}
+var onnxUnary = map[string]op{"Relu": opRelu, "Sigmoid": opSigmoid, "Tanh": opTanh, "Exp": opExp, "Abs": opAbs, "Neg": opNeg, "Sqrt": opSqrt, "Elu": opElu}
+
+var onnxBinary = map[string]op{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv, "Max": opMax, "Min": opMin, "PRelu": opPrelu}
 
 // binary lowers a broadcasting elementwise op. When an operand is stored
 // NHWC, constants are laid out to broadcast the same way and other
@@ -499,7 +484,7 @@ func (b *onnxBuilder) binary(n *onnxNode, name string) error {
 	return b.binaryOf(n, name, onnxBinary[n.op], x, y)
 }
 
-func (b *onnxBuilder) binaryOf(n *onnxNode, name, op string, x, y onnxValue) error {
+func (b *onnxBuilder) binaryOf(n *onnxNode, name string, o op, x, y onnxValue) error {
 	shape, err := broadcastShape(x.shape, y.shape)
 	if err != nil {
 		return err
@@ -529,7 +514,7 @@ func (b *onnxBuilder) binaryOf(n *onnxNode, name, op string, x, y onnxValue) err
 			return err
 		}
 	}
-	out, err := b.add(name, op, nil, ins...)
+	out, err := b.add(name, o, attrs{}, ins...)
 	if err != nil {
 		return err
 	}
@@ -564,17 +549,17 @@ func (b *onnxBuilder) clip(n *onnxNode, name string) error {
 	out := onnxValue{n: x.n, shape: x.shape, nhwc: x.nhwc}
 	switch {
 	case lo == 0 && hi == 6:
-		out.n, err = b.add(name, "Relu6", nil, x.n)
+		out.n, err = b.add(name, opRelu6, attrs{}, x.n)
 	case lo == 0 && math.IsInf(float64(hi), 1):
-		out.n, err = b.add(name, "Relu", nil, x.n)
+		out.n, err = b.add(name, opRelu, attrs{}, x.n)
 	default:
 		if !math.IsInf(float64(lo), -1) {
-			if out.n, err = b.add(b.tmp(name, "max"), "Maximum", nil, out.n, &node{name: b.tmp(name, "lo"), op: "Const", val: []float32{lo}}); err != nil {
+			if out.n, err = b.add(b.tmp(name, "max"), opMax, attrs{}, out.n, &node{name: b.tmp(name, "lo"), op: opConst, val: []float32{lo}}); err != nil {
 				return err
 			}
 		}
 		if !math.IsInf(float64(hi), 1) {
-			out.n, err = b.add(name, "Minimum", nil, out.n, &node{name: b.tmp(name, "hi"), op: "Const", val: []float32{hi}})
+			out.n, err = b.add(name, opMin, attrs{}, out.n, &node{name: b.tmp(name, "hi"), op: opConst, val: []float32{hi}})
 		}
 	}
 	if err != nil {
@@ -620,7 +605,7 @@ func (b *onnxBuilder) reshape(n *onnxNode, name string) error {
 	if err != nil {
 		return err
 	}
-	y, err := b.add(name, "Reshape", nil, src, intsConst(b.tmp(name, "shape"), target))
+	y, err := b.add(name, opReshape, attrs{}, src, intsConst(b.tmp(name, "shape"), target))
 	if err != nil {
 		return err
 	}

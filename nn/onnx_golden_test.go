@@ -19,6 +19,7 @@ var onnxModels = []struct {
 	path func(t testing.TB) string
 }{
 	{"fr_feature", faceplugin("fr_feature")},
+	{"foamliu-mobilefacenet", sharedModel("foamliu-mobilefacenet.onnx")},
 }
 
 func faceplugin(stem string) func(t testing.TB) string {

@@ -474,8 +474,8 @@ func TestLayersAllocateNothing(t *testing.T) {
 func TestConcat(t *testing.T) {
 	a := &node{name: "a", shape: []int{2, 1}}
 	b := &node{name: "b", shape: []int{2, 2}}
-	axis := &node{name: "axis", op: "Const", shape: []int{}, val: []float32{-1}}
-	n := &node{name: "c", op: "ConcatV2", in: []*node{a, b, axis}}
+	axis := &node{name: "axis", op: opConst, shape: []int{}, val: []float32{-1}}
+	n := &node{name: "c", op: opConcat, in: []*node{a, b, axis}}
 	if err := inferNode(n); err != nil {
 		t.Fatal(err)
 	}

@@ -302,9 +302,9 @@ func (m *Model) plan(order []*node, inputs, outputs []*node) error {
 	nstep := 0
 	for _, n := range order {
 		switch {
-		case n.isConst() || n.op == "Placeholder":
+		case n.isConst() || n.op == opInput:
 			continue
-		case aliasOps[n.op]:
+		case opTable[n.op].alias:
 			root[n] = n.in[0]
 			continue
 		}
@@ -334,7 +334,7 @@ func (m *Model) plan(order []*node, inputs, outputs []*node) error {
 		ids[n] = out
 		st, err := m.lower(n, inIDs, out, newID, nstep)
 		if err != nil {
-			return fmt.Errorf("node %s (%s): %w", n.name, n.op, err)
+			return fmt.Errorf("node %s (%s): %w", n.name, n.opName(), err)
 		}
 		m.steps = append(m.steps, st)
 		nstep++
