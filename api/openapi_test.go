@@ -295,3 +295,61 @@ func TestOpenAPIScores(t *testing.T) {
 		}
 	}
 }
+
+// The document's field rules are the parse layer's: a value the document
+// forbids is answered 1002, one it allows reaches the verifier.
+func TestOpenAPIFieldRules(t *testing.T) {
+	form := testkit.OpenAPISchema(t, OpenAPI(), "/components/schemas/FormRequest")
+	f := newFixture(t, verify.Outcome{Data: verify.Data{Result: verify.ResultBadQuality}})
+	tests := []struct {
+		field, value string
+		valid        bool
+	}{
+		{"app_key", "pk_e4e659de952f7e78e330f01a", true},
+		{"app_key", strings.Repeat("k", 64), true},
+		{"app_key", strings.Repeat("k", 65), false},
+		{"app_key", "pk e4", false},
+		{"request_id", "order-2026_07-01", true},
+		{"request_id", "5b0c3f1e-9a7d-4e2b-8c6a-1f0e3d2c1b0a", true},
+		{"request_id", "订单1", false},
+		{"request_id", "a.b", false},
+		{"request_id", strings.Repeat("r", 65), false},
+		{"id_number", "11010119900307751X", true},
+		{"id_number", "1101011990030775120", false},
+		{"name", "买买提·艾力", true},
+		{"name", strings.Repeat("名", 64), true},
+		{"name", strings.Repeat("名", 86), false}, // over 256 bytes; 65–85 characters are idcard's to refuse, after the signature
+		{"timestamp", "1732668400000", true},
+		{"timestamp", "0", true},
+		{"timestamp", "01732668400000", false},
+		{"timestamp", "1732668400000.0", false},
+		{"timestamp", "17326684000000000000", false},
+		{"sign", "AF68161BF2773B4881FD142ACAA33DF2", true},
+		{"sign", "af68161bf2773b4881fd142acaa33df", false},
+		{"sign", "zf68161bf2773b4881fd142acaa33df2", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.field+"="+tt.value, func(t *testing.T) {
+			p := testParams
+			fields := map[string]string{"app_key": p.AppKey, "request_id": p.RequestID, "id_number": p.IDNumber,
+				"name": p.Name, "timestamp": p.Timestamp, "sign": p.Sign, "selfie_base64": "/9j/4A=="}
+			fields[tt.field] = tt.value
+			raw, _ := json.Marshal(fields)
+			if err := testkit.ValidateJSON(form, raw); (err == nil) != tt.valid {
+				t.Errorf("the document says valid=%v: %v", err == nil, err)
+			}
+			v := url.Values{}
+			for k, val := range fields {
+				v.Set(k, val)
+			}
+			_, body := f.post(t, "application/x-www-form-urlencoded", []byte(v.Encode()))
+			r, err := client.ParseResponse(body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (r.Code != client.CodeParameter) != tt.valid {
+				t.Errorf("the server answers %s", body)
+			}
+		})
+	}
+}
