@@ -300,7 +300,7 @@ func TestOpenAPIScores(t *testing.T) {
 // forbids is answered 1002, one it allows reaches the verifier.
 func TestOpenAPIFieldRules(t *testing.T) {
 	form := testkit.OpenAPISchema(t, OpenAPI(), "/components/schemas/FormRequest")
-	f := newFixture(t, verify.Outcome{Data: verify.Data{Result: verify.ResultBadQuality}})
+	f := newFixture(t, verify.Outcome{Data: verify.Data{Result: protocol.ResultBadQuality}})
 	tests := []struct {
 		field, value string
 		valid        bool
