@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/portrait-id/portrait/idcard"
+	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/sign"
 )
 
@@ -127,7 +128,7 @@ var fieldBounds = []struct {
 	}},
 	{fieldTimestamp, func(v []byte) error {
 		if !sign.CanonicalTimestamp(string(v)) {
-			return fmt.Errorf("timestamp of %d bytes: %w", len(v), sign.ErrTimestampFormat)
+			return merchant.TimestampError(fmt.Errorf("timestamp of %d bytes: %w", len(v), sign.ErrTimestampFormat))
 		}
 		return nil
 	}},

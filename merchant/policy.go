@@ -50,7 +50,7 @@ func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 		window = sign.DefaultWindow
 	}
 	if err := sign.CheckTimestamp(c.Timestamp, c.Now, window); err != nil {
-		return a, fmt.Errorf("merchant %s: %w", c.AppKey, timestampError(err))
+		return a, fmt.Errorf("merchant %s: %w", c.AppKey, TimestampError(err))
 	}
 	want := sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, a.secret)
 	if !sign.Equal(want, c.Sign) {
@@ -74,10 +74,10 @@ func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 	return a, nil
 }
 
-// timestampError answers sign.CheckTimestamp's refusals: a timestamp that
+// TimestampError answers sign.CheckTimestamp's refusals: a timestamp that
 // is not the document's form is a parameter error that says the form, one
 // outside the window is 1010.
-func timestampError(err error) error {
+func TimestampError(err error) error {
 	switch {
 	case errors.Is(err, sign.ErrTimestampFormat):
 		return protocol.Wrap(protocol.CodeParameter, "timestamp must be milliseconds since 1970-01-01T00:00:00Z", err)
