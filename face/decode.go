@@ -2,6 +2,8 @@ package face
 
 import (
 	"bytes"
+	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"image"
@@ -17,19 +19,28 @@ import (
 	"github.com/portrait-id/portrait/internal/jpeg"
 )
 
-// ImageLimits bound the images accepted, checked against the dimensions the
-// header declares before any pixel is decoded, so that a small file claiming
+// ImageLimits bound the images accepted, checked against what the header
+// declares before any pixel is decoded, so that a small file claiming
 // 30000×30000 pixels (a decompression bomb) costs microseconds, not gigabytes.
 type ImageLimits struct {
 	MinSide   int // smaller than this cannot hold a face the gate would pass
 	MaxSide   int // longest side accepted
 	MaxPixels int // width × height accepted
+	// MaxBytes bounds width × height × the bytes per pixel of the image
+	// the format's decoder builds (8 for 16-bit RGBA, 2 for 16-bit grey),
+	// since decoding costs time and memory by the byte, not the pixel.
+	// Zero means 4 × MaxPixels.
+	MaxBytes int
 }
 
 // DefaultImageLimits: 64 px is below any face the gate accepts (80 px box);
 // 4096 px / 16 MP covers every phone camera's selfie at full resolution while
-// bounding a decoded image to 48 MB of RGB.
-var DefaultImageLimits = ImageLimits{MinSide: 64, MaxSide: 4096, MaxPixels: 16 << 20}
+// bounding a decoded image to 48 MB of RGB. 64 MiB of decoded pixels admits
+// every 8-bit image of up to 16 MP, alpha included, and 16-bit ones of up to
+// 8 MP in colour (16 MP in grey): no camera writes 16-bit selfies, and the
+// pipeline reads at most 8 bits of a sample, but decoding a 16-bit 4096×4096
+// PNG or TIFF took 1.3–2 s of CPU and 430–690 MB.
+var DefaultImageLimits = ImageLimits{MinSide: 64, MaxSide: 4096, MaxPixels: 16 << 20, MaxBytes: 64 << 20}
 
 // rgbImage is the pipeline's working picture: 8-bit RGB, packed row-major
 // without padding, already turned upright by the EXIF orientation.
@@ -93,8 +104,10 @@ func jpegDenom(w, h int) int {
 
 // decodePyramid turns the bytes of a JPG/PNG/GIF/BMP/TIFF file into an
 // upright RGB pyramid whose levels the pipeline's crops read. Every failure
-// wraps ErrImage with a detail a merchant's developer can act on.
-func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
+// wraps ErrImage with a detail a merchant's developer can act on, except
+// that when ctx ends first it returns ctx.Err(); levels decoded later, on
+// demand, stop then too.
+func decodePyramid(ctx context.Context, b []byte, lim ImageLimits) (*pyramid, error) {
 	f, ok := sniff(b)
 	if !ok {
 		return nil, imageErrorf("not a JPG, PNG, BMP, GIF or TIFF file")
@@ -106,8 +119,14 @@ func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	if err := lim.check(cfg.Width, cfg.Height); err != nil {
 		return nil, err
 	}
+	if err := lim.checkBytes(f, cfg, b); err != nil {
+		return nil, err
+	}
 	if f.name != "JPEG" {
-		img, err := guard(f, func() (image.Image, error) { return f.decode(bytes.NewReader(b)) })
+		img, err := guard(f, func() (image.Image, error) { return f.decode(ctxReader{ctx, bytes.NewReader(b)}) })
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err != nil {
 			return nil, decodeError(f, err)
 		}
@@ -121,7 +140,10 @@ func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	}
 	o := exifOrientation(b)
 	decodeAt := func(level int) (*rgbImage, error) {
-		img, err := guard(f, func() (image.Image, error) { return jpeg.DecodeScaled(bytes.NewReader(b), 1<<level) })
+		img, err := guard(f, func() (image.Image, error) { return jpeg.DecodeScaled(ctx, bytes.NewReader(b), 1<<level) })
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
 		if err != nil {
 			return nil, decodeError(f, err)
 		}
@@ -145,6 +167,28 @@ func decodePyramid(b []byte, lim ImageLimits) (*pyramid, error) {
 	return p, nil
 }
 
+// ctxReader fails every read once ctx has ended, so that a library decoder,
+// which takes no context, stops at its next read: PNG and GIF read as they
+// decode, TIFF a strip or tile at a time (through ReadAt).
+type ctxReader struct {
+	ctx context.Context
+	r   *bytes.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.Read(p)
+}
+
+func (c ctxReader) ReadAt(p []byte, off int64) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, err
+	}
+	return c.r.ReadAt(p, off)
+}
+
 func (lim ImageLimits) check(w, h int) error {
 	switch {
 	case w <= 0 || h <= 0:
@@ -155,6 +199,58 @@ func (lim ImageLimits) check(w, h int) error {
 		return imageErrorf("image %d×%d is smaller than %d×%d", w, h, lim.MinSide, lim.MinSide)
 	}
 	return nil
+}
+
+// checkBytes refuses an image whose decoding would build more than
+// lim.MaxBytes of pixels, reckoned from its header: its size and the bytes
+// per pixel of the colour model its decoder reports (see bytesPerPixel).
+// Photos in the lossless formats are small within the 2 MB a request may
+// carry, so this refuses only files of flat colour compressed far. A
+// BMP, which the decoder reads uncompressed, must also hold its pixel rows,
+// or decoding would allocate the image before finding them missing.
+func (lim ImageLimits) checkBytes(f format, cfg image.Config, b []byte) error {
+	limit := lim.MaxBytes
+	if limit == 0 {
+		limit = 4 * lim.MaxPixels
+	}
+	bpp := bytesPerPixel(cfg.ColorModel)
+	if f.name == "TIFF" {
+		// x/image/tiff also holds each strip or tile decompressed, in a
+		// buffer grown by doubling: for a one-strip image, as large as the
+		// image again, or twice that while it grows.
+		bpp *= 3
+	}
+	if n := cfg.Width * cfg.Height * bpp; n > limit {
+		return imageErrorf("%s %d×%d takes %d bytes a pixel to decode, %d MiB, more than %d MiB: send an 8-bit JPG or PNG",
+			f.name, cfg.Width, cfg.Height, bpp, n>>20, limit>>20)
+	}
+	if f.name == "BMP" && len(b) >= 30 {
+		bits := int(binary.LittleEndian.Uint16(b[28:]))
+		stride := (cfg.Width*bits + 31) / 32 * 4
+		if need := int64(binary.LittleEndian.Uint32(b[10:])) + int64(stride)*int64(cfg.Height); int64(len(b)) < need {
+			return imageErrorf("truncated BMP")
+		}
+	}
+	return nil
+}
+
+// bytesPerPixel is what a decoder reporting colour model m stores a pixel
+// in: image/png and x/image/tiff decode 16-bit samples to 16-bit images.
+func bytesPerPixel(m color.Model) int {
+	switch m {
+	case color.GrayModel, color.AlphaModel:
+		return 1
+	case color.Gray16Model, color.Alpha16Model:
+		return 2
+	case color.YCbCrModel:
+		return 3
+	case color.RGBA64Model, color.NRGBA64Model:
+		return 8
+	}
+	if _, ok := m.(color.Palette); ok {
+		return 1
+	}
+	return 4 // RGBA, NRGBA, CMYK, and anything unforeseen
 }
 
 // guard runs a third-party decoder and turns a panic into an error: the
@@ -173,6 +269,9 @@ func decodeError(f format, err error) error {
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
 		return imageErrorf("truncated %s", f.name)
 	}
+	if le := jpeg.LimitError(""); errors.As(err, &le) {
+		return imageErrorf("%v", le)
+	}
 	return imageErrorf("corrupt %s: %v", f.name, err)
 }
 
@@ -186,27 +285,55 @@ func toRGB(img image.Image, o int) *rgbImage {
 	}
 	r := img.Bounds()
 	m := &rgbImage{W: r.Dx(), H: r.Dy(), Pix: make([]byte, 3*r.Dx()*r.Dy())}
-	o2 := 0
+	// Each layout the decoders return has a loop of its own, giving
+	// color.RGBAModel's answer: the general loop's per-pixel interface
+	// calls and allocations cost ~60 ns a pixel, a second at 16 MP.
 	switch src := img.(type) {
 	case *image.Gray:
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			row := src.Pix[src.PixOffset(r.Min.X, y):][:r.Dx()]
-			for _, v := range row {
-				m.Pix[o2], m.Pix[o2+1], m.Pix[o2+2] = v, v, v
-				o2 += 3
-			}
-		}
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 1, func(s, d []byte) {
+			d[0], d[1], d[2] = s[0], s[0], s[0]
+		})
 	case *image.RGBA:
 		// Alpha-premultiplied: composited on black, as a viewer would on a
 		// dark background; selfies with transparency are rare.
-		for y := r.Min.Y; y < r.Max.Y; y++ {
-			row := src.Pix[src.PixOffset(r.Min.X, y):][:4*r.Dx()]
-			for i := 0; i < len(row); i += 4 {
-				m.Pix[o2], m.Pix[o2+1], m.Pix[o2+2] = row[i], row[i+1], row[i+2]
-				o2 += 3
-			}
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 4, func(s, d []byte) {
+			d[0], d[1], d[2] = s[0], s[1], s[2]
+		})
+	case *image.NRGBA:
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 4, func(s, d []byte) {
+			a := uint32(s[3]) * 0x101
+			d[0], d[1], d[2] = premul(uint32(s[0])*0x101, a), premul(uint32(s[1])*0x101, a), premul(uint32(s[2])*0x101, a)
+		})
+	case *image.Gray16:
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 2, func(s, d []byte) {
+			d[0], d[1], d[2] = s[0], s[0], s[0] // the high bytes, stored first
+		})
+	case *image.RGBA64:
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 8, func(s, d []byte) {
+			d[0], d[1], d[2] = s[0], s[2], s[4]
+		})
+	case *image.NRGBA64:
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 8, func(s, d []byte) {
+			a := uint32(s[6])<<8 | uint32(s[7])
+			d[0], d[1], d[2] = premul(uint32(s[0])<<8|uint32(s[1]), a), premul(uint32(s[2])<<8|uint32(s[3]), a), premul(uint32(s[4])<<8|uint32(s[5]), a)
+		})
+	case *image.CMYK:
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 4, func(s, d []byte) {
+			w := 0xffff - uint32(s[3])*0x101
+			d[0], d[1], d[2] = premul(0xffff-uint32(s[0])*0x101, w), premul(0xffff-uint32(s[1])*0x101, w), premul(0xffff-uint32(s[2])*0x101, w)
+		})
+	case *image.Paletted:
+		var lut [256][3]byte
+		for i, c := range src.Palette[:min(len(src.Palette), len(lut))] {
+			cr, cg, cb, _ := c.RGBA()
+			lut[i] = [3]byte{byte(cr >> 8), byte(cg >> 8), byte(cb >> 8)}
 		}
+		eachPixel(m, src.Pix[src.PixOffset(r.Min.X, r.Min.Y):], src.Stride, 1, func(s, d []byte) {
+			c := &lut[s[0]]
+			d[0], d[1], d[2] = c[0], c[1], c[2]
+		})
 	default:
+		o2 := 0
 		for y := r.Min.Y; y < r.Max.Y; y++ {
 			for x := r.Min.X; x < r.Max.X; x++ {
 				c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
@@ -217,6 +344,26 @@ func toRGB(img image.Image, o int) *rgbImage {
 	}
 	return orient(m, o)
 }
+
+// eachPixel converts the m.W×m.H pixels of n bytes each that start at
+// pix, rows stride bytes apart, into m with px, which gets a pixel's bytes
+// and its three in m.
+func eachPixel(m *rgbImage, pix []byte, stride, n int, px func(s, d []byte)) {
+	d := m.Pix
+	for y := range m.H {
+		row := pix[y*stride:][:n*m.W]
+		for i := 0; i < len(row); i += n {
+			px(row[i:i+n:i+n], d[:3:3])
+			d = d[3:]
+		}
+	}
+}
+
+// premul is the 8-bit colour color.RGBAModel keeps of a 16-bit sample v
+// scaled by a 16-bit factor a: a non-premultiplied sample by its alpha, as
+// color.NRGBA64's RGBA method computes it, or a CMY ink by the white K
+// leaves, as color.CMYK's does.
+func premul(v, a uint32) byte { return byte(v * a / 0xffff >> 8) }
 
 // chromaShift is how many bits each subsampling ratio shifts a luma
 // coordinate by to find its chroma sample (horizontal, vertical).

@@ -4,6 +4,8 @@ import (
 	"encoding/binary"
 	"errors"
 	"testing"
+
+	"github.com/portrait-id/portrait/internal/imagebomb"
 )
 
 // fuzzLimits keep each fuzzed decode small, so the fuzzer spends its time on
@@ -17,6 +19,15 @@ func fuzzDecode(f *testing.F, name string) {
 	f.Add(good)
 	f.Add(good[:len(good)/2])
 	f.Add(bombs(f)[name])
+	// Files expensive to decode for their size, kept small here.
+	switch name {
+	case "JPEG":
+		f.Add(imagebomb.ProgressiveScans(64, 64, 65, true))
+	case "PNG":
+		f.Add(imagebomb.PNG16(80, 64))
+	case "TIFF":
+		f.Add(imagebomb.TIFF16(80, 64))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeImage(b, fuzzLimits)
 		if err != nil {

@@ -2,6 +2,7 @@ package face
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -33,7 +34,7 @@ var quadrantColours = [4]color.RGBA{
 // that any rotation or mirror is visible at the corners.
 // decodeImage decodes at full resolution, as the tests compare pixels.
 func decodeImage(b []byte, lim ImageLimits) (*rgbImage, error) {
-	p, err := decodePyramid(b, lim)
+	p, err := decodePyramid(context.Background(), b, lim)
 	if err != nil {
 		return nil, err
 	}
@@ -357,7 +358,7 @@ func TestScaledDecode(t *testing.T) {
 	jpg := encode(t, "JPEG", src)
 	for _, o := range []uint16{1, 6} {
 		b := withOrientation(jpg, o, binary.LittleEndian)
-		p, err := decodePyramid(b, DefaultImageLimits)
+		p, err := decodePyramid(context.Background(), b, DefaultImageLimits)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -407,7 +408,7 @@ func BenchmarkDecodePyramid(b *testing.B) {
 		b.Run(c.name, func(b *testing.B) {
 			b.SetBytes(int64(len(c.jpg)))
 			for b.Loop() {
-				if _, err := decodePyramid(c.jpg, DefaultImageLimits); err != nil {
+				if _, err := decodePyramid(context.Background(), c.jpg, DefaultImageLimits); err != nil {
 					b.Fatal(err)
 				}
 			}

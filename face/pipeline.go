@@ -184,7 +184,7 @@ func (p *Pipeline) Enroll(ctx context.Context, img []byte) (Template, error) {
 
 func (p *Pipeline) analyze(ctx context.Context, b []byte, tr *Trace, measures bool) (*pyramid, *Analysis, error) {
 	start := time.Now()
-	pyr, err := decodePyramid(b, p.limits)
+	pyr, err := decodePyramid(ctx, b, p.limits)
 	tr.Decode = time.Since(start)
 	if err != nil {
 		return nil, nil, err

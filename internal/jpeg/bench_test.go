@@ -2,6 +2,7 @@ package jpeg
 
 import (
 	"bytes"
+	"context"
 	"image"
 	stdjpeg "image/jpeg"
 	"math/rand/v2"
@@ -64,7 +65,7 @@ func BenchmarkDecode(b *testing.B) {
 			run("stdlib", func() (image.Image, error) { return stdjpeg.Decode(bytes.NewReader(img.data)) })
 			for _, d := range []int{1, 2, 4, 8} {
 				run("denom"+string(rune('0'+d)), func() (image.Image, error) {
-					return DecodeScaled(bytes.NewReader(img.data), d)
+					return DecodeScaled(context.Background(), bytes.NewReader(img.data), d)
 				})
 			}
 		})

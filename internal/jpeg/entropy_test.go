@@ -2,6 +2,7 @@ package jpeg
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	stdjpeg "image/jpeg"
@@ -66,7 +67,7 @@ func sameThroughReader(t *testing.T, name string, newReader func() io.Reader) {
 	t.Helper()
 	want, wantErr := stdjpeg.Decode(newReader())
 	for _, d := range denoms {
-		got, err := DecodeScaled(newReader(), d)
+		got, err := DecodeScaled(context.Background(), newReader(), d)
 		if diff := sameError(err, wantErr); diff != "" {
 			t.Fatalf("%s /%d: %s", name, d, diff)
 		}

@@ -2,9 +2,12 @@ package jpeg
 
 import (
 	"bytes"
+	"context"
 	"image"
 	stdjpeg "image/jpeg"
 	"testing"
+
+	"github.com/portrait-id/portrait/internal/imagebomb"
 )
 
 // FuzzDecodeScaled decodes arbitrary input at every scale (all four for each
@@ -20,6 +23,10 @@ func FuzzDecodeScaled(f *testing.F) {
 	for _, tf := range generatedFiles(f)[:8] {
 		f.Add(tf.data)
 	}
+	for _, refine := range []bool{false, true} {
+		f.Add(imagebomb.ProgressiveScans(40, 24, maxScans, refine))
+		f.Add(imagebomb.ProgressiveScans(40, 24, maxScans+1, refine))
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := DecodeConfig(bytes.NewReader(b))
 		if err == nil && cfg.Width*cfg.Height > 1<<16 {
@@ -29,7 +36,10 @@ func FuzzDecodeScaled(f *testing.F) {
 		}
 		want, wantErr := stdjpeg.Decode(bytes.NewReader(b))
 		for _, d := range denoms {
-			m, err := DecodeScaled(bytes.NewReader(b), d)
+			m, err := DecodeScaled(context.Background(), bytes.NewReader(b), d)
+			if refused(err, b) {
+				continue
+			}
 			if diff := sameError(err, wantErr); diff != "" {
 				t.Fatalf("/%d: %s", d, diff)
 			}

@@ -52,8 +52,11 @@ type huffman struct {
 	// valsIndices[i] is the index into vals of minCodes[i].
 	valsIndices [maxCodeLength]int32
 	// fast is the sequential decoder's look-up table for the next fastBits
-	// bits; see fastCombined.
-	fast [1 << fastBits]uint32
+	// bits; see fastCombined. It is built when a sequential scan first
+	// uses the table (stale until then), not at its DHT segment: building
+	// it takes ~10 µs, and a file can define a table every 18 bytes.
+	fast  [1 << fastBits]uint32
+	stale bool
 }
 
 // errShortHuffmanData means that an unexpected EOF occurred while decoding
@@ -179,7 +182,7 @@ func (d *decoder) processDHT(n int) error {
 			}
 			c <<= 1
 		}
-		h.buildFast(tc == acTable)
+		h.stale = true
 	}
 	return nil
 }
@@ -191,6 +194,10 @@ func (d *decoder) processDHT(n int) error {
 // it takes. For a value whose extra bits fit in the fastBits too, the entry
 // also holds the coefficient (AC) or difference (DC) they make.
 func (h *huffman) buildFast(ac bool) {
+	if !h.stale {
+		return
+	}
+	h.stale = false
 	const suffixes = 1 << (fastBits - lutSize)
 	for prefix, v := range h.lut {
 		for suffix := range suffixes {

@@ -20,12 +20,16 @@
 // sequential.go), which speeds up every scale.
 //
 // At denominator 1 the output is pixel-identical to image/jpeg's, and every
-// input image/jpeg rejects is rejected here with the same message.
+// input image/jpeg rejects is rejected here with the same message. What it
+// rejects that image/jpeg decodes are files costing far more than their
+// size warrants (see LimitError, maxScans), and a decode whose context ends
+// stops within a row of blocks.
 //
 // JPEG is defined in ITU-T T.81: https://www.w3.org/Graphics/JPEG/itu-t81.pdf.
 package jpeg
 
 import (
+	"context"
 	"errors"
 	"image"
 	"image/color"
@@ -42,6 +46,24 @@ func (e FormatError) Error() string { return "invalid JPEG format: " + string(e)
 type UnsupportedError string
 
 func (e UnsupportedError) Error() string { return "unsupported JPEG feature: " + string(e) }
+
+// A LimitError reports that the input, though it may be valid, would cost
+// more to decode than any photo does: image/jpeg would decode it.
+type LimitError string
+
+func (e LimitError) Error() string { return "JPEG too costly to decode: " + string(e) }
+
+// maxScans is the most scans an image may have. Each scan visits every
+// block of its components whatever its size: a scan coding nothing but
+// end-of-band runs takes ~20 bytes and, at 4096×4096, 262,144 block visits,
+// so the scan count, not the file size, bounds a progressive decode (the
+// "LJT-01-003" issue of libjpeg-turbo's report "Two Issues with the JPEG
+// Standard", which recommends a scan limit; djpeg's -maxscans and TurboJPEG's
+// TJPARAM_SCANLIMIT are that limit, 500 in its fuzzers). Encoders write far
+// fewer: libjpeg's standard script 10 for colour, 6 for grey, and mozjpeg's
+// scan optimisation picks a subset of a 64-scan search script. 64 admits
+// all of that script at once; past it no photo gains anything.
+const maxScans = 64
 
 var errUnsupportedSubsamplingRatio = UnsupportedError("luma/chroma subsampling ratio")
 
@@ -118,8 +140,12 @@ type bits struct {
 }
 
 type decoder struct {
-	r    io.Reader
-	bits bits
+	r io.Reader
+	// ctx ends the decode early: it is checked at each scan and each row
+	// of MCUs.
+	ctx   context.Context
+	scans int
+	bits  bits
 	// bytes is a byte buffer, similar to a bufio.Reader, except that it
 	// has to be able to unread more than 1 byte, due to byte stuffing.
 	// Byte stuffing is specified in section F.1.2.3.
@@ -166,7 +192,11 @@ type decoder struct {
 
 	comp       [maxComponents]component
 	progCoeffs [maxComponents][]block // Saved state between progressive-mode scans.
-	huff       [maxTc + 1][maxTh + 1]huffman
+	// progNonZero has, for each block of progCoeffs, bit z set when its
+	// coefficient at zig-zag index z is not zero. A coefficient never goes
+	// back to zero once set, so the bits are only ever set.
+	progNonZero [maxComponents][]uint64
+	huff        [maxTc + 1][maxTh + 1]huffman
 	// quant holds the quantization tables in natural order, not the
 	// zig-zag order of the stream, so that dequantizing needs no unzig
 	// look-up and a reduced IDCT can pick its corner of the table directly.
@@ -647,6 +677,12 @@ func (d *decoder) decode(r io.Reader, configOnly bool) (image.Image, error) {
 			if configOnly {
 				return nil, nil
 			}
+			if d.scans++; d.scans > maxScans {
+				return nil, LimitError("more than 64 scans")
+			}
+			if err := d.ctx.Err(); err != nil {
+				return nil, err
+			}
 			err = d.processSOS(n)
 		case driMarker:
 			if configOnly {
@@ -796,10 +832,10 @@ func (d *decoder) convertToRGB() (image.Image, error) {
 	return img, nil
 }
 
-// Decode reads a JPEG image from r and returns it as an [image.Image], exactly
-// as image/jpeg.Decode does.
+// Decode reads a JPEG image from r and returns it as an [image.Image], as
+// image/jpeg.Decode does (see the package comment for what it refuses).
 func Decode(r io.Reader) (image.Image, error) {
-	return DecodeScaled(r, 1)
+	return DecodeScaled(context.Background(), r, 1)
 }
 
 // DecodeScaled decodes at 1/denom of the stored size (denom 1, 2, 4 or 8;
@@ -810,8 +846,10 @@ func Decode(r io.Reader) (image.Image, error) {
 // coefficients sampled at the centre of the denom×denom pixels it stands for,
 // so flat areas keep their exact level and the result is close to, though
 // not the same as, the full decode averaged over denom×denom boxes.
-func DecodeScaled(r io.Reader, denom int) (image.Image, error) {
-	var d decoder
+//
+// When ctx ends first, it returns ctx.Err().
+func DecodeScaled(ctx context.Context, r io.Reader, denom int) (image.Image, error) {
+	d := decoder{ctx: ctx}
 	switch denom {
 	case 1:
 		d.scale = 0
@@ -830,7 +868,7 @@ func DecodeScaled(r io.Reader, denom int) (image.Image, error) {
 // DecodeConfig returns the color model and dimensions of a JPEG image without
 // decoding the entire image.
 func DecodeConfig(r io.Reader) (image.Config, error) {
-	var d decoder
+	d := decoder{ctx: context.Background()}
 	if _, err := d.decode(r, true); err != nil {
 		return image.Config{}, err
 	}

@@ -6,6 +6,7 @@ package jpeg
 
 import (
 	"image"
+	mbits "math/bits"
 )
 
 // makeImg allocates and initializes the destination image. Its planes are
@@ -155,14 +156,14 @@ func (d *decoder) processSOS(n int) error {
 	for i := 0; i < nComp; i++ {
 		compIndex := scan[i].compIndex
 		if d.progCoeffs[compIndex] == nil {
-			d.progCoeffs[compIndex] = make([]block, mxx*myy*d.comp[compIndex].h*d.comp[compIndex].v)
+			n := mxx * myy * d.comp[compIndex].h * d.comp[compIndex].v
+			d.progCoeffs[compIndex] = make([]block, n)
+			d.progNonZero[compIndex] = make([]uint64, n)
 		}
 	}
 
 	mcu, expectedRST := 0, uint8(rst0Marker)
 	var (
-		// b is the decoded coefficients, in natural (not zig-zag) order.
-		b  block
 		dc [maxComponents]int32
 		// bx and by are the location of the current block, in units of 8x8
 		// blocks: the third block in the first row has (bx, by) = (2, 0).
@@ -172,6 +173,9 @@ func (d *decoder) processSOS(n int) error {
 		nextX, nextY int
 	)
 	for my := 0; my < myy; my++ {
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
 		for mx := 0; mx < mxx; mx++ {
 			for i := 0; i < nComp; i++ {
 				compIndex := scan[i].compIndex
@@ -222,11 +226,15 @@ func (d *decoder) processSOS(n int) error {
 						}
 					}
 
-					// Load the previous partially decoded coefficients.
-					b = d.progCoeffs[compIndex][by*mxx*hi+bx]
+					// The block's coefficients so far, in natural (not
+					// zig-zag) order, updated in place: a scan that only
+					// continues an end-of-band run then costs next to
+					// nothing per block.
+					bi := by*mxx*hi + bx
+					b, nonZero := &d.progCoeffs[compIndex][bi], &d.progNonZero[compIndex][bi]
 
 					if ah != 0 {
-						if err := d.refine(&b, &d.huff[acTable][scan[i].ta], zigStart, zigEnd, 1<<al); err != nil {
+						if err := d.refine(b, nonZero, &d.huff[acTable][scan[i].ta], zigStart, zigEnd, 1<<al); err != nil {
 							return err
 						}
 					} else {
@@ -252,14 +260,12 @@ func (d *decoder) processSOS(n int) error {
 						if zig <= zigEnd && d.eobRun > 0 {
 							d.eobRun--
 						} else {
-							if err := d.decodeAC(&b, &d.huff[acTable][scan[i].ta], zig, zigEnd, al); err != nil {
+							if err := d.decodeAC(b, nonZero, &d.huff[acTable][scan[i].ta], zig, zigEnd, al); err != nil {
 								return err
 							}
 						}
 					}
 
-					// Save the coefficients.
-					d.progCoeffs[compIndex][by*mxx*hi+bx] = b
 					// At this point, we could call reconstructBlock to dequantize and perform the
 					// inverse DCT, to save early stages of a progressive image to the *image.YCbCr
 					// buffers (the whole point of progressive encoding), but in Go, the jpeg.Decode
@@ -315,6 +321,8 @@ func (d *decoder) sequentialScan(scan []scanComp, mxx, myy int) error {
 		if err != nil {
 			return err
 		}
+		d.huff[dcTable][s.td].buildFast(false)
+		d.huff[acTable][s.ta].buildFast(true)
 		units[i] = unit{
 			blockCoder: blockCoder{dcH: &d.huff[dcTable][s.td], acH: &d.huff[acTable][s.ta]},
 			qt:         &d.quant[c.tq], dst: dst, stride: stride, h: c.h, v: c.v,
@@ -338,6 +346,9 @@ func (d *decoder) sequentialScan(scan []scanComp, mxx, myy int) error {
 	// processSOS.
 	nextX, nextY := 0, 0
 	for my := 0; my < myy; my++ {
+		if err := d.ctx.Err(); err != nil {
+			return err
+		}
 		for mx := 0; mx < mxx; mx++ {
 			for ui := range scan {
 				u := &units[ui]
@@ -412,7 +423,7 @@ func (d *decoder) readRST(expectedRST uint8) (uint8, error) {
 // image/jpeg's loop: sequential scans, which phones write, have their own
 // fast path (sequential.go), and progressive ones are rare enough not to
 // need a second.
-func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) error {
+func (d *decoder) decodeAC(b *block, nonZero *uint64, h *huffman, zig, zigEnd int32, al uint32) error {
 	for ; zig <= zigEnd; zig++ {
 		value, err := d.decodeHuffman(h)
 		if err != nil {
@@ -430,6 +441,7 @@ func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) e
 				return err
 			}
 			b[unzig[zig]] = ac << al
+			*nonZero |= 1 << zig
 		} else {
 			if val0 != 0x0f {
 				d.eobRun = uint16(1 << val0)
@@ -450,8 +462,9 @@ func (d *decoder) decodeAC(b *block, h *huffman, zig, zigEnd int32, al uint32) e
 }
 
 // refine decodes a successive approximation refinement block, as specified in
-// section G.1.2.
-func (d *decoder) refine(b *block, h *huffman, zigStart, zigEnd, delta int32) error {
+// section G.1.2. nonZero has bit z set where b's coefficient at zig-zag
+// index z is not zero (see decoder.progNonZero).
+func (d *decoder) refine(b *block, nonZero *uint64, h *huffman, zigStart, zigEnd, delta int32) error {
 	// Refining a DC component is trivial.
 	if zigStart == 0 {
 		if zigEnd != 0 {
@@ -506,7 +519,7 @@ func (d *decoder) refine(b *block, h *huffman, zigStart, zigEnd, delta int32) er
 				return FormatError("unexpected Huffman code")
 			}
 
-			zig, err = d.refineNonZeroes(b, zig, zigEnd, int32(val0), delta)
+			zig, err = d.refineNonZeroes(b, *nonZero, zig, zigEnd, int32(val0), delta)
 			if err != nil {
 				return err
 			}
@@ -515,30 +528,42 @@ func (d *decoder) refine(b *block, h *huffman, zigStart, zigEnd, delta int32) er
 			}
 			if z != 0 {
 				b[unzig[zig]] = z
+				*nonZero |= 1 << zig
 			}
 		}
 	}
 	if d.eobRun > 0 {
 		d.eobRun--
-		if _, err := d.refineNonZeroes(b, zig, zigEnd, -1, delta); err != nil {
+		if _, err := d.refineNonZeroes(b, *nonZero, zig, zigEnd, -1, delta); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// refineNonZeroes refines non-zero entries of b in zig-zag order. If nz >= 0,
-// the first nz zero entries are skipped over.
-func (d *decoder) refineNonZeroes(b *block, zig, zigEnd, nz, delta int32) (int32, error) {
-	for ; zig <= zigEnd; zig++ {
-		u := unzig[zig]
-		if b[u] == 0 {
-			if nz == 0 {
-				break
-			}
-			nz--
-			continue
+// refineNonZeroes refines non-zero entries of b in zig-zag order, from zig
+// up to zigEnd or, if nz >= 0, up to the zero entry after the first nz,
+// where it stops; it returns where it stopped. nonZero marks b's non-zero
+// entries, so that its cost is that of the bits it reads and not of the
+// entries it passes: an end-of-band run of a refinement scan passes every
+// entry of every block it covers.
+func (d *decoder) refineNonZeroes(b *block, nonZero uint64, zig, zigEnd, nz, delta int32) (int32, error) {
+	if zig > zigEnd {
+		return zig, nil
+	}
+	band := ^uint64(0) >> (63 - zigEnd) &^ (1<<zig - 1)
+	end := zigEnd + 1
+	if nz >= 0 {
+		zeros := ^nonZero & band
+		for ; nz > 0 && zeros != 0; nz-- {
+			zeros &= zeros - 1
 		}
+		if zeros != 0 {
+			end = int32(mbits.TrailingZeros64(zeros))
+		}
+	}
+	// Where end is 64, the shift makes 0 and the mask all ones.
+	for m := nonZero & band & (1<<end - 1); m != 0; m &= m - 1 {
 		bit, err := d.decodeBit()
 		if err != nil {
 			return 0, err
@@ -546,13 +571,14 @@ func (d *decoder) refineNonZeroes(b *block, zig, zigEnd, nz, delta int32) (int32
 		if !bit {
 			continue
 		}
+		u := unzig[mbits.TrailingZeros64(m)]
 		if b[u] >= 0 {
 			b[u] += delta
 		} else {
 			b[u] -= delta
 		}
 	}
-	return zig, nil
+	return end, nil
 }
 
 func (d *decoder) reconstructProgressiveImage() error {
@@ -568,6 +594,9 @@ func (d *decoder) reconstructProgressiveImage() error {
 		h := 8 * d.comp[0].h / d.comp[i].h
 		stride := mxx * d.comp[i].h
 		for by := 0; by*v < d.height; by++ {
+			if err := d.ctx.Err(); err != nil {
+				return err
+			}
 			for bx := 0; bx*h < d.width; bx++ {
 				if err := d.reconstructBlock(&d.progCoeffs[i][by*stride+bx], bx, by, i); err != nil {
 					return err

@@ -1,0 +1,231 @@
+package face
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"image"
+	"image/color"
+	"math/rand/v2"
+	"runtime"
+	"runtime/metrics"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/portrait-id/portrait/internal/imagebomb"
+)
+
+// TestToRGBLayoutsMatchRGBAModel: each decoded layout toRGB converts with a
+// loop of its own gives, pixel for pixel, what color.RGBAModel makes of it.
+func TestToRGBLayoutsMatchRGBAModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	r := image.Rect(0, 0, 37, 23)
+	fill := func(pix []byte) {
+		for i := range pix {
+			pix[i] = byte(rng.Uint32())
+		}
+	}
+	pal := color.Palette{}
+	for range 200 {
+		pal = append(pal, color.NRGBA{byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32()), byte(rng.Uint32())})
+	}
+	imgs := map[string]image.Image{}
+	for name, m := range map[string]interface {
+		image.Image
+		SubImage(image.Rectangle) image.Image
+	}{
+		"Gray": image.NewGray(r), "Gray16": image.NewGray16(r), "RGBA": image.NewRGBA(r),
+		"NRGBA": image.NewNRGBA(r), "RGBA64": image.NewRGBA64(r), "NRGBA64": image.NewNRGBA64(r),
+		"CMYK": image.NewCMYK(r), "Paletted": image.NewPaletted(r, pal),
+	} {
+		switch m := m.(type) {
+		case *image.Gray:
+			fill(m.Pix)
+		case *image.Gray16:
+			fill(m.Pix)
+		case *image.RGBA:
+			fill(m.Pix)
+		case *image.NRGBA:
+			fill(m.Pix)
+		case *image.RGBA64:
+			fill(m.Pix)
+		case *image.NRGBA64:
+			fill(m.Pix)
+		case *image.CMYK:
+			fill(m.Pix)
+		case *image.Paletted:
+			for i := range m.Pix {
+				m.Pix[i] = byte(rng.IntN(len(pal)))
+			}
+		}
+		// A sub-image, so that strides and offsets are exercised.
+		imgs[name] = m.SubImage(image.Rect(3, 2, 36, 21))
+	}
+	for name, img := range imgs {
+		got := toRGB(img, 1)
+		b := img.Bounds()
+		i := 0
+		for y := b.Min.Y; y < b.Max.Y; y++ {
+			for x := b.Min.X; x < b.Max.X; x++ {
+				c := color.RGBAModel.Convert(img.At(x, y)).(color.RGBA)
+				if g := got.Pix[i : i+3]; g[0] != c.R || g[1] != c.G || g[2] != c.B {
+					t.Fatalf("%s at (%d,%d): %v, want %v", name, x, y, g, c)
+				}
+				i += 3
+			}
+		}
+	}
+}
+
+// allocated runs f and returns the bytes it allocated.
+func allocated(f func()) uint64 {
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	f()
+	runtime.ReadMemStats(&after)
+	return after.TotalAlloc - before.TotalAlloc
+}
+
+// TestDecodeRefusesWideSamples: 16-bit images whose decoded form exceeds
+// MaxBytes are refused from their header, before decoding; smaller ones
+// decode to their 8-bit values.
+func TestDecodeRefusesWideSamples(t *testing.T) {
+	for _, tc := range []struct {
+		name, refusal string
+		file          func(w, h int) []byte
+	}{
+		{"PNG", "4096×4096 takes 8 bytes a pixel", imagebomb.PNG16},
+		{"TIFF", "4096×4096 takes 24 bytes a pixel", imagebomb.TIFF16},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bomb := tc.file(4096, 4096)
+			var err error
+			if n := allocated(func() { _, err = decodeImage(bomb, DefaultImageLimits) }); n > 1<<20 {
+				t.Errorf("allocated %d bytes to refuse a %d-byte file", n, len(bomb))
+			}
+			if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), tc.refusal) {
+				t.Fatalf("err = %v, want the 16-bit 4096×4096 image refused", err)
+			}
+			m, err := decodeImage(tc.file(300, 200), DefaultImageLimits)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if m.W != 300 || m.H != 200 || bytes.Count(m.Pix, []byte{0}) != len(m.Pix) {
+				t.Errorf("decoded %d×%d, want 300×200 black", m.W, m.H)
+			}
+		})
+	}
+}
+
+// TestDecodeRefusesScanBombs: a progressive JPEG of more scans than any
+// encoder writes is refused, as ErrImage, and one of as many as allowed
+// still decodes.
+func TestDecodeRefusesScanBombs(t *testing.T) {
+	if _, err := decodeImage(imagebomb.ProgressiveScans(512, 512, 64, true), DefaultImageLimits); err != nil {
+		t.Fatalf("64 scans: %v", err)
+	}
+	_, err := decodeImage(imagebomb.ProgressiveScans(512, 512, 65, true), DefaultImageLimits)
+	if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "more than 64 scans") {
+		t.Fatalf("65 scans: err = %v, want ErrImage refusing the scan count", err)
+	}
+}
+
+// TestDecodeRefusesShortBMP: a BMP header declaring pixels the file does not
+// hold is refused before the decoder allocates the image.
+func TestDecodeRefusesShortBMP(t *testing.T) {
+	b := encode(t, "BMP", quadrants(64, 64))
+	binary.LittleEndian.PutUint32(b[18:], 4000)
+	binary.LittleEndian.PutUint32(b[22:], 4000)
+	var err error
+	if n := allocated(func() { _, err = decodeImage(b, DefaultImageLimits) }); n > 1<<20 {
+		t.Errorf("allocated %d bytes to refuse", n)
+	}
+	if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "truncated BMP") {
+		t.Fatalf("err = %v, want truncated BMP", err)
+	}
+}
+
+// TestDecodeHonoursContext: a call whose context has ended gets the
+// context's error, not ErrImage (the caller's deadline, not the image, is
+// at fault), for every format.
+func TestDecodeHonoursContext(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	files := map[string][]byte{"progressive JPEG": imagebomb.ProgressiveScans(512, 512, 10, false)}
+	for _, name := range formatNames {
+		files[name] = encode(t, name, quadrants(96, 80))
+	}
+	for name, b := range files {
+		if _, err := decodePyramid(ctx, b, DefaultImageLimits); !errors.Is(err, context.Canceled) || errors.Is(err, ErrImage) {
+			t.Errorf("%s: err = %v, want context.Canceled", name, err)
+		}
+	}
+}
+
+// BenchmarkDecodeBombs is what the worst files of each kind cost the decode
+// stage: CPU seconds a call (cpu-s/op, user+system, all threads, so the GC's
+// work counts), the heap's high water during the calls (peak-heap-MB,
+// sampled every 200 µs) and the process's peak RSS so far (maxrss-MB;
+// run one sub-benchmark per process, e.g. -bench 'DecodeBombs/png16-4096$',
+// to read it for that file alone). Refused files are included: what matters
+// is what they cost to refuse.
+func BenchmarkDecodeBombs(b *testing.B) {
+	for _, c := range []struct {
+		name string
+		file func() []byte
+	}{
+		// The largest files the limits admit, then the ones they refuse.
+		{"progressive-64-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, false) }},
+		{"progressive-64-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, true) }},
+		{"progressive-1000-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 1000, true) }},
+		{"png16-2896", func() []byte { return imagebomb.PNG16(2896, 2896) }},
+		{"tiff16-1672", func() []byte { return imagebomb.TIFF16(1672, 1672) }},
+		{"png16-4096", func() []byte { return imagebomb.PNG16(4096, 4096) }},
+		{"tiff16-4096", func() []byte { return imagebomb.TIFF16(4096, 4096) }},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			file := c.file()
+			b.SetBytes(int64(len(file)))
+			b.ReportAllocs()
+			runtime.GC()
+			stop := make(chan struct{})
+			peak := make(chan uint64)
+			go sampleHeap(stop, peak)
+			cpu0 := cpuTime()
+			for b.Loop() {
+				p, err := decodePyramid(context.Background(), file, DefaultImageLimits)
+				if err == nil {
+					p.level(0) // what the pipeline may read of it
+				}
+			}
+			cpu := cpuTime() - cpu0
+			close(stop)
+			b.ReportMetric(cpu.Seconds()/float64(b.N), "cpu-s/op")
+			b.ReportMetric(float64(<-peak)/(1<<20), "peak-heap-MB")
+			var ru syscall.Rusage
+			syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+			b.ReportMetric(float64(ru.Maxrss)/1024, "maxrss-MB")
+		})
+	}
+}
+
+// sampleHeap sends the largest live heap it saw until stop is closed.
+func sampleHeap(stop <-chan struct{}, peak chan<- uint64) {
+	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	var high uint64
+	t := time.NewTicker(200 * time.Microsecond)
+	defer t.Stop()
+	for {
+		metrics.Read(s)
+		high = max(high, s[0].Value.Uint64())
+		select {
+		case <-stop:
+			peak <- high
+			return
+		case <-t.C:
+		}
+	}
+}

@@ -1,0 +1,172 @@
+// Package imagebomb writes small image files that cost a decoder far more
+// than their size suggests, so that tests and benchmarks of the limits that
+// refuse them make their own inputs instead of keeping binary blobs.
+//
+// Every file is valid enough to get past a header check: what makes it
+// expensive is a legal feature of its format repeated (JPEG scans), or
+// pixels compressed near deflate's 1032:1 limit (16-bit PNG and TIFF).
+package imagebomb
+
+import (
+	"bytes"
+	"compress/zlib"
+	"encoding/binary"
+	"hash/crc32"
+	"io"
+)
+
+// ProgressiveScans is a greyscale w×h progressive JPEG whose n scans each
+// cover every block's AC coefficients 1..63 with end-of-band runs, about 20
+// bytes a scan at 4096×4096, nothing else: decoding still visits every
+// block in every scan. refine picks successive-approximation refinement
+// scans (Ah=1, Al=0), which also walk each block's 63 coefficients looking
+// for nonzero ones to correct, over first scans (Ah=0, Al=0).
+func ProgressiveScans(w, h, n int, refine bool) []byte {
+	var b bytes.Buffer
+	b.Write([]byte{0xFF, 0xD8})
+	// One quantization table of ones.
+	seg(&b, 0xDB, append([]byte{0x00}, bytes.Repeat([]byte{1}, 64)...))
+	seg(&b, 0xC2, []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0})
+	// An AC table with one 1-bit code, "0", for symbol 0xE0: an end-of-band
+	// run of 2^14 plus the next 14 bits.
+	dht := append([]byte{0x10, 1}, make([]byte, 15)...)
+	seg(&b, 0xC4, append(dht, 0xE0))
+	ah := byte(0x00)
+	if refine {
+		ah = 0x10
+	}
+	blocks := ((w + 7) / 8) * ((h + 7) / 8)
+	var data bitWriter
+	for left := blocks; left > 0; left -= 1<<15 - 1 {
+		data.write(0, 1)
+		data.write(1<<14-1, 14) // a run of 32767 blocks
+	}
+	scan := data.bytes()
+	for range n {
+		seg(&b, 0xDA, []byte{1, 1, 0x00, 1, 63, ah})
+		b.Write(scan)
+	}
+	b.Write([]byte{0xFF, 0xD9})
+	return b.Bytes()
+}
+
+// seg writes a JPEG marker segment.
+func seg(b *bytes.Buffer, marker byte, payload []byte) {
+	b.Write([]byte{0xFF, marker, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)})
+	b.Write(payload)
+}
+
+// bitWriter packs entropy-coded bits MSB first, stuffing a zero after 0xFF.
+type bitWriter struct {
+	out  []byte
+	acc  uint32
+	nacc uint
+}
+
+func (w *bitWriter) write(v uint32, n uint) {
+	for i := int(n) - 1; i >= 0; i-- {
+		w.acc = w.acc<<1 | (v>>uint(i))&1
+		if w.nacc++; w.nacc == 8 {
+			w.emit()
+		}
+	}
+}
+
+func (w *bitWriter) emit() {
+	c := byte(w.acc)
+	w.out = append(w.out, c)
+	if c == 0xFF {
+		w.out = append(w.out, 0)
+	}
+	w.acc, w.nacc = 0, 0
+}
+
+// bytes pads the last byte with ones, as T.81 F.1.2.3 says.
+func (w *bitWriter) bytes() []byte {
+	for w.nacc != 0 {
+		w.write(1, 1)
+	}
+	return w.out
+}
+
+// zeros is the zlib stream of n zero bytes, written a row at a time with a
+// zero before each row when rowFilter is set (PNG's filter type byte).
+func zeros(n, row int, rowFilter bool) []byte {
+	var b bytes.Buffer
+	z, _ := zlib.NewWriterLevel(&b, zlib.BestCompression)
+	line := make([]byte, row+1)
+	if !rowFilter {
+		line = line[:row]
+	}
+	for range n / row {
+		z.Write(line)
+	}
+	z.Close()
+	return b.Bytes()
+}
+
+// PNG16 is a w×h 16-bit RGBA PNG of black, about w·h/128 bytes: decoded it
+// is 8 bytes a pixel, 128 MiB at 4096×4096.
+func PNG16(w, h int) []byte {
+	var b bytes.Buffer
+	b.WriteString("\x89PNG\r\n\x1a\n")
+	ihdr := binary.BigEndian.AppendUint32(nil, uint32(w))
+	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
+	ihdr = append(ihdr, 16, 6, 0, 0, 0) // depth 16, RGBA, deflate, no filter, no interlace
+	chunk(&b, "IHDR", ihdr)
+	chunk(&b, "IDAT", zeros(8*w*h, 8*w, true))
+	chunk(&b, "IEND", nil)
+	return b.Bytes()
+}
+
+func chunk(w io.Writer, typ string, data []byte) {
+	var hdr [8]byte
+	binary.BigEndian.PutUint32(hdr[:], uint32(len(data)))
+	copy(hdr[4:], typ)
+	w.Write(hdr[:])
+	w.Write(data)
+	crc := crc32.NewIEEE()
+	crc.Write(hdr[4:])
+	crc.Write(data)
+	binary.Write(w, binary.BigEndian, crc.Sum32())
+}
+
+// TIFF16 is a w×h 16-bit RGB TIFF of black in one deflate-compressed strip,
+// about w·h/170 bytes: decoded it is 6 bytes a pixel (8 in image.RGBA64).
+func TIFF16(w, h int) []byte {
+	strip := zeros(6*w*h, 6*w, false)
+	type entry struct {
+		tag, typ uint16
+		count    uint32
+		val      uint32
+	}
+	const ifdAt = 8
+	entries := []entry{
+		{256, 4, 1, uint32(w)},
+		{257, 4, 1, uint32(h)},
+		{258, 3, 3, 0}, // BitsPerSample 16,16,16, at bpsAt
+		{259, 3, 1, 8}, // Deflate
+		{262, 3, 1, 2}, // RGB
+		{273, 4, 1, 0}, // StripOffsets, at dataAt
+		{277, 3, 1, 3},
+		{278, 4, 1, uint32(h)},
+		{279, 4, 1, uint32(len(strip))},
+	}
+	bpsAt := uint32(ifdAt + 2 + 12*len(entries) + 4)
+	dataAt := bpsAt + 6
+	entries[2].val, entries[5].val = bpsAt, dataAt
+	b := []byte("II*\x00")
+	b = binary.LittleEndian.AppendUint32(b, ifdAt)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.typ)
+		b = binary.LittleEndian.AppendUint32(b, e.count)
+		b = binary.LittleEndian.AppendUint32(b, e.val)
+	}
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	for range 3 {
+		b = binary.LittleEndian.AppendUint16(b, 16)
+	}
+	return append(b, strip...)
+}

@@ -1,0 +1,72 @@
+package jpeg
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	stdjpeg "image/jpeg"
+	"testing"
+
+	"github.com/portrait-id/portrait/internal/imagebomb"
+)
+
+// TestScanLimit: up to maxScans scans decode as image/jpeg decodes them;
+// one more is a LimitError, though image/jpeg decodes it too.
+func TestScanLimit(t *testing.T) {
+	for _, refine := range []bool{false, true} {
+		checkAgainstStdlib(t, "at the limit", imagebomb.ProgressiveScans(96, 64, maxScans, refine))
+		over := imagebomb.ProgressiveScans(96, 64, maxScans+1, refine)
+		if _, err := stdjpeg.Decode(bytes.NewReader(over)); err != nil {
+			t.Fatalf("image/jpeg: %v", err)
+		}
+		for _, d := range denoms {
+			var le LimitError
+			if _, err := DecodeScaled(context.Background(), bytes.NewReader(over), d); !errors.As(err, &le) {
+				t.Errorf("%d scans, refine %v, /%d: err = %v, want a LimitError", maxScans+1, refine, d, err)
+			}
+		}
+	}
+}
+
+// countdown is a context that ends once its Err has been asked n times:
+// a deadline passing at a known point of the decode.
+type countdown struct {
+	context.Context
+	n, asked int
+}
+
+func (c *countdown) Err() error {
+	if c.asked++; c.asked > c.n {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+// TestContextStopsDecode: the decoder asks its context at every row of
+// MCUs, in every kind of scan and in the final reconstruction of a
+// progressive image, and returns its error as soon as it has one.
+func TestContextStopsDecode(t *testing.T) {
+	files := append(testdataFiles(t), testFile{"bomb", imagebomb.ProgressiveScans(256, 256, 20, true)})
+	for _, f := range files {
+		for _, d := range denoms {
+			// How often an unending decode asks.
+			all := &countdown{Context: context.Background(), n: 1 << 30}
+			if _, err := DecodeScaled(all, bytes.NewReader(f.data), d); err != nil && f.name != "video-001.progressive.truncated.jpeg" {
+				t.Fatalf("%s: %v", f.name, err)
+			}
+			cfg, _ := DecodeConfig(bytes.NewReader(f.data))
+			if rows := (cfg.Height + 15) / 16; all.asked < rows {
+				t.Errorf("%s /%d: context asked %d times for %d rows of MCUs", f.name, d, all.asked, rows)
+			}
+			for _, n := range []int{0, 1, all.asked / 2, all.asked - 1} {
+				c := &countdown{Context: context.Background(), n: n}
+				if _, err := DecodeScaled(c, bytes.NewReader(f.data), d); !errors.Is(err, context.DeadlineExceeded) {
+					t.Fatalf("%s /%d: deadline after %d checks: err = %v", f.name, d, n, err)
+				}
+				if c.asked != n+1 {
+					t.Fatalf("%s /%d: went on asking after the deadline (%d times, ended at %d)", f.name, d, c.asked, n+1)
+				}
+			}
+		}
+	}
+}
