@@ -6,11 +6,10 @@ import (
 	"testing"
 )
 
-// TestMergeCountsCrossSetImpostors: two sets of different people measured
-// together keep every set's genuine pairs, and their impostors are every
-// cross-identity pair of either set plus every pair across the sets — the
-// cross-set group pairs included.
-func TestMergeCountsCrossSetImpostors(t *testing.T) {
+// TestMergeKeepsImpostorsInsideSets: two sets of different people measured
+// together keep every set's genuine pairs and every set's impostors — and
+// no pair across the sets, even between two people of one group.
+func TestMergeKeepsImpostorsInsideSets(t *testing.T) {
 	one := writeSet(t, map[string]string{"a/1.jpg": "0", "a/2.jpg": "10", "b/1.jpg": "90"},
 		"a\tb\tsame\na/1.jpg\ta/2.jpg\t1\na/1.jpg\tb/1.jpg\t0\n", "identity\tgroup\na\tg\nb\th\n")
 	two := writeSet(t, map[string]string{"a/1.jpg": "180", "c/1.jpg": "45", "c/2.jpg": "50"},
@@ -43,14 +42,19 @@ func TestMergeCountsCrossSetImpostors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// 6 images, 15 pairs, 2 same-identity: 13 impostors. Group g holds
-	// set one's a (2 photos), set two's a and c (3): 10 pairs, 2 of them
-	// same-identity.
-	if m.All.Impostors.Len() != 13 || len(m.All.Genuine) != 2 {
-		t.Errorf("all: %d impostors, %d genuine; want 13, 2", m.All.Impostors.Len(), len(m.All.Genuine))
+	// Each set: 3 photos, 3 pairs, 1 same-identity: 2 impostors. Group g
+	// holds set one's a (2 photos: no impostor) and set two's a and c (3:
+	// 2 impostors).
+	if m.All.Impostors.Len() != 4 || len(m.All.Genuine) != 2 {
+		t.Errorf("all: %d impostors, %d genuine; want 4, 2", m.All.Impostors.Len(), len(m.All.Genuine))
 	}
-	if g := m.Groups["g"]; g.Impostors.Len() != 8 || len(g.Genuine) != 2 {
-		t.Errorf("group g: %d impostors, %d genuine; want 8, 2", g.Impostors.Len(), len(g.Genuine))
+	if g := m.Groups["g"]; g.Impostors.Len() != 2 || len(g.Genuine) != 2 {
+		t.Errorf("group g: %d impostors, %d genuine; want 2, 2", g.Impostors.Len(), len(g.Genuine))
+	}
+	// A subset of the merge (a cross-validation fold) keeps the origins.
+	sub, _ := s.Subset(func(id int) bool { return id != 0 })
+	if len(sub.Origin) != 3 || sub.Origin[0] != 0 || sub.Origin[2] != 1 {
+		t.Errorf("subset origins %v, want [0 1 1]", sub.Origin)
 	}
 
 	if _, _, err := Merge(sets, embs[:1]); err == nil {

@@ -182,7 +182,8 @@ func Measure(s *Set, e *Embeddings) (*Measurement, error) {
 }
 
 // allPairs returns the similarity of every cross-identity pair of the
-// images in ok, overall and within each group.
+// images in ok (of one origin, in a merged set), overall and within each
+// group.
 func allPairs(s *Set, e *Embeddings, ok []int, dim int) ([]float32, map[string][]float32) {
 	n := len(ok)
 	a := make([]float32, n*dim)  // templates as rows
@@ -198,8 +199,12 @@ func allPairs(s *Set, e *Embeddings, ok []int, dim int) ([]float32, map[string][
 	c := make([]float32, block*n)
 	id := make([]int, n)
 	grp := make([]string, n)
+	origin := make([]int, n)
 	for r, i := range ok {
 		id[r], grp[r] = s.Identity[i], s.ImageGroup(i)
+		if s.Origin != nil {
+			origin[r] = s.Origin[s.Identity[i]]
+		}
 	}
 	all := make([]float32, 0, n*(n-1)/2)
 	groups := map[string][]float32{}
@@ -209,7 +214,7 @@ func allPairs(s *Set, e *Embeddings, ok []int, dim int) ([]float32, map[string][
 		for r := r0; r < r0+rows; r++ {
 			row := c[(r-r0)*n : (r-r0+1)*n]
 			for j := r + 1; j < n; j++ {
-				if id[j] == id[r] {
+				if id[j] == id[r] || origin[j] != origin[r] {
 					continue
 				}
 				all = append(all, row[j])

@@ -26,7 +26,10 @@ type Set struct {
 	Identity   []int    // per image, index into Identities
 	Identities []string
 	Group      []string // per identity; "" without identities.tsv
-	Pairs      []Pair
+	// Origin is, in a Merge of sets, the set each identity came from (nil
+	// otherwise): impostor pairs are only counted inside one origin.
+	Origin []int
+	Pairs  []Pair
 }
 
 // Pair is one labelled pair of pairs.tsv, by image index.
@@ -212,6 +215,9 @@ func (s *Set) Subset(keep func(identity int) bool) (sub *Set, images []int) {
 			newID[id] = len(out.Identities)
 			out.Identities = append(out.Identities, name)
 			out.Group = append(out.Group, s.Group[id])
+			if s.Origin != nil {
+				out.Origin = append(out.Origin, s.Origin[id])
+			}
 		}
 	}
 	newImg := map[int]int{}
