@@ -9,12 +9,14 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"net/http"
 	"os"
 	"time"
 
 	"github.com/portrait-id/portrait/idcard"
+	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/verify"
 )
@@ -68,7 +70,7 @@ type handler struct {
 
 func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
-	req := verify.Request{TraceID: newTraceID(), Received: start}
+	req := verify.Request{TraceID: newTraceID(), Received: start, Source: r.RemoteAddr}
 	out := h.run(w, r, &req)
 	code, detail := protocol.Classify(out.Err)
 	env := envelope{
@@ -99,7 +101,13 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 
 // logCall records one call, masked, before its answer is written, so that a
 // caller that has the answer also finds the record.
+//
+// A failed authentication past its budget is not logged: anyone can send
+// those at line rate, and the metrics still count their answers.
 func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outcome, env envelope, start time.Time) {
+	if errors.Is(out.Err, merchant.ErrAuthThrottled) {
+		return
+	}
 	code := protocol.Code(env.Code)
 	attrs := []slog.Attr{
 		slog.String("trace_id", env.TraceID),

@@ -327,7 +327,7 @@ func TestBodyVariants(t *testing.T) {
 			}
 			got := f.fake.last(t)
 			want := verify.Request{
-				TraceID: got.TraceID, Received: got.Received,
+				TraceID: got.TraceID, Received: got.Received, Source: got.Source,
 				AppKey: "ak_test", RequestID: testParams.RequestID, IDNumber: testParams.IDNumber,
 				Name: tt.wantName, Timestamp: testParams.Timestamp, Sign: testParams.Sign,
 			}

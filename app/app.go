@@ -165,9 +165,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if claims == nil {
 		claims = state.NewClaims()
 	}
+	var signs merchant.Signs = state.NewSigns()
 	if cfg.Redis != "" && faces != nil {
 		opt := redisstate.Options{}
-		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter = limiter, claims, upstream.NewMemoryCounter()
+		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = limiter, claims, upstream.NewMemoryCounter(), signs
 		if cfg.Metrics != nil {
 			opt.OnFallback = cfg.Metrics.RedisFallback
 		}
@@ -175,9 +176,9 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Close()
 			return nil, err
 		}
-		limiter, claims = a.redis, a.redis
+		limiter, claims, signs = a.redis, a.redis, a.redis
 	}
-	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, CacheTTL: cfg.MerchantTTL})
+	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, Signs: signs, CacheTTL: cfg.MerchantTTL})
 	a.Registry = identity.NewRegistry(a.Store, enroller)
 	a.Ledger = ledger.Open(a.Store)
 	if faces == nil {

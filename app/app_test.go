@@ -3,15 +3,12 @@ package app_test
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"net/http/httptest"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -126,22 +123,7 @@ type response struct {
 
 func post(t *testing.T, srv *httptest.Server, appKey, secret, requestID, id, name string, selfie []byte) response {
 	t.Helper()
-	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
-	form := url.Values{
-		"app_key": {appKey}, "request_id": {requestID}, "id_number": {id}, "name": {name}, "timestamp": {ts},
-		"sign":          {sign.Compute(appKey, id, name, requestID, ts, secret)},
-		"selfie_base64": {base64.StdEncoding.EncodeToString(selfie)},
-	}
-	resp, err := http.PostForm(srv.URL+"/api/identity/portrait_verification", form)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var r response
-	if err := json.NewDecoder(resp.Body).Decode(&r); err != nil {
-		t.Fatal(err)
-	}
-	return r
+	return newSigned(appKey, secret, requestID, id, name, selfie).post(t, srv)
 }
 
 // TestServeOverHTTP runs calls through the real handler, store and ledger

@@ -43,9 +43,12 @@ type Limiter interface {
 
 // Config wires a Service.
 type Config struct {
-	Store    store.Merchants
-	Sealer   *Sealer
-	Limiter  Limiter
+	Store   store.Merchants
+	Sealer  *Sealer
+	Limiter Limiter // also keeps the failed-authentication budgets
+	// Signs remembers accepted signatures; nil accepts a signature any
+	// number of times within its window (tests of other rules only).
+	Signs    Signs
 	CacheTTL time.Duration // 0: DefaultCacheTTL
 	Window   time.Duration // timestamp window; 0: sign.DefaultWindow
 }

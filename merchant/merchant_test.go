@@ -43,7 +43,7 @@ func newService(t *testing.T, db store.Merchants, ttl time.Duration) *merchant.S
 	if err != nil {
 		t.Fatal(err)
 	}
-	return merchant.New(merchant.Config{Store: db, Sealer: sealer, Limiter: state.NewLimiter(), CacheTTL: ttl})
+	return merchant.New(merchant.Config{Store: db, Sealer: sealer, Limiter: state.NewLimiter(), Signs: state.NewSigns(), CacheTTL: ttl})
 }
 
 func TestCreateCredentials(t *testing.T) {

@@ -2,9 +2,14 @@ package merchant
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"fmt"
+	"net"
+	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -23,6 +28,35 @@ type Call struct {
 	Sign      string
 	Service   string
 	Now       time.Time
+	// Unsigned identifies what the signature does not cover (the selfie),
+	// so that a sign is accepted again only for exactly the same request.
+	Unsigned [32]byte
+	// Source is the caller's network address ("host:port" or a host), the
+	// key of its failed-authentication budget; "" has none.
+	Source string
+}
+
+// Failed-authentication budgets: token buckets that only failures draw
+// from, per app_key and per source address (IPv6 per /64). Within them a
+// failure is answered, logged and (for a known app_key) recorded as always;
+// beyond them it is answered the same but costs neither a log record nor a
+// ledger row, so that a caller without credentials cannot fill the disk.
+// A merchant with a wrong secret still sees its first 30 failures and one
+// a second after that.
+const (
+	FailuresPerKeyRate     = 1.0
+	FailuresPerKeyBurst    = 30
+	FailuresPerSourceRate  = 2.0
+	FailuresPerSourceBurst = 60
+)
+
+// Signs remembers which request each accepted signature was made for, for
+// as long as its timestamp stays inside the window (state.Signs in
+// process, redisstate across instances).
+type Signs interface {
+	// Use records key for a request of digest until ttl has passed and
+	// reports whether key was free or already held the same digest.
+	Use(ctx context.Context, key string, digest [32]byte, ttl time.Duration) (bool, error)
 }
 
 // Account is a merchant as the policy sees it, secret opened.
@@ -40,8 +74,17 @@ type Account struct {
 // answered without spending either. A refusal of an account that exists
 // returns the account beside the error, so that the caller can attribute
 // the call to a merchant that exists (and to no name a stranger made up).
+//
+// A signature is accepted once within the timestamp window, and again only
+// for the same request (its idempotent retry): the document's signature
+// concatenates the fields with no delimiter, so a captured call with
+// characters moved between adjacent fields would otherwise sign as a new
+// one, and the selfie is not signed at all.
 func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 	a, err := s.account(ctx, c.AppKey)
+	if errors.Is(err, ErrUnknownAppKey) {
+		return nil, s.failed(c, false, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -50,11 +93,17 @@ func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 		window = sign.DefaultWindow
 	}
 	if err := sign.CheckTimestamp(c.Timestamp, c.Now, window); err != nil {
-		return a, fmt.Errorf("merchant %s: %w", c.AppKey, TimestampError(err))
+		return a, s.failed(c, true, fmt.Errorf("merchant %s: %w", c.AppKey, TimestampError(err)))
 	}
 	want := sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, a.secret)
 	if !sign.Equal(want, c.Sign) {
-		return a, fmt.Errorf("merchant %s: %w", c.AppKey, protocol.Wrap(protocol.CodeSignature, "", sign.ErrSignature))
+		return a, s.failed(c, true, fmt.Errorf("merchant %s: %w", c.AppKey, protocol.Wrap(protocol.CodeSignature, "", sign.ErrSignature)))
+	}
+	if err := s.useSign(ctx, c, window); err != nil {
+		if errors.Is(err, ErrSignReused) {
+			return a, s.failed(c, true, err)
+		}
+		return a, err
 	}
 	switch a.Status {
 	case store.StatusActive:
@@ -85,6 +134,71 @@ func TimestampError(err error) error {
 		return protocol.Wrap(protocol.CodeRequestExpired, "", err)
 	}
 	return err
+}
+
+// useSign records c's signature for the rest of its window, or refuses it
+// when it was accepted for another request. The digest covers each signed
+// field separately (length-prefixed), so a shift between fields changes it.
+func (s *Service) useSign(ctx context.Context, c Call, window time.Duration) error {
+	if s.cfg.Signs == nil {
+		return nil
+	}
+	h := sha256.New()
+	for _, f := range [...]string{c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp} {
+		binary.Write(h, binary.LittleEndian, uint64(len(f)))
+		h.Write([]byte(f))
+	}
+	h.Write(c.Unsigned[:])
+	var digest [32]byte
+	h.Sum(digest[:0])
+	ms, _ := strconv.ParseInt(c.Timestamp, 10, 64) // checked by CheckTimestamp
+	// Past its timestamp's window the call is refused as expired anyway;
+	// a second of margin covers the instances' clock skew.
+	ttl := time.UnixMilli(ms).Add(window).Sub(c.Now) + time.Second
+	ok, err := s.cfg.Signs.Use(ctx, c.AppKey+"\x00"+sign.Canonical(c.Sign), digest, ttl)
+	if err != nil {
+		return fmt.Errorf("merchant %s: remember sign: %w", c.AppKey, err)
+	}
+	if !ok {
+		return fmt.Errorf("merchant %s: %w", c.AppKey, ErrSignReused)
+	}
+	return nil
+}
+
+// failed draws err from the failure budgets of c's source and, when the
+// app_key is known, its app_key, and joins ErrAuthThrottled to it when one
+// of them is spent.
+func (s *Service) failed(c Call, knownKey bool, err error) error {
+	over := false
+	if src := sourceKey(c.Source); src != "" {
+		over = !s.cfg.Limiter.Allow("authfail:src:"+src, FailuresPerSourceRate, FailuresPerSourceBurst, c.Now)
+	}
+	if knownKey && !s.cfg.Limiter.Allow("authfail:key:"+c.AppKey, FailuresPerKeyRate, FailuresPerKeyBurst, c.Now) {
+		over = true
+	}
+	if over {
+		return fmt.Errorf("%w (%w)", err, ErrAuthThrottled)
+	}
+	return err
+}
+
+// sourceKey is the budget key of a caller's address: the IP, or its /64 for
+// IPv6, where one subscriber holds the whole prefix.
+func sourceKey(source string) string {
+	host := source
+	if h, _, err := net.SplitHostPort(source); err == nil {
+		host = h
+	}
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is6() {
+		p, _ := ip.Prefix(64)
+		return p.String()
+	}
+	return ip.String()
 }
 
 // Admit takes one token from the account's rate limit and reserves one unit

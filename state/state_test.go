@@ -2,6 +2,7 @@ package state
 
 import (
 	"context"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -84,5 +85,67 @@ func TestClaims(t *testing.T) {
 	release() // twice is harmless
 	if r, h, _ := c.Claim(ctx, "k", b); r == nil || h != nil {
 		t.Error("a released key cannot be claimed again")
+	}
+}
+
+// Buckets of keys that stopped calling are dropped once they have refilled,
+// so callers' addresses as keys do not grow memory without bound.
+func TestLimiterForgetsRefilledBuckets(t *testing.T) {
+	l := NewLimiter()
+	t0 := time.Unix(1000, 0)
+	for i := range 100_000 {
+		l.Allow(fmt.Sprint("ip:", i), 1, 2, t0.Add(time.Duration(i)*time.Millisecond))
+	}
+	l.mu.Lock()
+	n := len(l.buckets)
+	l.mu.Unlock()
+	// A bucket of burst 2 after one call refills in 1 s: about 1,000 keys
+	// are still refilling at any time, and the map is swept at twice its size.
+	if n > 4096 {
+		t.Errorf("%d buckets kept", n)
+	}
+	// A drained bucket is not forgotten while it refills.
+	l.Allow("hot", 1, 1, t0)
+	for i := range 5000 {
+		l.Allow(fmt.Sprint("other:", i), 1, 1, t0)
+	}
+	if l.Allow("hot", 1, 1, t0.Add(100*time.Millisecond)) {
+		t.Error("a drained bucket was refilled by a sweep")
+	}
+}
+
+func TestSigns(t *testing.T) {
+	ctx := context.Background()
+	s := NewSigns()
+	a, b := [32]byte{1}, [32]byte{2}
+	steps := []struct {
+		key    string
+		digest [32]byte
+		ttl    time.Duration
+		want   bool
+	}{
+		{"k", a, time.Minute, true},
+		{"k", a, time.Minute, true}, // the same request again: its retry
+		{"k", b, time.Minute, false},
+		{"other", b, time.Minute, true},
+		{"short", a, time.Nanosecond, true},
+	}
+	for i, st := range steps {
+		if ok, err := s.Use(ctx, st.key, st.digest, st.ttl); ok != st.want || err != nil {
+			t.Errorf("step %d: Use(%s) = %v, %v; want %v", i, st.key, ok, err, st.want)
+		}
+	}
+	time.Sleep(time.Millisecond)
+	if ok, _ := s.Use(ctx, "short", b, time.Minute); !ok {
+		t.Error("an expired signature is still held")
+	}
+	for i := range 10_000 {
+		s.Use(ctx, fmt.Sprint("gone:", i), a, time.Nanosecond)
+	}
+	s.mu.Lock()
+	n := len(s.seen)
+	s.mu.Unlock()
+	if n > 2048 {
+		t.Errorf("%d expired signatures kept", n)
 	}
 }

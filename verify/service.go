@@ -135,8 +135,9 @@ const replayPoll = 10 * time.Millisecond
 
 // Verify implements Verifier. The order of checks:
 //
-//  1. app_key, timestamp, signature, status, expiry, grant (merchant policy);
-//     an unknown app_key is answered without a ledger row, every later
+//  1. app_key, timestamp, signature, sign reuse, status, expiry, grant
+//     (merchant policy); an unknown app_key, and a failed authentication
+//     past its budget, are answered without a ledger row, every later
 //     outcome of this call gets one;
 //  2. idempotency: a request_id this merchant already got a 0000 answer for
 //     is answered with that answer (same trace_id, data and charge; no new
@@ -166,18 +167,19 @@ func (s *Service) verify(ctx context.Context, req Request) (Outcome, *merchant.A
 	if now.IsZero() {
 		now = s.cfg.Now()
 	}
+	digest := contentDigest(req)
 	acct, err := s.cfg.Merchants.Authenticate(ctx, merchant.Call{
 		AppKey: req.AppKey, IDNumber: req.IDNumber, Name: req.Name, RequestID: req.RequestID,
 		Timestamp: req.Timestamp, Sign: req.Sign, Service: merchant.ServicePortrait, Now: now,
+		Unsigned: digest, Source: req.Source,
 	})
-	if errors.Is(err, merchant.ErrUnknownAppKey) {
+	if errors.Is(err, merchant.ErrUnknownAppKey) || errors.Is(err, merchant.ErrAuthThrottled) {
 		return Outcome{TraceID: req.TraceID, Err: err}, nil
 	}
 	if err != nil {
 		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
 	}
 
-	digest := contentDigest(req)
 	release, replay, err := s.claim(ctx, req, digest)
 	if err != nil {
 		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct

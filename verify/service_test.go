@@ -130,7 +130,7 @@ func newEnv(t *testing.T, edit func(*merchant.Settings)) *env {
 	}
 	sealer, _ := merchant.NewSealer(bytes.Repeat([]byte{7}, merchant.KeySize))
 	e := &env{t: t, db: db, faces: &fakeFaces{score: 87.456, unblock: make(chan struct{})}, source: newSource(), book: ledger.Open(db)}
-	e.merch = merchant.New(merchant.Config{Store: db, Sealer: sealer, Limiter: state.NewLimiter()})
+	e.merch = merchant.New(merchant.Config{Store: db, Sealer: sealer, Limiter: state.NewLimiter(), Signs: state.NewSigns()})
 	t.Cleanup(func() { e.book.Close(); db.Close() })
 	set := merchant.NewSettings("test")
 	set.QPS, set.Burst = 1000, 1000
@@ -307,14 +307,17 @@ func TestReplay(t *testing.T) {
 	if m, _ := e.db.GetMerchant(ctx, e.key); m.QuotaUsed != 1 {
 		t.Errorf("quota use %d after replays, want 1 (billed once)", m.QuotaUsed)
 	}
-	// Same request_id, other content: 1002 with a row of its own.
-	for _, edit := range []func(*verify.Request){
+	// Same request_id, other content: 1002 with a row of its own. Each is
+	// a new call, signed anew: the same sign with another selfie is refused
+	// before the request_id is looked at.
+	for i, edit := range []func(*verify.Request){
 		func(r *verify.Request) { r.Selfie = []byte("other selfie") },
 		func(r *verify.Request) { r.Name = "李四" },
 		func(r *verify.Request) { r.IDNumber = idNoPhoto },
 	} {
 		reuse := retry
 		reuse.TraceID = fmt.Sprintf("TID-reuse-%d", e.seq.Add(1))
+		reuse.Timestamp = strconv.FormatInt(time.Now().UnixMilli()+int64(i+1), 10)
 		edit(&reuse)
 		e.sign(&reuse)
 		if out := e.svc.Verify(ctx, reuse); !errors.Is(out.Err, verify.ErrRequestIDReused) || out.TraceID != reuse.TraceID {

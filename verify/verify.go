@@ -22,6 +22,7 @@ type Request struct {
 	Sign      string
 	Selfie    []byte // decoded image bytes
 	Received  time.Time
+	Source    string // the caller's address (http.Request.RemoteAddr), for the failed-authentication budget
 }
 
 // Data is the document's data object. Fields beyond Result are meaningful only

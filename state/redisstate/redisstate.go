@@ -1,8 +1,9 @@
 // Package redisstate keeps the state several instances must share at call
 // rate in Redis: the per-merchant token buckets (one global limit, not one per
 // instance), the idempotency claims of calls in flight and the per-ID-number
-// daily counts. It implements the same interfaces as the in-process package
-// state and upstream (merchant.Limiter, verify.Claims, upstream.Counter).
+// daily counts and the signatures accepted within the timestamp window. It
+// implements the same interfaces as the in-process package state and
+// upstream (merchant.Limiter, merchant.Signs, verify.Claims, upstream.Counter).
 //
 // When Redis cannot be reached the service keeps answering: each instance
 // falls back to its in-process limiter, claims and counter (given in
@@ -44,6 +45,11 @@ type Counter interface {
 	Incr(ctx context.Context, day, key string) (int64, error)
 }
 
+// Signs is what the fallback signature memory provides (state.Signs).
+type Signs interface {
+	Use(ctx context.Context, key string, digest [32]byte, ttl time.Duration) (bool, error)
+}
+
 // Defaults of Options.
 const (
 	DefaultPrefix     = "portrait:"
@@ -53,12 +59,13 @@ const (
 )
 
 // Options configure a State. Fallback.Limiter and Fallback.Claims are
-// required; Fallback.Counter is required for Incr.
+// required; Fallback.Counter is required for Incr, Fallback.Signs for Use.
 type Options struct {
 	Fallback struct {
 		Limiter Limiter
 		Claims  Claims
 		Counter Counter
+		Signs   Signs
 	}
 	// Prefix of every key, so that several deployments can share a server.
 	Prefix string
@@ -316,4 +323,39 @@ func (s *State) Incr(ctx context.Context, day, key string) (int64, error) {
 		return s.opt.Fallback.Counter.Incr(ctx, day, key)
 	}
 	return n, nil
+}
+
+// signScript records a signature's request digest unless the signature is
+// already recorded, and returns what was there: one step, so that two
+// instances receiving the same sign at once cannot both take it as new.
+var signScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+	return ARGV[1]
+end
+return redis.call('GET', KEYS[1])
+`)
+
+// Use implements merchant.Signs across instances: key (a merchant's
+// signature) is recorded for digest until ttl has passed, and it reports
+// whether key was free or already held the same digest.
+func (s *State) Use(ctx context.Context, key string, digest [32]byte, ttl time.Duration) (bool, error) {
+	if s.opt.Fallback.Signs == nil {
+		return false, errors.New("redisstate: Use needs Options.Fallback.Signs")
+	}
+	if !s.usable() {
+		return s.opt.Fallback.Signs.Use(ctx, key, digest, ttl)
+	}
+	h := sha256.Sum256([]byte(key))
+	rkey := s.opt.Prefix + "sign:" + hex.EncodeToString(h[:])
+	octx, cancel := context.WithTimeout(ctx, s.opt.OpTimeout)
+	defer cancel()
+	held, err := signScript.Run(octx, s.rdb, []string{rkey}, string(digest[:]), max(ttl.Milliseconds(), 1)).Text()
+	if err != nil {
+		if ctx.Err() != nil {
+			return false, fmt.Errorf("sign %s: %w", rkey, ctx.Err())
+		}
+		s.failed("sign", err)
+		return s.opt.Fallback.Signs.Use(ctx, key, digest, ttl)
+	}
+	return held == string(digest[:]), nil
 }

@@ -34,7 +34,12 @@ func redisAddr(t *testing.T) string {
 // fallback is a stand-in for the in-process state: it counts what reaches it
 // and allows or claims everything; its daily count is that of every key.
 type fallback struct {
-	allows, claims, incrs atomic.Int64
+	allows, claims, incrs, signs atomic.Int64
+}
+
+func (f *fallback) Use(context.Context, string, [32]byte, time.Duration) (bool, error) {
+	f.signs.Add(1)
+	return true, nil
 }
 
 func (f *fallback) Incr(context.Context, string, string) (int64, error) { return f.incrs.Add(1), nil }
@@ -65,7 +70,7 @@ func newInstances(t *testing.T, addr string, n int, tune func(*Options)) []*inst
 		t.Cleanup(func() { rdb.Close() })
 		in := &instance{fb: &fallback{}}
 		opt := Options{Prefix: prefix, OnFallback: func(string, error) { in.fallbacks.Add(1) }}
-		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter = in.fb, in.fb, in.fb
+		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = in.fb, in.fb, in.fb, in.fb
 		if tune != nil {
 			tune(&opt)
 		}
@@ -200,12 +205,16 @@ func TestFallsBackWhenRedisIsDown(t *testing.T) {
 		if _, err := in.Incr(ctx, "2026-11-27", "k"); err != nil {
 			t.Fatalf("fallback count: %v", err)
 		}
+		if ok, err := in.Use(ctx, "k", [32]byte{}, time.Minute); !ok || err != nil {
+			t.Fatalf("fallback signs: %v, %v", ok, err)
+		}
 	}
 	if d := time.Since(start); d > time.Second {
-		t.Errorf("60 calls with Redis down took %v", d)
+		t.Errorf("80 calls with Redis down took %v", d)
 	}
-	if in.fb.allows.Load() != 20 || in.fb.claims.Load() != 20 || in.fb.incrs.Load() != 20 {
-		t.Errorf("fallback answered %d limits, %d claims and %d counts, want 20 each", in.fb.allows.Load(), in.fb.claims.Load(), in.fb.incrs.Load())
+	if in.fb.allows.Load() != 20 || in.fb.claims.Load() != 20 || in.fb.incrs.Load() != 20 || in.fb.signs.Load() != 20 {
+		t.Errorf("fallback answered %d limits, %d claims, %d counts and %d signs, want 20 each",
+			in.fb.allows.Load(), in.fb.claims.Load(), in.fb.incrs.Load(), in.fb.signs.Load())
 	}
 	if in.fallbacks.Load() != 1 {
 		t.Errorf("Redis was tried %d times within RetryAfter, want once", in.fallbacks.Load())
@@ -272,6 +281,42 @@ func TestDayCountsAreSharedAcrossInstances(t *testing.T) {
 	for _, in := range ins {
 		if in.fallbacks.Load() != 0 || in.fb.incrs.Load() != 0 {
 			t.Errorf("the fallback counted with Redis up (%d failures)", in.fallbacks.Load())
+		}
+	}
+}
+
+// A signature accepted on one instance is known to every other one for its
+// window: a shifted copy of a captured call is refused wherever it lands.
+func TestSignsAreShared(t *testing.T) {
+	ctx := context.Background()
+	ins := newInstances(t, redisAddr(t), 2, nil)
+	a, b := [32]byte{1}, [32]byte{2}
+	for i, step := range []struct {
+		in     int
+		key    string
+		digest [32]byte
+		want   bool
+	}{
+		{0, "pk_a\x00s1", a, true},
+		{1, "pk_a\x00s1", a, true}, // the same request: a retry, on another instance
+		{1, "pk_a\x00s1", b, false},
+		{0, "pk_a\x00s1", b, false},
+		{0, "pk_a\x00s2", b, true},
+	} {
+		if ok, err := ins[step.in].Use(ctx, step.key, step.digest, 10*time.Minute); ok != step.want || err != nil {
+			t.Errorf("step %d: instance %d Use(%q) = %v, %v; want %v", i, step.in, step.key, ok, err, step.want)
+		}
+	}
+	if ok, _ := ins[0].Use(ctx, "pk_a\x00short", a, 50*time.Millisecond); !ok {
+		t.Fatal("a new signature was refused")
+	}
+	time.Sleep(150 * time.Millisecond)
+	if ok, _ := ins[1].Use(ctx, "pk_a\x00short", b, time.Minute); !ok {
+		t.Error("a signature is still held past its window")
+	}
+	for _, in := range ins {
+		if in.fallbacks.Load() != 0 || in.fb.signs.Load() != 0 {
+			t.Errorf("the fallback answered with Redis up (%d failures)", in.fallbacks.Load())
 		}
 	}
 }
