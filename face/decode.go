@@ -138,6 +138,9 @@ func decodePyramid(ctx context.Context, b []byte, lim ImageLimits) (*pyramid, er
 		}
 		return newPyramid(toRGB(img, 1)), nil
 	}
+	if err := jpeg.CheckScans(b); err != nil {
+		return nil, decodeError(f, err)
+	}
 	o := exifOrientation(b)
 	decodeAt := func(level int) (*rgbImage, error) {
 		img, err := guard(f, func() (image.Image, error) { return jpeg.DecodeScaled(ctx, bytes.NewReader(b), 1<<level) })

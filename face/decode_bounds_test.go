@@ -127,9 +127,16 @@ func TestDecodeRefusesScanBombs(t *testing.T) {
 	if _, err := decodeImage(imagebomb.ProgressiveScans(512, 512, 64, true), DefaultImageLimits); err != nil {
 		t.Fatalf("64 scans: %v", err)
 	}
-	_, err := decodeImage(imagebomb.ProgressiveScans(512, 512, 65, true), DefaultImageLimits)
+	// Refused before any scan is decoded: a 4096×4096 image's 64 scans
+	// would take ~0.3 s, and this file's 1000 took 20 s before scans were
+	// limited.
+	bomb := imagebomb.ProgressiveScans(4096, 4096, 1000, true)
+	var err error
+	if n := allocated(func() { _, err = decodeImage(bomb, DefaultImageLimits) }); n > 1<<20 {
+		t.Errorf("allocated %d bytes to refuse", n)
+	}
 	if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "more than 64 scans") {
-		t.Fatalf("65 scans: err = %v, want ErrImage refusing the scan count", err)
+		t.Fatalf("1000 scans: err = %v, want ErrImage refusing the scan count", err)
 	}
 }
 

@@ -89,20 +89,43 @@ func (w *bitWriter) bytes() []byte {
 	return w.out
 }
 
-// zeros is the zlib stream of n zero bytes, written a row at a time with a
-// zero before each row when rowFilter is set (PNG's filter type byte).
-func zeros(n, row int, rowFilter bool) []byte {
+// zeros is a zlib stream of n zero bytes, near deflate's 1032:1 limit.
+// Compressing 128 MiB takes seconds, so only three chunks are: once the
+// compressor's window holds nothing but zeros, each further chunk comes out
+// as the same bytes (checked), which are repeated. The trailer's Adler-32
+// of n zeros is (n mod 65521)<<16 | 1.
+func zeros(n int) []byte {
+	const chunk = 1 << 18
 	var b bytes.Buffer
 	z, _ := zlib.NewWriterLevel(&b, zlib.BestCompression)
-	line := make([]byte, row+1)
-	if !rowFilter {
-		line = line[:row]
+	zs := make([]byte, chunk)
+	next := func(k int) []byte {
+		z.Write(zs[:k])
+		z.Flush()
+		out := bytes.Clone(b.Bytes())
+		b.Reset()
+		return out
 	}
-	for range n / row {
-		z.Write(line)
+	out := next(min(n, chunk))
+	left := n - min(n, chunk)
+	if left >= 2*chunk {
+		steady, again := next(chunk), next(chunk)
+		if !bytes.Equal(steady, again) {
+			panic("imagebomb: deflate output of zeros is not periodic")
+		}
+		out = append(out, steady...)
+		out = append(out, again...)
+		for left -= 2 * chunk; left >= chunk; left -= chunk {
+			out = append(out, steady...)
+		}
+	}
+	for ; left > 0; left -= min(left, chunk) {
+		out = append(out, next(min(left, chunk))...)
 	}
 	z.Close()
-	return b.Bytes()
+	out = append(out, b.Bytes()...)
+	binary.BigEndian.PutUint32(out[len(out)-4:], uint32(n%65521)<<16|1)
+	return out
 }
 
 // PNG16 is a w×h 16-bit RGBA PNG of black, about w·h/128 bytes: decoded it
@@ -114,7 +137,7 @@ func PNG16(w, h int) []byte {
 	ihdr = binary.BigEndian.AppendUint32(ihdr, uint32(h))
 	ihdr = append(ihdr, 16, 6, 0, 0, 0) // depth 16, RGBA, deflate, no filter, no interlace
 	chunk(&b, "IHDR", ihdr)
-	chunk(&b, "IDAT", zeros(8*w*h, 8*w, true))
+	chunk(&b, "IDAT", zeros((8*w+1)*h)) // each row a filter byte, 0, and its samples
 	chunk(&b, "IEND", nil)
 	return b.Bytes()
 }
@@ -134,7 +157,7 @@ func chunk(w io.Writer, typ string, data []byte) {
 // TIFF16 is a w×h 16-bit RGB TIFF of black in one deflate-compressed strip,
 // about w·h/170 bytes: decoded it is 6 bytes a pixel (8 in image.RGBA64).
 func TIFF16(w, h int) []byte {
-	strip := zeros(6*w*h, 6*w, false)
+	strip := zeros(6 * w * h)
 	type entry struct {
 		tag, typ uint16
 		count    uint32

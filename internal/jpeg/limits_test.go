@@ -19,6 +19,12 @@ func TestScanLimit(t *testing.T) {
 		if _, err := stdjpeg.Decode(bytes.NewReader(over)); err != nil {
 			t.Fatalf("image/jpeg: %v", err)
 		}
+		if err := CheckScans(imagebomb.ProgressiveScans(96, 64, maxScans, refine)); err != nil {
+			t.Errorf("CheckScans at the limit: %v", err)
+		}
+		if err := CheckScans(over); err != LimitError("more than 64 scans") {
+			t.Errorf("CheckScans over the limit: %v", err)
+		}
 		for _, d := range denoms {
 			var le LimitError
 			if _, err := DecodeScaled(context.Background(), bytes.NewReader(over), d); !errors.As(err, &le) {
@@ -67,6 +73,28 @@ func TestContextStopsDecode(t *testing.T) {
 					t.Fatalf("%s /%d: went on asking after the deadline (%d times, ended at %d)", f.name, d, c.asked, n+1)
 				}
 			}
+		}
+	}
+}
+
+// TestCheckScansCountsAsTheDecoderDoes: on every test file, and on each cut
+// short or damaged, CheckScans refuses exactly the files whose decoding
+// ends in a LimitError, however many 0xff bytes their data and segments hold.
+func TestCheckScansCountsAsTheDecoderDoes(t *testing.T) {
+	files := testdataFiles(t)
+	for _, refine := range []bool{false, true} {
+		for _, n := range []int{maxScans, maxScans + 1} {
+			b := imagebomb.ProgressiveScans(96, 64, n, refine)
+			// A comment full of SOS markers counts for nothing.
+			com := append([]byte{0xff, comMarker, 0, 2 + 40}, bytes.Repeat([]byte{0xff, sosMarker, 0, 4, 0xff}, 8)...)
+			files = append(files, testFile{"bomb", b}, testFile{"bomb+COM", append(append(b[:2:2], com...), b[2:]...)})
+		}
+	}
+	for _, f := range files {
+		_, err := DecodeScaled(context.Background(), bytes.NewReader(f.data), 8)
+		var le LimitError
+		if got, want := CheckScans(f.data) != nil, errors.As(err, &le); got != want {
+			t.Errorf("%s: CheckScans refuses %v, decoding ends in a LimitError %v (%v)", f.name, got, want, err)
 		}
 	}
 }

@@ -29,6 +29,7 @@
 package jpeg
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"image"
@@ -64,6 +65,44 @@ func (e LimitError) Error() string { return "JPEG too costly to decode: " + stri
 // scan optimisation picks a subset of a 64-scan search script. 64 admits
 // all of that script at once; past it no photo gains anything.
 const maxScans = 64
+
+// CheckScans returns the LimitError decoding b would end with for having
+// more scans than it decodes, or nil, without decoding: it walks the
+// segments and the entropy-coded data between them as the decoder reads
+// them, counting SOS markers. Decoding stops at the limit too, but only
+// after paying for the scans before it; a caller holding the whole file can
+// refuse it for the cost of reading its bytes once.
+func CheckScans(b []byte) error {
+	n := 0
+	for i := 2; i+4 <= len(b); {
+		if b[i] != 0xff {
+			// Entropy-coded data, or extraneous bytes, which the decoder
+			// skips too.
+			j := bytes.IndexByte(b[i:], 0xff)
+			if j < 0 {
+				break
+			}
+			i += j
+			continue
+		}
+		switch m := b[i+1]; {
+		case m == 0xff: // a fill byte
+			i++
+			continue
+		case m == 0x00 || rst0Marker <= m && m <= rst7Marker: // inside entropy-coded data
+			i += 2
+			continue
+		case m == eoiMarker:
+			return nil
+		case m == sosMarker:
+			if n++; n > maxScans {
+				return LimitError("more than 64 scans")
+			}
+		}
+		i += 2 + (int(b[i+2])<<8 | int(b[i+3]))
+	}
+	return nil
+}
 
 var errUnsupportedSubsamplingRatio = UnsupportedError("luma/chroma subsampling ratio")
 
