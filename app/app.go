@@ -5,6 +5,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/portrait-id/portrait/api"
+	"github.com/portrait-id/portrait/console"
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/face/calibration"
 	"github.com/portrait-id/portrait/identity"
@@ -107,10 +109,12 @@ type App struct {
 	Ledger    *ledger.Book
 	Verifier  *verify.Service // nil with FacesNone
 
-	handler  http.Handler
-	ops      http.Handler
-	pipeline *face.Pipeline
-	redis    *redisstate.State
+	handler    http.Handler
+	ops        http.Handler
+	pipeline   *face.Pipeline
+	redis      *redisstate.State
+	router     *upstream.Router // nil without Config.Routing
+	descriptor string
 }
 
 // Open assembles the service; Close releases it.
@@ -121,7 +125,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Notices == nil {
 		cfg.Notices = os.Stderr
 	}
-	a := &App{}
+	a := &App{descriptor: cmp.Or(cfg.Embedding, face.DefaultEmbedding)}
 	var faces verify.Faces
 	var enroller identity.Enroller
 	switch cfg.Faces {
@@ -204,7 +208,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			a.Close()
 			return nil, err
 		}
-		routed = routerSource{r}
+		routed, a.router = routerSource{r}, r
 	}
 	a.Verifier, err = verify.NewService(verify.Config{
 		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
@@ -232,10 +236,7 @@ func (a *App) Handler() http.Handler { return a.handler }
 func (a *App) OpsHandler() http.Handler { return a.ops }
 
 func (a *App) opsHandler(cfg Config) http.Handler {
-	checks := []metrics.Check{{Name: "storage", Fn: a.pingStore}}
-	if a.redis != nil {
-		checks = append(checks, metrics.Check{Name: "redis", Fn: a.redis.Ping})
-	}
+	checks := a.readyChecks()
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -249,6 +250,33 @@ func (a *App) opsHandler(cfg Config) http.Handler {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
 	return mux
+}
+
+// readyChecks are what an instance needs to answer calls: storage and,
+// when configured, Redis.
+func (a *App) readyChecks() []metrics.Check {
+	checks := []metrics.Check{{Name: "storage", Fn: a.pingStore}}
+	if a.redis != nil {
+		checks = append(checks, metrics.Check{Name: "redis", Fn: a.redis.Ping})
+	}
+	return checks
+}
+
+// Console returns the operators' web console over this app; secure marks
+// its cookies for TLS. Its dashboard shows the readiness checks and, with
+// an upstream, whether the upstream's circuit breaker lets calls through.
+func (a *App) Console(secure bool) (*console.Console, error) {
+	checks := a.readyChecks()
+	if a.router != nil && a.router.UpstreamState() != "" {
+		checks = append(checks, metrics.Check{Name: "upstream", Fn: func(context.Context) error {
+			if st := a.router.UpstreamState(); st == upstream.StateOpen {
+				return fmt.Errorf("upstream circuit %s", st)
+			}
+			return nil
+		}})
+	}
+	return console.New(console.Config{Store: a.Store, Merchants: a.Merchants, Registry: a.Registry, Checks: checks,
+		Descriptor: a.descriptor, Secure: secure})
 }
 
 // pingStore asks the backend whether it answers, when it can tell.

@@ -7,15 +7,14 @@ package ledger
 
 import (
 	"context"
-	"encoding/csv"
 	"errors"
 	"fmt"
 	"io"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
+	"github.com/portrait-id/portrait/internal/safecsv"
 	"github.com/portrait-id/portrait/store"
 )
 
@@ -167,49 +166,37 @@ func Usage(ctx context.Context, st store.Ledger, f store.LedgerFilter) ([]DayUsa
 	return out, nil
 }
 
-// CSVHeader names the columns WriteCSV writes.
+// CSVHeader names the columns CSVWriter writes.
 var CSVHeader = []string{"time", "trace_id", "app_key", "request_id", "code", "result", "id_name", "photo", "score",
 	"reason", "charge", "latency_ms", "id_number", "upstream_trace_id", "upstream_charge"}
 
 // CSVWriter writes ledger rows as CSV, one call a line after CSVHeader, for
 // an operator to hand to a merchant in a dispute. The ID number is the
 // stored, masked one; there is no selfie to write.
-type CSVWriter struct{ w *csv.Writer }
+type CSVWriter struct{ w *safecsv.Writer }
 
 // NewCSVWriter writes the header to w.
 func NewCSVWriter(w io.Writer) (*CSVWriter, error) {
-	c := &CSVWriter{w: csv.NewWriter(w)}
+	c := &CSVWriter{w: safecsv.NewWriter(w)}
 	return c, c.w.Write(CSVHeader)
 }
 
 // Write writes one row.
 func (c *CSVWriter) Write(r store.LedgerRow) error {
 	return c.w.Write([]string{
-		r.Time.UTC().Format(time.RFC3339Nano), r.TraceID, r.AppKey, cell(r.RequestID), r.Code,
+		r.Time.UTC().Format(time.RFC3339Nano), r.TraceID, r.AppKey, r.RequestID, r.Code,
 		strconv.Itoa(r.Result), strconv.Itoa(r.IDName), strconv.Itoa(r.Photo), strconv.FormatFloat(r.Score, 'f', -1, 64),
 		r.Reason, flag(r.Charged), strconv.FormatFloat(float64(r.Latency.Microseconds())/1000, 'f', -1, 64),
-		r.IDMasked, cell(r.UpstreamTraceID), flag(r.UpstreamCharged),
+		r.IDMasked, r.UpstreamTraceID, flag(r.UpstreamCharged),
 	})
 }
 
 // Flush writes what is buffered and reports any error so far.
-func (c *CSVWriter) Flush() error {
-	c.w.Flush()
-	return c.w.Error()
-}
+func (c *CSVWriter) Flush() error { return c.w.Flush() }
 
 func flag(b bool) string {
 	if b {
 		return "1"
 	}
 	return "0"
-}
-
-// cell defuses a value the caller chose (a merchant's request_id, a
-// supplier's trace_id) that a spreadsheet would run as a formula.
-func cell(s string) string {
-	if s != "" && strings.ContainsRune("=+-@\t\r", rune(s[0])) {
-		return "'" + s
-	}
-	return s
 }

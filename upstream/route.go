@@ -63,6 +63,16 @@ type Router struct {
 	limit    *IDLimit
 }
 
+// UpstreamState is the upstream's circuit-breaker state (StateClosed,
+// StateHalfOpen, StateOpen), "" when there is no upstream: for the
+// operator's dashboard.
+func (r *Router) UpstreamState() string {
+	if r.upstream == nil {
+		return ""
+	}
+	return r.upstream.BreakerState()
+}
+
 // Route returns a Router answering in mode by default. up may be nil only
 // for ModeRegistry, registry only for ModeUpstream; limit may be nil (no
 // per-ID limit).

