@@ -243,6 +243,15 @@ func absorb(n *node, outputs []*node) bool {
 		return false
 	}
 	replace(u, n, outputs)
+	if operand != nil {
+		// n reads the operand now: a convolution computing it must not see
+		// u as its consumer and absorb n back as a residual.
+		for i, r := range operand.users {
+			if r == u {
+				operand.users[i] = n
+			}
+		}
+	}
 	return true
 }
 

@@ -27,7 +27,10 @@ func inferNode(n *node) error {
 	if f == nil || n.op == opUnsupported {
 		return fmt.Errorf("unsupported op %s", n.opName())
 	}
-	return f(n)
+	if err := f(n); err != nil {
+		return err
+	}
+	return checkElems(n.shape)
 }
 
 func want(n *node, k int) error {
@@ -47,6 +50,9 @@ func inferBinary(n *node, kind binaryKind) error {
 		return err
 	}
 	n.shape = op.outShape
+	if err := checkElems(n.shape); err != nil {
+		return err
+	}
 	if a.isConst() && b.isConst() {
 		n.val = make([]float32, numel(n.shape))
 		op.run(a.val, b.val, n.val)
@@ -200,13 +206,29 @@ func inferTranspose(n *node) error {
 	if err != nil {
 		return err
 	}
+	return inferView(n, op)
+}
+
+func inferSlice(n *node) error {
+	if err := want(n, 1); err != nil {
+		return err
+	}
+	a := &n.attrs
+	op, err := newSliceOp(n.in[0].shape, a.begin, a.end, a.step)
+	if err != nil {
+		return err
+	}
+	return inferView(n, op)
+}
+
+func inferView(n *node, op *viewOp) error {
 	n.shape = op.outShape
 	if x := n.in[0]; x.isConst() {
-		n.val = make([]float32, len(x.val))
+		n.val = make([]float32, numel(n.shape))
 		op.run(x.val, n.val)
 		return nil
 	}
-	n.exec = func(in []int, out int) step { return &transposeStep{op, in[0], out} }
+	n.exec = func(in []int, out int) step { return &viewStep{op, in[0], out} }
 	return nil
 }
 
@@ -406,6 +428,16 @@ func inferConcat(n *node) error {
 		op.chunks = append(op.chunks, numel(p.shape[a:]))
 	}
 	n.shape = shape
+	if !slices.ContainsFunc(parts, func(p *node) bool { return !p.isConst() }) {
+		bufs := make([][]float32, len(parts))
+		ids := make([]int, len(parts))
+		for i, p := range parts {
+			bufs[i], ids[i] = p.val, i
+		}
+		n.val = make([]float32, numel(shape))
+		op.run(bufs, ids, n.val)
+		return nil
+	}
 	n.exec = func(in []int, out int) step {
 		return &concatStep{op, slices.Clone(in[:len(parts)]), out}
 	}

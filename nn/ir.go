@@ -53,6 +53,7 @@ const (
 	opConcat // along the axis in the last input
 	opSoftmax
 	opTranspose // by the permutation in in[1]
+	opSlice
 	opCount
 )
 
@@ -65,6 +66,8 @@ type attrs struct {
 	keepDims   bool     // Sum, Mean
 	axes       []int    // Squeeze: the dimensions to drop (nil: all of size 1)
 	shape      []int    // Input, -1 for an unknown batch
+	// Slice: elements begin, begin+step, … below end on each axis.
+	begin, end, step []int
 }
 
 // fusedOps is an epilogue a front end already fused into a convolution or
@@ -160,6 +163,7 @@ func init() {
 	t[opConcat] = opInfo{name: "Concat", infer: inferConcat}
 	t[opSoftmax] = opInfo{name: "Softmax", infer: inferSoftmax}
 	t[opTranspose] = opInfo{name: "Transpose", infer: inferTranspose}
+	t[opSlice] = opInfo{name: "Slice", infer: inferSlice}
 }
 
 // node is one operation of the graph while it is checked, fused and planned.
@@ -181,6 +185,31 @@ type node struct {
 }
 
 func (n *node) isConst() bool { return n.val != nil }
+
+// maxElems bounds every tensor a model may declare or compute (512 MiB of
+// float32), far above any face model, so that a hostile file fails to load
+// instead of exhausting memory; maxNodes bounds the graph for the same
+// reason (the planner is quadratic in buffers).
+const (
+	maxElems = 1 << 27
+	maxNodes = 1 << 16
+)
+
+// checkElems reports a shape of more than maxElems elements (or a negative
+// dimension) without overflowing.
+func checkElems(shape []int) error {
+	n := 1
+	for _, d := range shape {
+		if d < 0 {
+			return fmt.Errorf("shape %v", shape)
+		}
+		if d > 0 && n > maxElems/d {
+			return fmt.Errorf("shape %v: more than %d elements", shape, maxElems)
+		}
+		n *= d
+	}
+	return nil
+}
 
 // opName is the op as the model file names it.
 func (n *node) opName() string {

@@ -26,6 +26,11 @@ func loadONNX(path string) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	return buildONNX(path, raw)
+}
+
+// buildONNX plans the model serialised in raw; path names it.
+func buildONNX(path string, raw []byte) (*Model, error) {
 	om, err := parseONNX(raw)
 	if err != nil {
 		return nil, err
@@ -82,6 +87,9 @@ func (b *onnxBuilder) build(g *onnxGraph) (inputs, outputs []*node, names []stri
 				shape[i] = 1 // batch fixed to 1
 			}
 		}
+		if err := checkElems(shape); err != nil {
+			return nil, nil, nil, fmt.Errorf("input %s: %w", in.name, err)
+		}
 		v := onnxValue{shape: shape}
 		stored := shape
 		if len(shape) == 4 {
@@ -92,12 +100,21 @@ func (b *onnxBuilder) build(g *onnxGraph) (inputs, outputs []*node, names []stri
 		b.vals[in.name] = v
 		inputs = append(inputs, v.n)
 	}
+	if len(g.nodes) > maxNodes {
+		return nil, nil, nil, fmt.Errorf("%d nodes, more than %d", len(g.nodes), maxNodes)
+	}
 	for i := range g.nodes {
 		n := &g.nodes[i]
-		if n.domain != "" && n.domain != "ai.onnx" {
-			return nil, nil, nil, fmt.Errorf("node %s (%s): operator domain %q is not supported", n.name, n.op, n.domain)
+		f := onnxOps[n.op]
+		switch {
+		case n.domain != "" && n.domain != "ai.onnx":
+			err = fmt.Errorf("operator domain %q is not supported", n.domain)
+		case f == nil:
+			err = fmt.Errorf("unsupported op %s", n.op)
+		default:
+			err = f(b, n, n.outName())
 		}
-		if err := b.node(n); err != nil {
+		if err != nil {
 			return nil, nil, nil, fmt.Errorf("node %s (%s): %w", n.name, n.op, err)
 		}
 	}
@@ -261,9 +278,12 @@ func (b *onnxBuilder) needConst(n *onnxNode, i int) (onnxValue, error) {
 	return v, err
 }
 
+// set defines the node's first output. Optional outputs a node may also
+// have (Dropout's mask, MaxPool's indices, BatchNormalization's running
+// statistics) stay undefined: a node reading one fails to load.
 func (b *onnxBuilder) set(n *onnxNode, v onnxValue) error {
-	if len(n.outputs) != 1 {
-		return fmt.Errorf("%d outputs, want 1", len(n.outputs))
+	if len(n.outputs) == 0 {
+		return fmt.Errorf("no outputs")
 	}
 	b.vals[n.outputs[0]] = v
 	return nil
@@ -275,339 +295,4 @@ func (n *onnxNode) outName() string {
 		return n.outputs[0]
 	}
 	return n.name
-}
-
-func (b *onnxBuilder) node(n *onnxNode) error {
-	name := n.outName()
-	switch n.op {
-	case "Constant":
-		return b.constantNode(n)
-	case "Identity", "Dropout":
-		x, err := b.need(n, 0)
-		if err != nil {
-			return err
-		}
-		b.vals[n.outputs[0]] = x // Dropout's mask output is never read at inference
-		return nil
-	case "Conv":
-		return b.conv(n, name)
-	case "Relu", "Sigmoid", "Tanh", "Exp", "Abs", "Neg", "Sqrt", "Elu":
-		x, err := b.need(n, 0)
-		if err != nil {
-			return err
-		}
-		if n.op == "Elu" && n.attrFloat("alpha", 1) != 1 {
-			return fmt.Errorf("alpha %g: only 1 is supported", n.attrFloat("alpha", 1))
-		}
-		y, err := b.add(name, onnxUnary[n.op], attrs{}, x.n)
-		if err != nil {
-			return err
-		}
-		return b.set(n, onnxValue{n: y, shape: x.shape, nhwc: x.nhwc})
-	case "Add", "Sub", "Mul", "Div", "Max", "Min", "PRelu":
-		return b.binary(n, name)
-	case "Clip":
-		return b.clip(n, name)
-	case "Reshape", "Flatten":
-		return b.reshape(n, name)
-	}
-	return fmt.Errorf("unsupported op %s", n.op)
-}
-
-func (b *onnxBuilder) constantNode(n *onnxNode) error {
-	for _, a := range n.attrs {
-		switch a.name {
-		case "value":
-			if a.t == nil {
-				return fmt.Errorf("value without a tensor")
-			}
-			return b.set(n, b.constant(n.outName(), a.t.dims, a.t.data))
-		case "value_float":
-			return b.set(n, b.constant(n.outName(), nil, []float32{a.f}))
-		case "value_floats":
-			return b.set(n, b.constant(n.outName(), []int{len(a.floats)}, a.floats))
-		case "value_int":
-			return b.set(n, b.constant(n.outName(), nil, []float32{int64ToFloat(a.i)}))
-		case "value_ints":
-			v := make([]float32, len(a.ints))
-			for i, x := range a.ints {
-				v[i] = int64ToFloat(x)
-			}
-			return b.set(n, b.constant(n.outName(), []int{len(v)}, v))
-		}
-	}
-	return fmt.Errorf("no supported value attribute")
-}
-
-// conv lowers Conv: group 1 to a convolution, group = channels to a
-// depthwise one, other groups to a convolution with a block-diagonal filter.
-func (b *onnxBuilder) conv(n *onnxNode, name string) error {
-	x, err := b.need(n, 0)
-	if err != nil {
-		return err
-	}
-	w, err := b.needConst(n, 1)
-	if err != nil {
-		return err
-	}
-	xin, err := b.toNHWC(name, x)
-	if err != nil {
-		return err
-	}
-	if len(w.shape) != 4 {
-		return fmt.Errorf("weights of shape %v: only 2-D convolutions are supported", w.shape)
-	}
-	cout, cg, kh, kw := w.shape[0], w.shape[1], w.shape[2], w.shape[3]
-	c := x.shape[1]
-	group := int(n.attrInt("group", 1))
-	if group < 1 || c%group != 0 || cout%group != 0 || cg != c/group {
-		return fmt.Errorf("group %d with %d input channels and weights %v", group, c, w.shape)
-	}
-	if ks, ok := n.attrInts("kernel_shape"); ok && !slices.Equal(ks, []int{kh, kw}) {
-		return fmt.Errorf("kernel_shape %v for weights %v", ks, w.shape)
-	}
-	win, err := onnxWindow(n)
-	if err != nil {
-		return err
-	}
-	a := attrs{win: win}
-	var filter onnxValue
-	o := opConv2D
-	src := w.n.val
-	if group == c && group > 1 {
-		// Depthwise: [C·M,1,KH,KW] → [KH,KW,C,M]; output channel c·M+m is
-		// the same index on both sides.
-		o = opDepthwiseConv2D
-		f := make([]float32, len(src))
-		for o := range cout {
-			for k := range kh * kw {
-				f[k*cout+o] = src[o*kh*kw+k]
-			}
-		}
-		filter = b.constant(b.tmp(name, "filter"), []int{kh, kw, c, cout / c}, f)
-	} else {
-		// [Cout,Cin/g,KH,KW] → [KH,KW,Cin,Cout], zero outside each group's block.
-		f := make([]float32, kh*kw*c*cout)
-		og := cout / group
-		for o := range cout {
-			g := o / og
-			for ci := range cg {
-				for k := range kh * kw {
-					f[(k*c+g*cg+ci)*cout+o] = src[((o*cg)+ci)*kh*kw+k]
-				}
-			}
-		}
-		filter = b.constant(b.tmp(name, "filter"), []int{kh, kw, c, cout}, f)
-	}
-	ins := []*node{xin, filter.n}
-	if bias, ok, err := b.in(n, 2); err != nil {
-		return err
-	} else if ok {
-		if !bias.isConst() || len(bias.n.val) != cout {
-			return fmt.Errorf("bias must be a constant of %d values", cout)
-		}
-		a.fused.bias = true
-		ins = append(ins, bias.n)
-	}
-	y, err := b.add(name, o, a, ins...)
-	if err != nil {
-		return err
-	}
-	s := y.shape
-	return b.set(n, onnxValue{n: y, shape: []int{s[0], s[3], s[1], s[2]}, nhwc: true})
-}
-
-// onnxWindow reads a window op's strides, dilations and pads.
-func onnxWindow(n *onnxNode) (Window, error) {
-	st, ok := n.attrInts("strides")
-	if !ok {
-		st = []int{1, 1}
-	}
-	dl, ok := n.attrInts("dilations")
-	if !ok {
-		dl = []int{1, 1}
-	}
-	if len(st) != 2 || len(dl) != 2 {
-		return Window{}, fmt.Errorf("strides %v, dilations %v: only 2-D windows are supported", st, dl)
-	}
-	w := Window{StrideH: st[0], StrideW: st[1], DilH: dl[0], DilW: dl[1]}
-	switch ap := string(attrBytes(n, "auto_pad")); ap {
-	case "", "NOTSET":
-		p, ok := n.attrInts("pads")
-		if !ok {
-			p = []int{0, 0, 0, 0}
-		}
-		if len(p) != 4 {
-			return w, fmt.Errorf("pads %v", p)
-		}
-		// ONNX: [top, left, bottom, right].
-		w.Padding, w.Top, w.Left, w.Bottom, w.Right = PadExplicit, p[0], p[1], p[2], p[3]
-	case "VALID":
-		w.Padding = PadValid
-	case "SAME_UPPER":
-		w.Padding = PadSame
-	default:
-		return w, fmt.Errorf("auto_pad %s is not supported", ap)
-	}
-	if w.StrideH < 1 || w.StrideW < 1 || w.DilH < 1 || w.DilW < 1 {
-		return w, fmt.Errorf("strides %v, dilations %v", st, dl)
-	}
-	return w, nil
-}
-
-func attrBytes(n *onnxNode, name string) []byte {
-	if a := n.attr(name); a != nil {
-		return a.s
-	}
-	return nil
-}
-
-var onnxUnary = map[string]op{"Relu": opRelu, "Sigmoid": opSigmoid, "Tanh": opTanh, "Exp": opExp, "Abs": opAbs, "Neg": opNeg, "Sqrt": opSqrt, "Elu": opElu}
-
-var onnxBinary = map[string]op{"Add": opAdd, "Sub": opSub, "Mul": opMul, "Div": opDiv, "Max": opMax, "Min": opMin, "PRelu": opPrelu}
-
-// binary lowers a broadcasting elementwise op. When an operand is stored
-// NHWC, constants are laid out to broadcast the same way and other
-// operands must be NHWC too.
-func (b *onnxBuilder) binary(n *onnxNode, name string) error {
-	if len(n.inputs) != 2 {
-		return fmt.Errorf("%d inputs, want 2", len(n.inputs))
-	}
-	x, err := b.need(n, 0)
-	if err != nil {
-		return err
-	}
-	y, err := b.need(n, 1)
-	if err != nil {
-		return err
-	}
-	return b.binaryOf(n, name, onnxBinary[n.op], x, y)
-}
-
-func (b *onnxBuilder) binaryOf(n *onnxNode, name string, o op, x, y onnxValue) error {
-	shape, err := broadcastShape(x.shape, y.shape)
-	if err != nil {
-		return err
-	}
-	nhwc := (x.nhwc || y.nhwc) && len(shape) == 4
-	args := []onnxValue{x, y}
-	for _, a := range args {
-		if !a.nhwc && !a.isConst() && len(a.shape) != 4 {
-			// A lower-rank runtime operand broadcasts along the logical
-			// axes: compute in the logical layout.
-			nhwc = false
-		}
-	}
-	ins := make([]*node, 2)
-	for i, a := range args {
-		switch {
-		case nhwc == a.nhwc:
-			ins[i] = a.n
-		case !nhwc:
-			ins[i], err = b.plain(name, a)
-		case a.isConst():
-			ins[i], err = b.nhwcConst(name, a)
-		default:
-			ins[i], err = b.toNHWC(name, a)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	out, err := b.add(name, o, attrs{}, ins...)
-	if err != nil {
-		return err
-	}
-	return b.set(n, onnxValue{n: out, shape: shape, nhwc: nhwc})
-}
-
-// clip lowers Clip to the activation it is (ReLU, ReLU6) or to a max and a
-// min with its bounds.
-func (b *onnxBuilder) clip(n *onnxNode, name string) error {
-	x, err := b.need(n, 0)
-	if err != nil {
-		return err
-	}
-	lo, hi := float32(math.Inf(-1)), float32(math.Inf(1))
-	if b.opset < 11 {
-		lo, hi = n.attrFloat("min", lo), n.attrFloat("max", hi)
-	} else {
-		for i, p := range []*float32{&lo, &hi} {
-			v, ok, err := b.in(n, i+1)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				continue
-			}
-			if !v.isConst() || len(v.n.val) != 1 {
-				return fmt.Errorf("bound %s must be a scalar constant", n.inputs[i+1])
-			}
-			*p = v.n.val[0]
-		}
-	}
-	out := onnxValue{n: x.n, shape: x.shape, nhwc: x.nhwc}
-	switch {
-	case lo == 0 && hi == 6:
-		out.n, err = b.add(name, opRelu6, attrs{}, x.n)
-	case lo == 0 && math.IsInf(float64(hi), 1):
-		out.n, err = b.add(name, opRelu, attrs{}, x.n)
-	default:
-		if !math.IsInf(float64(lo), -1) {
-			if out.n, err = b.add(b.tmp(name, "max"), opMax, attrs{}, out.n, &node{name: b.tmp(name, "lo"), op: opConst, val: []float32{lo}}); err != nil {
-				return err
-			}
-		}
-		if !math.IsInf(float64(hi), 1) {
-			out.n, err = b.add(name, opMin, attrs{}, out.n, &node{name: b.tmp(name, "hi"), op: opConst, val: []float32{hi}})
-		}
-	}
-	if err != nil {
-		return err
-	}
-	return b.set(n, out)
-}
-
-// reshape lowers Reshape and Flatten, which read the logical (NCHW) order.
-func (b *onnxBuilder) reshape(n *onnxNode, name string) error {
-	x, err := b.need(n, 0)
-	if err != nil {
-		return err
-	}
-	var target []int
-	if n.op == "Flatten" {
-		axis := int(n.attrInt("axis", 1))
-		if axis < 0 {
-			axis += len(x.shape)
-		}
-		if axis < 0 || axis > len(x.shape) {
-			return fmt.Errorf("axis %d for rank %d", axis, len(x.shape))
-		}
-		target = []int{numel(x.shape[:axis]), numel(x.shape[axis:])}
-	} else {
-		s, err := b.needConst(n, 1)
-		if err != nil {
-			return err
-		}
-		allowZero := n.attrInt("allowzero", 0) == 1
-		target = make([]int, len(s.n.val))
-		for i, v := range s.n.val {
-			target[i] = int(v)
-			if v == 0 && !allowZero {
-				if i >= len(x.shape) {
-					return fmt.Errorf("shape %v copies dimension %d of %v", s.n.val, i, x.shape)
-				}
-				target[i] = x.shape[i]
-			}
-		}
-	}
-	src, err := b.plain(name, x)
-	if err != nil {
-		return err
-	}
-	y, err := b.add(name, opReshape, attrs{}, src, intsConst(b.tmp(name, "shape"), target))
-	if err != nil {
-		return err
-	}
-	return b.set(n, onnxValue{n: y, shape: y.shape})
 }

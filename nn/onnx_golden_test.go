@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/portrait-id/portrait/models"
+	"github.com/portrait-id/portrait/nn/kernel"
 )
 
 // onnxModels are the ONNX models the runtime must run, by golden name: the
@@ -19,6 +20,11 @@ var onnxModels = []struct {
 	path func(t testing.TB) string
 }{
 	{"fr_feature", faceplugin("fr_feature")},
+	{"fr_liveness", faceplugin("fr_liveness")},
+	{"fr_detect", faceplugin("fr_detect")},
+	{"fr_landmark", faceplugin("fr_landmark")},
+	{"fr_pose", faceplugin("fr_pose")},
+	{"fr_eye", faceplugin("fr_eye")},
 	{"foamliu-mobilefacenet", sharedModel("foamliu-mobilefacenet.onnx")},
 }
 
@@ -126,6 +132,13 @@ func TestONNXGolden(t *testing.T) {
 					if !ok {
 						t.Errorf("%s differs from onnxruntime", o.Name)
 					}
+				}
+				// Allocation is path-independent: check it where Run is fast.
+				if kernel.Current() != kernel.Available()[0] {
+					return
+				}
+				if n := allocs(s.Run); n != 0 {
+					t.Errorf("Run: %v allocations", n)
 				}
 			})
 		})

@@ -851,25 +851,34 @@ func (op *concatOp) run(b [][]float32, ins []int, out []float32) {
 	}
 }
 
-// transposeOp permutes the axes of a tensor: output axis d is input axis
-// perm[d]. st holds, per output axis, the input stride it steps.
-type transposeOp struct {
+// viewOp copies a strided view of its input: output element idx is input
+// element base + Σ idx[d]·st[d]. A transpose permutes the input strides; a
+// slice offsets and steps them.
+type viewOp struct {
 	outShape []int
 	st       [maxRank]int
+	base     int
 }
 
-func newTransposeOp(in, perm []int) (*transposeOp, error) {
+// inStrides are the row-major strides of a shape.
+func inStrides(in []int) [maxRank]int {
+	var st [maxRank]int
+	acc := 1
+	for i := len(in) - 1; i >= 0; i-- {
+		st[i] = acc
+		acc *= in[i]
+	}
+	return st
+}
+
+// newTransposeOp permutes the axes: output axis d is input axis perm[d].
+func newTransposeOp(in, perm []int) (*viewOp, error) {
 	r := len(in)
 	if len(perm) != r || r > maxRank {
 		return nil, fmt.Errorf("permutation %v for shape %v", perm, in)
 	}
-	var istride [maxRank]int
-	acc := 1
-	for i := r - 1; i >= 0; i-- {
-		istride[i] = acc
-		acc *= in[i]
-	}
-	op := &transposeOp{outShape: make([]int, r)}
+	istride := inStrides(in)
+	op := &viewOp{outShape: make([]int, r)}
 	seen := [maxRank]bool{}
 	for d, p := range perm {
 		if p < 0 || p >= r || seen[p] {
@@ -882,18 +891,45 @@ func newTransposeOp(in, perm []int) (*transposeOp, error) {
 	return op, nil
 }
 
-func (op *transposeOp) run(in, out []float32) {
+// newSliceOp takes elements begin[d], begin[d]+step[d], … below end[d] on
+// every axis d; begin and end are already clamped to the shape.
+func newSliceOp(in, begin, end, step []int) (*viewOp, error) {
+	r := len(in)
+	if len(begin) != r || len(end) != r || len(step) != r || r > maxRank {
+		return nil, fmt.Errorf("slice %v:%v:%v of shape %v", begin, end, step, in)
+	}
+	istride := inStrides(in)
+	op := &viewOp{outShape: make([]int, r)}
+	for d := range r {
+		if step[d] < 1 || begin[d] < 0 || end[d] > in[d] || begin[d] > end[d] {
+			return nil, fmt.Errorf("slice %v:%v:%v of shape %v", begin, end, step, in)
+		}
+		op.outShape[d] = ceilDiv(end[d]-begin[d], step[d])
+		op.st[d] = istride[d] * step[d]
+		op.base += begin[d] * istride[d]
+	}
+	return op, nil
+}
+
+func (op *viewOp) run(in, out []float32) {
 	r := len(op.outShape)
 	if r == 0 {
-		copy(out, in)
+		copy(out, in[op.base:op.base+1])
+		return
+	}
+	if len(out) == 0 {
 		return
 	}
 	var idx [maxRank]int
 	inner, ist := op.outShape[r-1], op.st[r-1]
-	o := 0
+	o := op.base
 	for i := 0; i < len(out); i += inner {
-		for j := range out[i : i+inner] {
-			out[i+j] = in[o+j*ist]
+		if ist == 1 {
+			copy(out[i:i+inner], in[o:])
+		} else {
+			for j := range out[i : i+inner] {
+				out[i+j] = in[o+j*ist]
+			}
 		}
 		for d := r - 2; d >= 0; d-- {
 			idx[d]++

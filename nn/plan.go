@@ -80,12 +80,12 @@ type concatStep struct {
 
 func (s *concatStep) run(b [][]float32) { s.op.run(b, s.ins, b[s.out]) }
 
-type transposeStep struct {
-	op      *transposeOp
+type viewStep struct {
+	op      *viewOp
 	in, out int
 }
 
-func (s *transposeStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out]) }
+func (s *viewStep) run(b [][]float32) { s.op.run(b[s.in], b[s.out]) }
 
 type softmaxStep struct {
 	n, in, out int
@@ -351,6 +351,9 @@ func (m *Model) plan(order []*node, inputs, outputs []*node) error {
 		m.outIDs = append(m.outIDs, id)
 	}
 	m.place(life)
+	if m.arenaLen > maxElems {
+		return fmt.Errorf("activations need %d MiB", 4*m.arenaLen>>20)
+	}
 	return nil
 }
 
