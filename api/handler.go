@@ -10,11 +10,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"os"
+	"runtime/debug"
 	"time"
 
+	"github.com/portrait-id/portrait/gate"
 	"github.com/portrait-id/portrait/idcard"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/protocol"
@@ -30,6 +33,10 @@ type Options struct {
 	Logger *slog.Logger
 	// Observer, when set, is told of every answer at Path (metrics).
 	Observer Observer
+	// Bodies, when set, bounds the bytes of request bodies being read and
+	// held by calls in flight: a body that does not fit in time is answered
+	// gate.ErrBusy before a byte of it is read.
+	Bodies *gate.Budget
 }
 
 // Observer is told of each answer at Path as the caller got it: merchant is
@@ -53,7 +60,7 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	h := &handler{verifier: v, log: logger, observer: opts.Observer}
+	h := &handler{verifier: v, log: logger, observer: opts.Observer, bodies: opts.Bodies}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, h.verify)
 	mux.HandleFunc(Path, h.wrongMethod)
@@ -62,10 +69,14 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	return mux
 }
 
+// errPanic is a call whose parsing panicked: a bug, answered 9999.
+var errPanic = errors.New("internal error: parsing the call panicked")
+
 type handler struct {
 	verifier verify.Verifier
 	log      *slog.Logger
 	observer Observer
+	bodies   *gate.Budget
 }
 
 func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
@@ -142,7 +153,26 @@ func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outco
 
 // run parses the call into req and has the verifier decide it; a parse
 // failure is an Outcome like any other.
-func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Request) verify.Outcome {
+func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Request) (out verify.Outcome) {
+	defer func() {
+		if v := recover(); v != nil {
+			h.log.Error("call panicked", slog.String("trace_id", req.TraceID),
+				slog.String("panic", fmt.Sprint(v)), slog.String("stack", string(debug.Stack())))
+			out = verify.Outcome{Err: errPanic}
+		}
+	}()
+	if h.bodies != nil {
+		// A body of unknown length may be as long as the limit.
+		n := r.ContentLength
+		if n < 0 || n > MaxBodyBytes {
+			n = MaxBodyBytes
+		}
+		release, err := h.bodies.Take(r.Context(), n)
+		if err != nil {
+			return verify.Outcome{Err: err}
+		}
+		defer release()
+	}
 	p, err := readParams(w, r)
 	if err == nil {
 		err = p.check()

@@ -173,10 +173,13 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, error) {
 		}
 		return parseMultipart(body, boundary)
 	}
-	raw, err := io.ReadAll(body)
-	if err != nil {
+	// Sized from the declared length, so that reading a body costs its
+	// length and not the doubling of a growing buffer.
+	buf := bytes.NewBuffer(make([]byte, 0, max(min(r.ContentLength, MaxBodyBytes), 0)+bytes.MinRead))
+	if _, err := buf.ReadFrom(body); err != nil {
 		return nil, bodyError(err)
 	}
+	raw := buf.Bytes()
 	return parseForm(raw), nil
 }
 

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -21,6 +22,7 @@ import (
 	"github.com/portrait-id/portrait/console"
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/face/calibration"
+	"github.com/portrait-id/portrait/gate"
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/ledger"
 	"github.com/portrait-id/portrait/merchant"
@@ -38,6 +40,18 @@ import (
 // DefaultDB is where the embedded store lives unless configured: relative to
 // the working directory, so that `portrait serve` alone is ready for a call.
 const DefaultDB = "./data/portrait.db"
+
+// Capacity defaults. A call's pipeline run takes ~15 ms of a core, so a
+// second's queue absorbs a burst of ~60 calls per core without a call
+// missing its deadline; 64 MiB of bodies is ~20 calls at the 3 MiB limit
+// and hundreds of ordinary selfies, and reading, parsing and decoding one
+// costs a few times its length, which keeps a flood of large bodies from
+// strangers within a few hundred MB.
+const (
+	DefaultPipelineWait = time.Second
+	DefaultBodyBudget   = 64 << 20
+	DefaultBodyWait     = 2 * time.Second
+)
 
 // ErrNoMasterKey is a shared database (PostgreSQL) opened without a master
 // key: generating one there would leave every other instance unable to read
@@ -87,9 +101,23 @@ type Config struct {
 	Metrics *metrics.Metrics
 
 	IdentityTimeout time.Duration // default verify's
-	MerchantTTL     time.Duration // default merchant.DefaultCacheTTL
-	Logger          *slog.Logger  // per-call log; default JSON on stderr
-	Notices         io.Writer     // operator notices (generated key); default stderr
+	// CallTimeout is one call's deadline from its arrival (default
+	// verify.DefaultCallTimeout).
+	CallTimeout time.Duration
+	// PipelineSlots bounds the selfies in the face pipeline at once
+	// (default: the number of cores, which the pipeline saturates);
+	// PipelineWait is how long a call queues for a slot before it is
+	// answered busy (default DefaultPipelineWait).
+	PipelineSlots int
+	PipelineWait  time.Duration
+	// BodyBudget bounds the bytes of request bodies being read and held by
+	// calls in flight (default DefaultBodyBudget); a body that does not fit
+	// within BodyWait (default DefaultBodyWait) is answered busy unread.
+	BodyBudget  int64
+	BodyWait    time.Duration
+	MerchantTTL time.Duration // default merchant.DefaultCacheTTL
+	Logger      *slog.Logger  // per-call log; default JSON on stderr
+	Notices     io.Writer     // operator notices (generated key); default stderr
 }
 
 // FacesMode is how Open obtains the face pipeline.
@@ -210,21 +238,51 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		}
 		routed, a.router = routerSource{r}, r
 	}
+	pipeline, bodies := capacity(cfg)
 	a.Verifier, err = verify.NewService(verify.Config{
 		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
-		IdentityTimeout: cfg.IdentityTimeout, Logger: cfg.Logger,
+		IdentityTimeout: cfg.IdentityTimeout, CallTimeout: cfg.CallTimeout, Pipeline: pipeline, Logger: cfg.Logger,
 	})
 	if err != nil {
 		a.Close()
 		return nil, err
 	}
-	opts := api.Options{Logger: cfg.Logger}
+	opts := api.Options{Logger: cfg.Logger, Bodies: bodies}
 	if cfg.Metrics != nil {
 		opts.Observer = cfg.Metrics
 	}
 	a.handler = api.NewHandler(a.Verifier, opts)
 	a.ops = a.opsHandler(cfg)
 	return a, nil
+}
+
+// capacity returns the gates Config describes, observed by its metrics.
+func capacity(cfg Config) (*gate.Gate, *gate.Budget) {
+	slots, wait := cfg.PipelineSlots, cfg.PipelineWait
+	if slots <= 0 {
+		slots = runtime.GOMAXPROCS(0)
+	}
+	if wait <= 0 {
+		wait = DefaultPipelineWait
+	}
+	size, bwait := cfg.BodyBudget, cfg.BodyWait
+	if size <= 0 {
+		size = DefaultBodyBudget
+	}
+	if bwait <= 0 {
+		bwait = DefaultBodyWait
+	}
+	var obs gate.Observer
+	if cfg.Metrics != nil {
+		obs = cfg.Metrics
+	}
+	pipeline := gate.New("pipeline", slots, wait, obs)
+	bodies := gate.NewBudget("bodies", size, bwait, obs)
+	if cfg.Metrics != nil {
+		cfg.Metrics.WatchGate("pipeline", pipeline.InFlight, pipeline.Waiting)
+		cfg.Metrics.WatchGate("bodies", bodies.Held, bodies.Waiting)
+	}
+	return pipeline, bodies
 }
 
 // Handler serves the document's API; nil when opened with FacesNone.
@@ -237,6 +295,10 @@ func (a *App) OpsHandler() http.Handler { return a.ops }
 
 func (a *App) opsHandler(cfg Config) http.Handler {
 	checks := a.readyChecks()
+	var degraded func(bool)
+	if cfg.Metrics != nil {
+		degraded = cfg.Metrics.Degraded
+	}
 	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -245,7 +307,7 @@ func (a *App) opsHandler(cfg Config) http.Handler {
 	mux.Handle("GET /healthz", metrics.Health())
 	mux.Handle("GET /readyz", metrics.Ready(func(check string, err error) {
 		logger.Warn("readiness check failing", slog.String("check", check), slog.String("error", err.Error()))
-	}, checks...))
+	}, degraded, checks...))
 	if cfg.Metrics != nil {
 		mux.Handle("GET /metrics", cfg.Metrics.Handler())
 	}
@@ -257,7 +319,9 @@ func (a *App) opsHandler(cfg Config) http.Handler {
 func (a *App) readyChecks() []metrics.Check {
 	checks := []metrics.Check{{Name: "storage", Fn: a.pingStore}}
 	if a.redis != nil {
-		checks = append(checks, metrics.Check{Name: "redis", Fn: a.redis.Ping})
+		// The limiter, claims and daily counts fall back to this process
+		// while Redis is down: degraded, not out of service.
+		checks = append(checks, metrics.Check{Name: "redis", Fn: a.redis.Ping, Degrades: true})
 	}
 	return checks
 }

@@ -36,9 +36,15 @@ type Book struct {
 }
 
 type pending struct {
+	ctx    context.Context
 	row    store.LedgerRow
 	result chan error
 }
+
+// maxCommit bounds a commit of rows whose callers set no deadline, so that
+// a stalled database cannot hold the writer, and every caller behind it,
+// forever.
+const maxCommit = 30 * time.Second
 
 // Open starts the writer of st's ledger; Close stops it.
 func Open(st store.Ledger) *Book {
@@ -49,11 +55,14 @@ func Open(st store.Ledger) *Book {
 
 // Record commits row and returns once it is durable: nil, an error wrapping
 // store.ErrQuotaExhausted when row is charged and the merchant's quota is used
-// up (row not written), or the store's failure. ctx bounds only the wait for
-// a place in the queue: once queued, the row's fate is waited for whatever
-// ctx says, so that no answer ever disagrees with the ledger.
+// up (row not written), or the store's failure. ctx's deadline bounds the
+// whole write: a row still queued at its deadline is not written, and the
+// transaction holding it is given up (rolled back) at the earliest deadline
+// of its rows, so that the answer follows the ledger's fate and arrives
+// within the deadline. Cancelling ctx without a deadline stops only the wait
+// for a place in the queue.
 func (b *Book) Record(ctx context.Context, row store.LedgerRow) error {
-	p := &pending{row: row, result: make(chan error, 1)}
+	p := &pending{ctx: ctx, row: row, result: make(chan error, 1)}
 	b.mu.RLock()
 	if b.closed {
 		b.mu.RUnlock()
@@ -105,13 +114,33 @@ func (b *Book) write() {
 // commit writes a batch; when the batch as a whole fails, each row is tried
 // alone so that one bad row cannot fail its neighbours.
 func (b *Book) commit(batch []*pending) {
+	live := batch[:0:0]
+	deadline := time.Now().Add(maxCommit)
+	for _, p := range batch {
+		d, ok := p.ctx.Deadline()
+		if ok && !time.Now().Before(d) {
+			p.result <- fmt.Errorf("ledger row %s: deadline passed while queued: %w", p.row.TraceID, context.DeadlineExceeded)
+			continue
+		}
+		if ok && d.Before(deadline) {
+			deadline = d
+		}
+		live = append(live, p)
+	}
+	if len(live) == 0 {
+		return
+	}
+	batch = live
 	rows := make([]store.LedgerRow, len(batch))
 	for i, p := range batch {
 		rows[i] = p.row
 	}
-	// The store gets a context of its own: a caller that went away must not
+	// The store gets a context of its own, bounded by the rows' deadlines
+	// but not cancelled with any caller: a caller that went away must not
 	// abort a transaction holding other callers' rows.
-	errs, err := b.st.AppendLedger(context.Background(), rows)
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	errs, err := b.st.AppendLedger(ctx, rows)
+	cancel()
 	if err == nil {
 		for i, p := range batch {
 			p.result <- errs[i]

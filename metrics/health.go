@@ -8,10 +8,13 @@ import (
 	"time"
 )
 
-// Check is one dependency a ready instance needs (storage, Redis, models).
+// Check is one dependency a ready instance needs (storage, models), or,
+// with Degrades, one it can do without for a while (Redis, whose in-process
+// fallbacks keep the service answering).
 type Check struct {
-	Name string
-	Fn   func(ctx context.Context) error
+	Name     string
+	Fn       func(ctx context.Context) error
+	Degrades bool
 }
 
 // CheckTimeout bounds each readiness check: a probe must answer before the
@@ -28,17 +31,22 @@ func Health() http.Handler {
 	})
 }
 
-// Ready answers 200 when every check passes and 503 otherwise (GET /readyz),
-// with each check's status. Errors are not shown, since they can name hosts
+// Ready answers 200 when every check passes or only checks that Degrade
+// fail, and 503 otherwise (GET /readyz), with each check's status ("ok",
+// "degraded", "failing") and the instance's ("ok", "degraded", "failing").
+// An instance running on its fallbacks stays ready: a load balancer that
+// drained every instance during a Redis outage would take away a service
+// that survives it. degraded (may be nil) is told after each probe whether
+// the instance is degraded. Errors are not shown, since they can name hosts
 // and users; the instance's log has them through logf.
-func Ready(logf func(check string, err error), checks ...Check) http.Handler {
+func Ready(logf func(check string, err error), degraded func(bool), checks ...Check) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), CheckTimeout)
 		defer cancel()
 		status := make(map[string]string, len(checks))
 		var mu sync.Mutex
 		var wg sync.WaitGroup
-		ready := true
+		ready, degrades := true, false
 		for _, c := range checks {
 			wg.Add(1)
 			go func() {
@@ -47,24 +55,36 @@ func Ready(logf func(check string, err error), checks ...Check) http.Handler {
 				mu.Lock()
 				defer mu.Unlock()
 				status[c.Name] = "ok"
-				if err != nil {
+				if err == nil {
+					return
+				}
+				if c.Degrades {
+					status[c.Name], degrades = "degraded", true
+				} else {
 					status[c.Name], ready = "failing", false
-					if logf != nil {
-						logf(c.Name, err)
-					}
+				}
+				if logf != nil {
+					logf(c.Name, err)
 				}
 			}()
 		}
 		wg.Wait()
-		code := http.StatusOK
-		if !ready {
-			code = http.StatusServiceUnavailable
+		if degraded != nil {
+			degraded(degrades)
+		}
+		code, overall := http.StatusOK, "ok"
+		switch {
+		case !ready:
+			code, overall = http.StatusServiceUnavailable, "failing"
+		case degrades:
+			overall = "degraded"
 		}
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(struct {
 			Ready  bool              `json:"ready"`
+			Status string            `json:"status"`
 			Checks map[string]string `json:"checks"`
-		}{ready, status})
+		}{ready, overall, status})
 	})
 }

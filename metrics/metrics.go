@@ -55,6 +55,10 @@ type Metrics struct {
 	merchantCharged *prometheus.CounterVec
 	scores          prometheus.Histogram
 	reasons         *prometheus.CounterVec
+
+	gateWaits    *prometheus.HistogramVec
+	gateRefusals *prometheus.CounterVec
+	degraded     prometheus.Gauge
 }
 
 // New returns Metrics registered with a new registry, which also carries the
@@ -116,9 +120,22 @@ func New() *Metrics {
 			Name: "portrait_quality_failures_total",
 			Help: "Selfies refused by the quality gate (result 2), by data.reason.",
 		}, []string{"reason"}),
+		gateWaits: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "portrait_gate_wait_seconds",
+			Help:    "Time a call queued at a capacity gate (pipeline slots, body memory budget) before it was admitted or refused.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 2, 13), // 1 ms to 4 s
+		}, []string{"gate"}),
+		gateRefusals: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "portrait_gate_refusals_total",
+			Help: "Calls answered busy (1006, uncharged) because a capacity gate had no room in time.",
+		}, []string{"gate"}),
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "portrait_degraded",
+			Help: "1 while the service runs on its in-process fallbacks because Redis does not answer, else 0.",
+		}),
 	}
 	m.reg.MustRegister(m.calls, m.callDuration, m.rejections, m.stage, m.inference, m.storageOps, m.storageErrors, m.fallbacks,
-		m.merchantCalls, m.merchantCharged, m.scores, m.reasons,
+		m.merchantCalls, m.merchantCharged, m.scores, m.reasons, m.gateWaits, m.gateRefusals, m.degraded,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	// Every series a dashboard plots exists from the start, at zero, so that
 	// rates and alerts work before the first event of each kind.
@@ -198,6 +215,40 @@ func (m *Metrics) ObserveStage(stage string, d time.Duration) {
 		stage = stageOther
 	}
 	m.stage.WithLabelValues(stage).Observe(d.Seconds())
+}
+
+// GateWait records one wait at a capacity gate (gate.Observer).
+func (m *Metrics) GateWait(gate string, d time.Duration, admitted bool) {
+	m.gateWaits.WithLabelValues(gate).Observe(d.Seconds())
+	if !admitted {
+		m.gateRefusals.WithLabelValues(gate).Inc()
+	}
+}
+
+// WatchGate exposes a gate's occupancy: what holds it (calls, or bytes for
+// a budget) and how many calls queue for it.
+func (m *Metrics) WatchGate(gate string, held, waiting func() int64) {
+	m.reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portrait_gate_held", Help: "What holds a capacity gate now: calls in the pipeline, bytes of bodies in the budget.",
+			ConstLabels: prometheus.Labels{"gate": gate},
+		}, func() float64 { return float64(held()) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Name: "portrait_gate_queue", Help: "Calls queued at a capacity gate now.",
+			ConstLabels: prometheus.Labels{"gate": gate},
+		}, func() float64 { return float64(waiting()) }),
+	)
+	m.gateWaits.WithLabelValues(gate)
+	m.gateRefusals.WithLabelValues(gate)
+}
+
+// Degraded sets whether the service runs on its in-process fallbacks.
+func (m *Metrics) Degraded(on bool) {
+	v := 0.0
+	if on {
+		v = 1
+	}
+	m.degraded.Set(v)
 }
 
 // RedisFallback counts a Redis failure answered locally; its signature is

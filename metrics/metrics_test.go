@@ -269,17 +269,28 @@ func TestHealthAndReady(t *testing.T) {
 		body   string
 		logged int
 	}{
-		{"all ready", []Check{{"storage", ok}, {"redis", ok}}, 200, `{"ready":true,"checks":{"redis":"ok","storage":"ok"}}`, 0},
-		{"one down", []Check{{"storage", down}, {"models", ok}}, 503, `{"ready":false,"checks":{"models":"ok","storage":"failing"}}`, 1},
-		{"none", nil, 200, `{"ready":true,"checks":{}}`, 0},
+		{"all ready", []Check{{"storage", ok, false}, {"redis", ok, true}}, 200, `{"ready":true,"status":"ok","checks":{"redis":"ok","storage":"ok"}}`, 0},
+		{"one down", []Check{{"storage", down, false}, {"models", ok, false}}, 503, `{"ready":false,"status":"failing","checks":{"models":"ok","storage":"failing"}}`, 1},
+		// Redis down: the fallbacks answer, the instance stays in service.
+		{"redis down", []Check{{"storage", ok, false}, {"redis", down, true}}, 200, `{"ready":true,"status":"degraded","checks":{"redis":"degraded","storage":"ok"}}`, 1},
+		{"redis and storage down", []Check{{"storage", down, false}, {"redis", down, true}}, 503, `{"ready":false,"status":"failing","checks":{"redis":"degraded","storage":"failing"}}`, 2},
+		{"none", nil, 200, `{"ready":true,"status":"ok","checks":{}}`, 0},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			logged := 0
+			m := New()
 			rec := httptest.NewRecorder()
-			Ready(func(string, error) { logged++ }, c.checks...).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+			Ready(func(string, error) { logged++ }, m.Degraded, c.checks...).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
 			if rec.Code != c.want || strings.TrimSpace(rec.Body.String()) != c.body || logged != c.logged {
 				t.Errorf("got %d %s (%d logged), want %d %s (%d logged)", rec.Code, rec.Body.String(), logged, c.want, c.body, c.logged)
+			}
+			want := 0.0
+			if strings.Contains(c.body, `"redis":"degraded"`) {
+				want = 1
+			}
+			if got := value(scrape(t, m), "portrait_degraded"); got != want {
+				t.Errorf("portrait_degraded %v, want %v", got, want)
 			}
 		})
 	}
@@ -288,7 +299,7 @@ func TestHealthAndReady(t *testing.T) {
 		defer cancel()
 		rec := httptest.NewRecorder()
 		start := time.Now()
-		Ready(nil, Check{"redis", hung}).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil).WithContext(ctx))
+		Ready(nil, nil, Check{"storage", hung, false}).ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil).WithContext(ctx))
 		if rec.Code != 503 || time.Since(start) > time.Second {
 			t.Errorf("hung check: %d after %v", rec.Code, time.Since(start))
 		}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/gate"
 	"github.com/portrait-id/portrait/idcard"
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
@@ -97,9 +98,26 @@ type Config struct {
 	// ReplayWait bounds how long a retry waits for its first call, still in
 	// flight, to finish. Default 20 s.
 	ReplayWait time.Duration
-	Now        func() time.Time
-	Logger     *slog.Logger
+	// CallTimeout is the deadline of one call from its arrival, which every
+	// stage honours; LedgerReserve is the part of it kept for the ledger
+	// row, the decision getting the rest. Defaults DefaultCallTimeout and
+	// DefaultLedgerReserve.
+	CallTimeout   time.Duration
+	LedgerReserve time.Duration
+	// Pipeline, when set, bounds the selfies in the face pipeline at once;
+	// a call that finds no slot in time is answered gate.ErrBusy.
+	Pipeline *gate.Gate
+	Now      func() time.Time
+	Logger   *slog.Logger
 }
+
+// The default deadline of a call and the ledger's part of it. The
+// document's Java client reads for 3 s; a call past 10 s has been given up
+// by any client, and finishing it would only take capacity from the next.
+const (
+	DefaultCallTimeout   = 10 * time.Second
+	DefaultLedgerReserve = 2 * time.Second
+)
 
 // Service is the Verifier of the product: it decides one call from policy to
 // ledger.
@@ -121,6 +139,15 @@ func NewService(cfg Config) (*Service, error) {
 	if cfg.ReplayWait == 0 {
 		cfg.ReplayWait = 20 * time.Second
 	}
+	if cfg.CallTimeout <= 0 {
+		cfg.CallTimeout = DefaultCallTimeout
+	}
+	if cfg.LedgerReserve <= 0 {
+		cfg.LedgerReserve = min(DefaultLedgerReserve, cfg.CallTimeout/4)
+	}
+	if cfg.LedgerReserve >= cfg.CallTimeout {
+		return nil, fmt.Errorf("verify: ledger reserve %s must be shorter than the call timeout %s", cfg.LedgerReserve, cfg.CallTimeout)
+	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -132,80 +159,6 @@ func NewService(cfg Config) (*Service, error) {
 
 // replayPoll is how often a retry looks whether its first call has finished.
 const replayPoll = 10 * time.Millisecond
-
-// Verify implements Verifier. The order of checks:
-//
-//  1. app_key, timestamp, signature, sign reuse, status, expiry, grant
-//     (merchant policy); an unknown app_key, and a failed authentication
-//     past its budget, are answered without a ledger row, every later
-//     outcome of this call gets one;
-//  2. idempotency: a request_id this merchant already got a 0000 answer for
-//     is answered with that answer (same trace_id, data and charge; no new
-//     row, no rate token, no quota) when its content is the same, and with
-//     ErrRequestIDReused when not; a retry arriving while its first call runs
-//     waits for it. Error answers are not remembered: a retry runs again.
-//     The answer is found in the ledger (its row carries the request's
-//     content digest), so it is remembered as long as the ledger keeps the
-//     row, across restarts and instances, well beyond the 24 h promised;
-//  3. rate limit and quota reservation;
-//  4. ID number and name rules;
-//  5. selfie decode and quality gate;
-//  6. identity lookup, under IdentityTimeout;
-//  7. comparison;
-//  8. the ledger row, committed (with the quota use when charged) before the
-//     answer is returned.
-func (s *Service) Verify(ctx context.Context, req Request) Outcome {
-	out, acct := s.verify(ctx, req)
-	if acct != nil {
-		out.Merchant = acct.AppKey
-	}
-	return out
-}
-
-func (s *Service) verify(ctx context.Context, req Request) (Outcome, *merchant.Account) {
-	now := req.Received
-	if now.IsZero() {
-		now = s.cfg.Now()
-	}
-	digest := contentDigest(req)
-	acct, err := s.cfg.Merchants.Authenticate(ctx, merchant.Call{
-		AppKey: req.AppKey, IDNumber: req.IDNumber, Name: req.Name, RequestID: req.RequestID,
-		Timestamp: req.Timestamp, Sign: req.Sign, Service: merchant.ServicePortrait, Now: now,
-		Unsigned: digest, Source: req.Source,
-	})
-	if errors.Is(err, merchant.ErrUnknownAppKey) || errors.Is(err, merchant.ErrAuthThrottled) {
-		return Outcome{TraceID: req.TraceID, Err: err}, nil
-	}
-	if err != nil {
-		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
-	}
-
-	release, replay, err := s.claim(ctx, req, digest)
-	if err != nil {
-		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
-	}
-	if replay != nil {
-		return *replay, acct
-	}
-	defer release()
-
-	ticket, err := s.cfg.Merchants.Admit(acct, now)
-	if err != nil {
-		return s.record(req, now, nil, Outcome{TraceID: req.TraceID, Err: err}), acct
-	}
-	out := s.decide(ctx, req, acct.Route, now)
-	var d *[32]byte
-	if out.Err == nil {
-		d = &digest
-	}
-	out = s.record(req, now, d, out)
-	if errors.Is(out.Err, merchant.ErrQuotaExhausted) {
-		ticket.Refused()
-	} else {
-		ticket.Settle(out.Charged)
-	}
-	return out, acct
-}
 
 // contentDigest identifies what a request_id was used for: ID number, name
 // and selfie, each length-prefixed so that no two different requests share a
@@ -282,14 +235,14 @@ func (s *Service) decide(ctx context.Context, req Request, route string, now tim
 		out.Err = ruleError(err)
 		return out
 	}
-	probe, err := s.cfg.Faces.Probe(ctx, req.Selfie)
+	probe, err := s.probe(ctx, req.Selfie)
 	var qe *face.QualityError
 	if errors.As(err, &qe) {
 		out.Data = Data{Result: protocol.ResultBadQuality, Reason: string(qe.Reason)}
 		return out
 	}
 	if err != nil {
-		out.Err = imageError(err)
+		out.Err = probeError(ctx, err)
 		return out
 	}
 	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie, Route: route})
@@ -321,6 +274,18 @@ func (s *Service) decide(ctx context.Context, req Request, route string, now tim
 	}
 	out.Charged = true
 	return out
+}
+
+// probe runs the selfie through the face pipeline once a slot of it is free.
+func (s *Service) probe(ctx context.Context, selfie []byte) (face.Template, error) {
+	if s.cfg.Pipeline != nil {
+		leave, err := s.cfg.Pipeline.Enter(ctx)
+		if err != nil {
+			return face.Template{}, err
+		}
+		defer leave()
+	}
+	return s.cfg.Faces.Probe(ctx, selfie)
 }
 
 // lookup asks the identity source under IdentityTimeout. Its failures are
@@ -360,57 +325,20 @@ func ruleError(err error) error {
 	return err
 }
 
-// imageError answers a selfie the face pipeline refused as input with 1002
-// and its detail; any other failure of the pipeline is internal.
-func imageError(err error) error {
+// probeError answers a selfie the face pipeline refused as input with 1002
+// and its detail, and a pipeline cut short by the call's deadline as busy
+// (the queue for it was too long); any other failure is internal.
+func probeError(ctx context.Context, err error) error {
 	var ie *face.ImageError
 	switch {
+	case errors.Is(err, gate.ErrBusy):
+		return err
+	case ctx.Err() != nil:
+		return protocol.Wrap(gate.ErrBusy.Code, gate.ErrBusy.Detail, fmt.Errorf("selfie: %w", err))
 	case errors.As(err, &ie):
 		return protocol.Wrap(protocol.CodeParameter, "selfie "+ie.Detail, err)
 	case errors.Is(err, face.ErrImage):
 		return protocol.Wrap(protocol.CodeParameter, "selfie", err)
 	}
 	return fmt.Errorf("selfie: %w", err)
-}
-
-// record writes out's ledger row and returns the outcome to answer, which
-// differs from out when the ledger refuses it: a charge beyond the quota
-// (another process spent it) answers ErrQuotaExhausted, a ledger failure an
-// internal error, both uncharged. digest is set for answers a retry replays.
-func (s *Service) record(req Request, start time.Time, digest *[32]byte, out Outcome) Outcome {
-	row := store.LedgerRow{
-		TraceID:   out.TraceID,
-		AppKey:    req.AppKey,
-		RequestID: req.RequestID,
-		Code:      string(protocol.CodeOf(out.Err)),
-		Result:    out.Data.Result,
-		IDName:    out.Data.IDName,
-		Photo:     out.Data.Photo,
-		Score:     out.Data.Score,
-		Reason:    out.Data.Reason,
-		Charged:   out.Charged,
-		Time:      start,
-		IDMasked:  idcard.MaskID(req.IDNumber),
-
-		UpstreamTraceID: out.upstream.TraceID,
-		UpstreamCharged: out.upstream.Charged,
-	}
-	if digest != nil {
-		row.Digest = digest[:]
-	}
-	row.Latency = s.cfg.Now().Sub(start)
-	// The row must be committed whatever happened to the caller's context:
-	// a charged answer is never sent without it.
-	err := s.cfg.Ledger.Record(context.Background(), row)
-	if err == nil {
-		return out
-	}
-	if errors.Is(err, store.ErrQuotaExhausted) {
-		// The supplier's bill stands even though we charge nothing.
-		refused := Outcome{TraceID: out.TraceID, Err: fmt.Errorf("%w: %w", merchant.ErrQuotaExhausted, err), upstream: out.upstream}
-		return s.record(req, start, nil, refused)
-	}
-	s.cfg.Logger.Error("ledger write failed", slog.String("trace_id", out.TraceID),
-		slog.String("app_key", req.AppKey), slog.String("error", err.Error()))
-	return Outcome{TraceID: out.TraceID, Err: fmt.Errorf("record ledger row: %w", err)}
 }

@@ -37,7 +37,8 @@ const (
 )
 
 // fakeFaces reads the selfie as an instruction: "Q:reason" fails the gate,
-// "BAD" is not an image, "BLOCK" waits for unblock; anything else embeds.
+// "BAD" is not an image, "BLOCK" waits for unblock, "STALL" for the call's
+// deadline, "PANIC" panics; anything else embeds.
 type fakeFaces struct {
 	score    float64
 	scoreErr error
@@ -45,7 +46,7 @@ type fakeFaces struct {
 	probes   atomic.Int64
 }
 
-func (f *fakeFaces) Probe(_ context.Context, img []byte) (face.Template, error) {
+func (f *fakeFaces) Probe(ctx context.Context, img []byte) (face.Template, error) {
 	f.probes.Add(1)
 	switch s := string(img); {
 	case strings.HasPrefix(s, "Q:"):
@@ -54,6 +55,12 @@ func (f *fakeFaces) Probe(_ context.Context, img []byte) (face.Template, error) 
 		return face.Template{}, fmt.Errorf("%w: not a JPG, PNG, BMP, GIF or TIFF file", face.ErrImage)
 	case s == "BLOCK":
 		<-f.unblock
+	case s == "STALL":
+		<-ctx.Done()
+		return face.Template{}, fmt.Errorf("decode: %w", ctx.Err())
+	case s == "PANIC":
+		var m map[string]int
+		m["a decider's bug"]++
 	}
 	return face.Template{Model: "t", Vector: []float32{1}}, nil
 }
@@ -142,14 +149,23 @@ func newEnv(t *testing.T, edit func(*merchant.Settings)) *env {
 		t.Fatal(err)
 	}
 	e.key, e.secret = c.Merchant.AppKey, c.Secret
-	e.svc, err = verify.NewService(verify.Config{
+	e.configure(nil)
+	return e
+}
+
+// configure (re)builds the service with the test's settings, edited.
+func (e *env) configure(edit func(*verify.Config)) {
+	cfg := verify.Config{
 		Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces, Identities: e.source,
 		Ledger: e.book, IdentityTimeout: 100 * time.Millisecond, ReplayWait: 5 * time.Second,
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
-	return e
+	if edit != nil {
+		edit(&cfg)
+	}
+	var err error
+	if e.svc, err = verify.NewService(cfg); err != nil {
+		e.t.Fatal(err)
+	}
 }
 
 func (e *env) request(id, name, selfie string) verify.Request {

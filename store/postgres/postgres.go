@@ -30,6 +30,12 @@ var _ store.Store = (*Store)(nil)
 // rather than hang until their own deadline.
 const DefaultConnectTimeout = 3 * time.Second
 
+// DefaultStatementTimeout (milliseconds, PostgreSQL's unit) bounds one
+// statement on the server: a call's deadline is 10 s, and no statement of a
+// call may outlive it. Migrations at start are statements too; none comes
+// near it.
+const DefaultStatementTimeout = "10000"
+
 // Open connects to the database named by dsn (a postgres:// URL or key=value
 // string; pool_max_conns and the like are honoured) and applies pending
 // migrations.
@@ -42,6 +48,12 @@ func Open(ctx context.Context, dsn string) (*Store, error) {
 	}
 	if !strings.Contains(dsn, "connect_timeout") {
 		cfg.ConnConfig.ConnectTimeout = DefaultConnectTimeout
+	}
+	// The server ends a statement that runs past a call's deadline even when
+	// the client cannot reach it to cancel (a stalled network); the DSN may
+	// set its own (options=-c%20statement_timeout%3D…).
+	if _, ok := cfg.ConnConfig.RuntimeParams["statement_timeout"]; !ok && !strings.Contains(dsn, "statement_timeout") {
+		cfg.ConnConfig.RuntimeParams["statement_timeout"] = DefaultStatementTimeout
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
