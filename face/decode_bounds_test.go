@@ -138,6 +138,15 @@ func TestDecodeRefusesScanBombs(t *testing.T) {
 	if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "more than 64 scans") {
 		t.Fatalf("1000 scans: err = %v, want ErrImage refusing the scan count", err)
 	}
+	// A baseline image codes each component once: decoding a second scan
+	// of it would reconstruct every block again.
+	if _, err := decodeImage(imagebomb.SequentialScans(512, 512, 1), DefaultImageLimits); err != nil {
+		t.Fatalf("one sequential scan: %v", err)
+	}
+	_, err = decodeImage(imagebomb.SequentialScans(512, 512, 2), DefaultImageLimits)
+	if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "two sequential scans") {
+		t.Fatalf("two sequential scans: err = %v, want ErrImage", err)
+	}
 }
 
 // TestDecodeRefusesShortBMP: a BMP header declaring pixels the file does not
@@ -188,6 +197,7 @@ func BenchmarkDecodeBombs(b *testing.B) {
 		{"progressive-64-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, false) }},
 		{"progressive-64-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, true) }},
 		{"progressive-1000-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 1000, true) }},
+		{"sequential-32-scans-4096", func() []byte { return imagebomb.SequentialScans(4096, 4096, 32) }},
 		{"png16-2896", func() []byte { return imagebomb.PNG16(2896, 2896) }},
 		{"tiff16-1672", func() []byte { return imagebomb.TIFF16(1672, 1672) }},
 		{"png16-4096", func() []byte { return imagebomb.PNG16(4096, 4096) }},

@@ -23,6 +23,7 @@ func fuzzDecode(f *testing.F, name string) {
 	switch name {
 	case "JPEG":
 		f.Add(imagebomb.ProgressiveScans(64, 64, 65, true))
+		f.Add(imagebomb.SequentialScans(64, 64, 2))
 	case "PNG":
 		f.Add(imagebomb.PNG16(80, 64))
 	case "TIFF":

@@ -50,6 +50,33 @@ func ProgressiveScans(w, h, n int, refine bool) []byte {
 	return b.Bytes()
 }
 
+// SequentialScans is a greyscale w×h baseline JPEG coding its one
+// component in n scans, each block a DC difference of 0 and an end of block,
+// a bit each (64 KB a scan at 4096×4096): decoding each scan reconstructs
+// every block.
+func SequentialScans(w, h, n int) []byte {
+	var b bytes.Buffer
+	b.Write([]byte{0xFF, 0xD8})
+	seg(&b, 0xDB, append([]byte{0x00}, bytes.Repeat([]byte{1}, 64)...))
+	seg(&b, 0xC0, []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0})
+	// DC and AC tables of one 1-bit code each, for category 0 and for
+	// the end of block.
+	one := append([]byte{1}, make([]byte, 15)...)
+	seg(&b, 0xC4, append(append([]byte{0x00}, one...), 0x00))
+	seg(&b, 0xC4, append(append([]byte{0x10}, one...), 0x00))
+	var data bitWriter
+	for range ((w + 7) / 8) * ((h + 7) / 8) {
+		data.write(0, 2)
+	}
+	scan := data.bytes()
+	for range n {
+		seg(&b, 0xDA, []byte{1, 1, 0x00, 0, 63, 0})
+		b.Write(scan)
+	}
+	b.Write([]byte{0xFF, 0xD9})
+	return b.Bytes()
+}
+
 // seg writes a JPEG marker segment.
 func seg(b *bytes.Buffer, marker byte, payload []byte) {
 	b.Write([]byte{0xFF, marker, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)})

@@ -217,10 +217,11 @@ func sameError(err, want error) string {
 }
 
 // refused reports whether err is the LimitError of a file with more scans
-// than maxScans, which image/jpeg decodes at whatever cost.
+// than maxScans, or with a component in two sequential scans, which
+// image/jpeg decodes at whatever cost.
 func refused(err error, data []byte) bool {
 	var le LimitError
-	return errors.As(err, &le) && bytes.Count(data, []byte{0xff, sosMarker}) > maxScans
+	return errors.As(err, &le) && (bytes.Count(data, []byte{0xff, sosMarker}) > maxScans || err == errRescan)
 }
 
 // checkAgainstStdlib decodes data at every scale and checks that it fails

@@ -27,6 +27,7 @@ func FuzzDecodeScaled(f *testing.F) {
 		f.Add(imagebomb.ProgressiveScans(40, 24, maxScans, refine))
 		f.Add(imagebomb.ProgressiveScans(40, 24, maxScans+1, refine))
 	}
+	f.Add(imagebomb.SequentialScans(40, 24, 2))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := DecodeConfig(bytes.NewReader(b))
 		if err == nil && cfg.Width*cfg.Height > 1<<16 {

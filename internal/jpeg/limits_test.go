@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	stdjpeg "image/jpeg"
+	"strings"
 	"testing"
 
 	"github.com/portrait-id/portrait/internal/imagebomb"
@@ -95,6 +96,30 @@ func TestCheckScansCountsAsTheDecoderDoes(t *testing.T) {
 		var le LimitError
 		if got, want := CheckScans(f.data) != nil, errors.As(err, &le); got != want {
 			t.Errorf("%s: CheckScans refuses %v, decoding ends in a LimitError %v (%v)", f.name, got, want, err)
+		}
+	}
+}
+
+// TestSequentialRescan: a baseline image coding its component once decodes
+// as image/jpeg decodes it; coding it again is a LimitError, though
+// image/jpeg decodes that too.
+func TestSequentialRescan(t *testing.T) {
+	checkAgainstStdlib(t, "one scan", imagebomb.SequentialScans(96, 64, 1))
+	twice := imagebomb.SequentialScans(96, 64, 2)
+	if _, err := stdjpeg.Decode(bytes.NewReader(twice)); err != nil {
+		t.Fatalf("image/jpeg: %v", err)
+	}
+	for _, d := range denoms {
+		if _, err := DecodeScaled(context.Background(), bytes.NewReader(twice), d); err != errRescan {
+			t.Errorf("/%d: err = %v, want %v", d, err, errRescan)
+		}
+	}
+	// Colour images coded a component a scan are sequential too.
+	for _, f := range testdataFiles(t) {
+		if !strings.Contains(f.name, "progressive") {
+			if _, err := DecodeScaled(context.Background(), bytes.NewReader(f.data), 8); err == errRescan {
+				t.Errorf("%s: %v", f.name, err)
+			}
 		}
 	}
 }

@@ -104,6 +104,9 @@ func CheckScans(b []byte) error {
 	return nil
 }
 
+// errRescan is a sequential scan of a component an earlier scan coded.
+var errRescan = LimitError("a component coded in two sequential scans")
+
 var errUnsupportedSubsamplingRatio = UnsupportedError("luma/chroma subsampling ratio")
 
 // errBadDenom is not a FormatError: the caller, not the input, is at fault.
@@ -184,6 +187,7 @@ type decoder struct {
 	// of MCUs.
 	ctx   context.Context
 	scans int
+	coded uint8 // the components sequential scans have coded, a bit each
 	bits  bits
 	// bytes is a byte buffer, similar to a bufio.Reader, except that it
 	// has to be able to unread more than 1 byte, due to byte stuffing.
@@ -229,8 +233,10 @@ type decoder struct {
 	adobeTransform      uint8
 	eobRun              uint16 // End-of-Band run, specified in section G.1.2.2.
 
-	comp       [maxComponents]component
-	progCoeffs [maxComponents][]block // Saved state between progressive-mode scans.
+	comp [maxComponents]component
+	// progCoeffs is the state kept between progressive-mode scans: for
+	// each block, the coefficients corners[scale] keeps.
+	progCoeffs [maxComponents][]int32
 	// progNonZero has, for each block of progCoeffs, bit z set when its
 	// coefficient at zig-zag index z is not zero. A coefficient never goes
 	// back to zero once set, so the bits are only ever set.

@@ -151,18 +151,29 @@ func (d *decoder) processSOS(n int) error {
 	}
 	d.bits = bits{}
 	if !d.progressive {
+		// A sequential image codes each component in one scan (T.81
+		// 4.10). A second one would decode and reconstruct every block
+		// of the component again, for one bit a block.
+		for _, sc := range scan[:nComp] {
+			if d.coded&(1<<sc.compIndex) != 0 {
+				return errRescan
+			}
+			d.coded |= 1 << sc.compIndex
+		}
 		return d.sequentialScan(scan[:nComp], mxx, myy)
 	}
 	for i := 0; i < nComp; i++ {
 		compIndex := scan[i].compIndex
 		if d.progCoeffs[compIndex] == nil {
 			n := mxx * myy * d.comp[compIndex].h * d.comp[compIndex].v
-			d.progCoeffs[compIndex] = make([]block, n)
+			d.progCoeffs[compIndex] = make([]int32, n*corners[d.scale].n)
 			d.progNonZero[compIndex] = make([]uint64, n)
 		}
 	}
 
 	mcu, expectedRST := 0, uint8(rst0Marker)
+	keep, slot := corners[d.scale].n, &corners[d.scale].slot
+	band := bandMask(zigStart, zigEnd)
 	var (
 		dc [maxComponents]int32
 		// bx and by are the location of the current block, in units of 8x8
@@ -226,15 +237,22 @@ func (d *decoder) processSOS(n int) error {
 						}
 					}
 
-					// The block's coefficients so far, in natural (not
-					// zig-zag) order, updated in place: a scan that only
-					// continues an end-of-band run then costs next to
+					// The block's coefficients so far, those the scale
+					// keeps (see corners), updated in place: a scan that
+					// only continues an end-of-band run then costs next to
 					// nothing per block.
 					bi := by*mxx*hi + bx
-					b, nonZero := &d.progCoeffs[compIndex][bi], &d.progNonZero[compIndex][bi]
+					if d.eobRun > 0 && zigStart > 0 && (ah == 0 || d.progNonZero[compIndex][bi]&band == 0) {
+						// Inside an end-of-band run, a block with no
+						// coefficient of the band to correct is left as it
+						// is: what decodeAC and refine would do, for less.
+						d.eobRun--
+						continue
+					}
+					b, nonZero := d.progCoeffs[compIndex][bi*keep:][:keep], &d.progNonZero[compIndex][bi]
 
 					if ah != 0 {
-						if err := d.refine(b, nonZero, &d.huff[acTable][scan[i].ta], zigStart, zigEnd, 1<<al); err != nil {
+						if err := d.refine(b, slot, nonZero, &d.huff[acTable][scan[i].ta], zigStart, zigEnd, 1<<al); err != nil {
 							return err
 						}
 					} else {
@@ -260,7 +278,7 @@ func (d *decoder) processSOS(n int) error {
 						if zig <= zigEnd && d.eobRun > 0 {
 							d.eobRun--
 						} else {
-							if err := d.decodeAC(b, nonZero, &d.huff[acTable][scan[i].ta], zig, zigEnd, al); err != nil {
+							if err := d.decodeAC(b, slot, nonZero, &d.huff[acTable][scan[i].ta], zig, zigEnd, al); err != nil {
 								return err
 							}
 						}
@@ -423,7 +441,7 @@ func (d *decoder) readRST(expectedRST uint8) (uint8, error) {
 // image/jpeg's loop: sequential scans, which phones write, have their own
 // fast path (sequential.go), and progressive ones are rare enough not to
 // need a second.
-func (d *decoder) decodeAC(b *block, nonZero *uint64, h *huffman, zig, zigEnd int32, al uint32) error {
+func (d *decoder) decodeAC(b []int32, slot *[blockSize]int8, nonZero *uint64, h *huffman, zig, zigEnd int32, al uint32) error {
 	for ; zig <= zigEnd; zig++ {
 		value, err := d.decodeHuffman(h)
 		if err != nil {
@@ -440,7 +458,9 @@ func (d *decoder) decodeAC(b *block, nonZero *uint64, h *huffman, zig, zigEnd in
 			if err != nil {
 				return err
 			}
-			b[unzig[zig]] = ac << al
+			if s := slot[zig]; s >= 0 {
+				b[s] = ac << al
+			}
 			*nonZero |= 1 << zig
 		} else {
 			if val0 != 0x0f {
@@ -462,9 +482,10 @@ func (d *decoder) decodeAC(b *block, nonZero *uint64, h *huffman, zig, zigEnd in
 }
 
 // refine decodes a successive approximation refinement block, as specified in
-// section G.1.2. nonZero has bit z set where b's coefficient at zig-zag
-// index z is not zero (see decoder.progNonZero).
-func (d *decoder) refine(b *block, nonZero *uint64, h *huffman, zigStart, zigEnd, delta int32) error {
+// section G.1.2. b holds the coefficients the scale keeps, at slot[z] for
+// zig-zag index z; nonZero has bit z set where the coefficient is not zero,
+// kept or not (see decoder.progNonZero).
+func (d *decoder) refine(b []int32, slot *[blockSize]int8, nonZero *uint64, h *huffman, zigStart, zigEnd, delta int32) error {
 	// Refining a DC component is trivial.
 	if zigStart == 0 {
 		if zigEnd != 0 {
@@ -519,7 +540,7 @@ func (d *decoder) refine(b *block, nonZero *uint64, h *huffman, zigStart, zigEnd
 				return FormatError("unexpected Huffman code")
 			}
 
-			zig, err = d.refineNonZeroes(b, *nonZero, zig, zigEnd, int32(val0), delta)
+			zig, err = d.refineNonZeroes(b, slot, *nonZero, zig, zigEnd, int32(val0), delta)
 			if err != nil {
 				return err
 			}
@@ -527,14 +548,16 @@ func (d *decoder) refine(b *block, nonZero *uint64, h *huffman, zigStart, zigEnd
 				return FormatError("too many coefficients")
 			}
 			if z != 0 {
-				b[unzig[zig]] = z
+				if s := slot[zig]; s >= 0 {
+					b[s] = z
+				}
 				*nonZero |= 1 << zig
 			}
 		}
 	}
 	if d.eobRun > 0 {
 		d.eobRun--
-		if _, err := d.refineNonZeroes(b, *nonZero, zig, zigEnd, -1, delta); err != nil {
+		if _, err := d.refineNonZeroes(b, slot, *nonZero, zig, zigEnd, -1, delta); err != nil {
 			return err
 		}
 	}
@@ -547,11 +570,11 @@ func (d *decoder) refine(b *block, nonZero *uint64, h *huffman, zigStart, zigEnd
 // entries, so that its cost is that of the bits it reads and not of the
 // entries it passes: an end-of-band run of a refinement scan passes every
 // entry of every block it covers.
-func (d *decoder) refineNonZeroes(b *block, nonZero uint64, zig, zigEnd, nz, delta int32) (int32, error) {
+func (d *decoder) refineNonZeroes(b []int32, slot *[blockSize]int8, nonZero uint64, zig, zigEnd, nz, delta int32) (int32, error) {
 	if zig > zigEnd {
 		return zig, nil
 	}
-	band := ^uint64(0) >> (63 - zigEnd) &^ (1<<zig - 1)
+	band := bandMask(zig, zigEnd)
 	end := zigEnd + 1
 	if nz >= 0 {
 		zeros := ^nonZero & band
@@ -568,10 +591,10 @@ func (d *decoder) refineNonZeroes(b *block, nonZero uint64, zig, zigEnd, nz, del
 		if err != nil {
 			return 0, err
 		}
-		if !bit {
+		u := slot[mbits.TrailingZeros64(m)]
+		if !bit || u < 0 {
 			continue
 		}
-		u := unzig[mbits.TrailingZeros64(m)]
 		if b[u] >= 0 {
 			b[u] += delta
 		} else {
@@ -580,6 +603,38 @@ func (d *decoder) refineNonZeroes(b *block, nonZero uint64, zig, zigEnd, nz, del
 	}
 	return end, nil
 }
+
+// bandMask has the bits of zig-zag indices from to to set, in the layout of
+// decoder.progNonZero.
+func bandMask(from, to int32) uint64 { return ^uint64(0) >> (63 - to) &^ (1<<from - 1) }
+
+// corners[scale] describes which coefficients a progressive decode at
+// that scale keeps between scans: the (8>>scale)² of a block's top-left
+// corner, which are all the reduced IDCT reads. At 1/8 scale that is the DC
+// term alone, 4 bytes a block instead of 256, so the pipeline's first,
+// reduced decode of a large progressive JPEG holds a few MB, not hundreds.
+// Refinement still needs to know which of the others are nonzero, which
+// decoder.progNonZero says.
+var corners = func() (cs [4]struct {
+	n       int              // coefficients kept
+	slot    [blockSize]int8  // where zig-zag index z is kept, or -1
+	natural [blockSize]uint8 // the natural index of each slot
+}) {
+	for scale := range cs {
+		k := 8 >> scale
+		c := &cs[scale]
+		c.n = k * k
+		for z, u := range unzig {
+			row, col := int(u)/8, int(u)%8
+			c.slot[z] = -1
+			if row < k && col < k {
+				c.slot[z] = int8(row*k + col)
+				c.natural[row*k+col] = u
+			}
+		}
+	}
+	return cs
+}()
 
 func (d *decoder) reconstructProgressiveImage() error {
 	// The h0, mxx, by and bx variables have the same meaning as in the
@@ -593,12 +648,26 @@ func (d *decoder) reconstructProgressiveImage() error {
 		v := 8 * d.comp[0].v / d.comp[i].v
 		h := 8 * d.comp[0].h / d.comp[i].h
 		stride := mxx * d.comp[i].h
+		c := &corners[d.scale]
+		// At full scale the kept coefficients are the block. Otherwise
+		// they go to their places in b, the only ones the reduced IDCT
+		// reads, so b needs no clearing between blocks.
+		var b block
 		for by := 0; by*v < d.height; by++ {
 			if err := d.ctx.Err(); err != nil {
 				return err
 			}
 			for bx := 0; bx*h < d.width; bx++ {
-				if err := d.reconstructBlock(&d.progCoeffs[i][by*stride+bx], bx, by, i); err != nil {
+				kept := d.progCoeffs[i][(by*stride+bx)*c.n:][:c.n]
+				p := &b
+				if c.n == blockSize {
+					p = (*block)(kept)
+				} else {
+					for s, v := range kept {
+						b[c.natural[s]] = v
+					}
+				}
+				if err := d.reconstructBlock(p, bx, by, i); err != nil {
 					return err
 				}
 			}
