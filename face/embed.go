@@ -40,15 +40,14 @@ const (
 const FlipSuffix = "+flip"
 
 // DefaultEmbedding is the embedding model the service uses unless
-// configured otherwise, chosen by `portrait bench accuracy` on faces-dev:
-// face-api's descriptor fused with faceres. Measured there (TAR at FAR 1e-3
-// among East-Asian faces / at FAR 1e-4 overall): faceapi 70.6 % / 80.5 %,
-// faceapi+flip 76.5 % / 83.6 %, faceres 73.9 % / 75.1 %, this fusion
-// 85.6 % / 87.5 %. Adding flip to the fusion (EmbedFaceAPI + "+" +
-// EmbedFaceRes + FlipSuffix) reached 87.6 % / 89.0 % but doubles the
-// embedding time (≈ 14 → 28 ms here), past the 20 ms budget of a whole
+// configured otherwise, chosen by `portrait bench accuracy` on faces-dev and
+// faces-east-asian: fr_feature. TAR at FAR 1e-4 among East-Asian faces
+// (faces-dev / faces-east-asian): fr_feature 96.7 % / 84.0 %, with flip
+// 98.0 % / 83.6 %, the former default faceapi-resnet128+faceres
+// 72.5 % / 42.0 %. Flip averaging is no better on the larger set and
+// doubles the embedding time (≈ 2.3 → 4.6 ms), past the 8 ms of a whole
 // verification, so it is left to configuration.
-const DefaultEmbedding = EmbedFaceAPI + "+" + EmbedFaceRes
+const DefaultEmbedding = EmbedFRFeature
 
 // network is one descriptor network: it runs a prepared crop (NHWC, size²×3)
 // and writes the raw descriptor into out.
