@@ -46,6 +46,11 @@ func TestBenchPipeline(t *testing.T) {
 	if r.Score < 90 {
 		t.Errorf("a photo against itself scored %v", r.Score)
 	}
+	// A call cannot take more CPU than time; it takes some wherever the
+	// thread clock exists.
+	if _, ok := threadCPU(); ok && (r.CPUP50Ms <= 0 || r.CPUP50Ms > 1.05*r.P90Ms) {
+		t.Errorf("CPU p50 %v ms against wall p50 %v, p90 %v", r.CPUP50Ms, r.P50Ms, r.P90Ms)
+	}
 }
 
 // TestBenchPipelineUsage: no photo is a usage error, not a crash.
