@@ -18,7 +18,7 @@ type bar struct {
 // columnChart draws bars as vertical columns (one per day), as inline SVG
 // that scales to its container: no script, no external asset.
 func columnChart(title string, bars []bar) template.HTML {
-	const w, h, top, bottom, left = 640.0, 220.0, 16.0, 28.0, 44.0
+	const w, h, top, bottom, left = 560.0, 220.0, 16.0, 28.0, 40.0
 	peak := scale(bars)
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg class="chart" viewBox="0 0 %g %g" role="img" aria-label="%s"><title>%s</title>`, w, h, esc(title), esc(title))
@@ -49,7 +49,7 @@ func columnChart(title string, bars []bar) template.HTML {
 
 // rowChart draws bars as horizontal rows (merchants, codes), labelled.
 func rowChart(title string, bars []bar) template.HTML {
-	const w, rowH, left, right = 640.0, 22.0, 190.0, 70.0
+	const w, rowH, left, right = 440.0, 22.0, 150.0, 44.0
 	h := rowH*float64(len(bars)) + 8
 	peak := scale(bars)
 	var b strings.Builder
@@ -58,7 +58,7 @@ func rowChart(title string, bars []bar) template.HTML {
 		y := 4 + rowH*float64(i)
 		tw := (w - left - right) * float64(br.Total) / float64(peak)
 		pw := (w - left - right) * float64(br.Part) / float64(peak)
-		fmt.Fprintf(&b, `<text class="label" x="%g" y="%.1f" text-anchor="end">%s</text>`, left-6, y+rowH*0.65, esc(trim(br.Label, 28)))
+		fmt.Fprintf(&b, `<text class="label" x="%g" y="%.1f" text-anchor="end">%s</text>`, left-6, y+rowH*0.65, esc(trim(br.Label, 24)))
 		fmt.Fprintf(&b, `<rect class="total" x="%g" y="%.1f" width="%.1f" height="%.1f"><title>%s: %d calls, %d charged</title></rect>`,
 			left, y+2, tw, rowH-6, esc(br.Label), br.Total, br.Part)
 		fmt.Fprintf(&b, `<rect class="part" x="%g" y="%.1f" width="%.1f" height="%.1f"/>`, left, y+2, pw, rowH-6)

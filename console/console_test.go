@@ -330,6 +330,15 @@ func TestLedgerSearchAndExport(t *testing.T) {
 	if code, _ := b.get("/ledger?day=yesterday"); code != http.StatusBadRequest {
 		t.Errorf("bad day: %d", code)
 	}
+	// The page's own export link carries the search.
+	_, page := b.get("/ledger?trace_id=TIDa")
+	link := regexp.MustCompile(`id="export" href="([^"]+)"`).FindStringSubmatch(page)
+	if link == nil {
+		t.Fatalf("no export link")
+	}
+	if _, csv := b.get(strings.ReplaceAll(link[1], "&amp;", "&")); strings.Count(csv, "\n") != 2 || !strings.Contains(csv, "TIDa") {
+		t.Errorf("export link %s gave:\n%s", link[1], csv)
+	}
 	code, csv := b.get("/ledger.csv?app_key=" + key)
 	lines := strings.Split(strings.TrimSpace(csv), "\n")
 	if code != http.StatusOK || len(lines) != 3 || !strings.HasPrefix(lines[0], "time,trace_id") ||

@@ -7,6 +7,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
 	"slices"
 	"strconv"
 	"strings"
@@ -315,7 +316,7 @@ type ledgerData struct {
 	Q     ledgerQuery
 	Rows  []store.LedgerRow
 	More  bool
-	Query string // the search as a query string, for the export link
+	Export template.URL // the search's CSV export
 }
 
 type ledgerQuery struct {
@@ -357,7 +358,7 @@ func (c *Console) ledgerPage(w http.ResponseWriter, r *request) {
 		c.fail(w, err)
 		return
 	}
-	d := ledgerData{Q: q, Rows: rows, Query: r.URL.RawQuery}
+	d := ledgerData{Q: q, Rows: rows, Export: exportURL("/ledger.csv", r.URL.Query())}
 	if len(rows) > ledgerPageRows {
 		d.Rows, d.More = rows[:ledgerPageRows], true
 	}
@@ -520,6 +521,15 @@ func (c *Console) registryRemove(w http.ResponseWriter, r *request) {
 	c.registry(w, r, http.StatusOK, "", maskID(id)+" removed", "")
 }
 
+// exportURL is path with the search q re-encoded: a URL of this origin,
+// which html/template would otherwise encode again as one value.
+func exportURL(path string, q url.Values) template.URL {
+	if len(q) == 0 {
+		return template.URL(path)
+	}
+	return template.URL(path + "?" + q.Encode())
+}
+
 func maskID(id string) string { return idcard.MaskID(strings.ToUpper(strings.TrimSpace(id))) }
 
 // auditPageRows is how many entries the audit page shows; the export has
@@ -545,8 +555,8 @@ func (c *Console) auditPage(w http.ResponseWriter, r *request) {
 	c.page(w, r, http.StatusOK, "audit", "Audit log", view{Data: struct {
 		Entries       []store.AuditEntry
 		Operator, Day string
-		Query         string
-	}{entries, f.Operator, r.URL.Query().Get("day"), r.URL.RawQuery}})
+		Export        template.URL
+	}{entries, f.Operator, r.URL.Query().Get("day"), exportURL("/audit.csv", r.URL.Query())}})
 }
 
 func (c *Console) auditCSV(w http.ResponseWriter, r *request) {
