@@ -14,6 +14,7 @@ type BenchResult struct {
 	Iters        int
 	P50          time.Duration
 	Min          time.Duration
+	CPU          time.Duration // process CPU time per Run: robust to a busy machine
 	GFLOPs       float64 // Model.FLOPs over P50, in 1e9 per second
 	AllocsPerRun float64 // heap allocations of the whole process per Run
 	Path         kernel.Path
@@ -34,17 +35,20 @@ func BenchModel(m *Model, iters int) BenchResult {
 	times := make([]time.Duration, iters)
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
+	c0 := cpuTime()
 	for i := range times {
 		t0 := time.Now()
 		s.Run()
 		times[i] = time.Since(t0)
 	}
+	cpu := cpuTime() - c0
 	runtime.ReadMemStats(&after)
 	slices.Sort(times)
 	r := BenchResult{
 		Iters:        iters,
 		P50:          times[iters/2],
 		Min:          times[0],
+		CPU:          cpu / time.Duration(iters),
 		AllocsPerRun: float64(after.Mallocs-before.Mallocs) / float64(iters),
 		Path:         kernel.Current(),
 	}
