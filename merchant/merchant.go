@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 	"time"
@@ -19,11 +20,28 @@ import (
 const ServicePortrait = "portrait_verification"
 
 // Defaults of a new merchant: a token bucket refilled at 10 calls per second
-// holding up to 20, and no free-quota limit (FreeQuota 0 means unlimited).
+// holding up to 20 (BurstFor the rate), and no free-quota limit (FreeQuota 0
+// means unlimited).
 const (
 	DefaultQPS   = 10
 	DefaultBurst = 20
 )
+
+// Bounds of the rate settings: beyond them a setting is a typo, and a rate
+// of +Inf or NaN would break every reader of the merchant (JSON has neither).
+const (
+	MaxQPS   = 1_000_000
+	MaxBurst = 10_000_000
+)
+
+// BurstFor is the burst a rate gets unless one is set: two seconds' worth,
+// at least 1, so that a merchant limited to 1 call/s cannot send 20 at once.
+func BurstFor(qps float64) int {
+	return int(min(max(math.Ceil(2*qps), 1), MaxBurst))
+}
+
+// Services is every service a merchant can be granted.
+var Services = []string{ServicePortrait}
 
 // DefaultCacheTTL is how long a merchant read from the store is used before
 // it is read again: changes made with the CLI (another process) take effect
@@ -87,16 +105,16 @@ func (s Settings) validate() error {
 		return fmt.Errorf("%w: empty name", ErrInvalidSettings)
 	case s.Status != store.StatusActive && s.Status != store.StatusFrozen && s.Status != store.StatusDisabled:
 		return fmt.Errorf("%w: status %q (want active, frozen or disabled)", ErrInvalidSettings, s.Status)
-	case !(s.QPS > 0):
-		return fmt.Errorf("%w: qps %v must be positive", ErrInvalidSettings, s.QPS)
-	case s.Burst < 1:
-		return fmt.Errorf("%w: burst %d must be at least 1", ErrInvalidSettings, s.Burst)
+	case !(s.QPS > 0 && s.QPS <= MaxQPS):
+		return fmt.Errorf("%w: qps %v must be a number above 0 and at most %d", ErrInvalidSettings, s.QPS, MaxQPS)
+	case s.Burst < 1 || s.Burst > MaxBurst:
+		return fmt.Errorf("%w: burst %d must be from 1 to %d", ErrInvalidSettings, s.Burst, MaxBurst)
 	case s.FreeQuota < 0:
 		return fmt.Errorf("%w: free quota %d is negative", ErrInvalidSettings, s.FreeQuota)
 	}
 	for _, sv := range s.Services {
-		if sv == "" || strings.Contains(sv, ",") {
-			return fmt.Errorf("%w: service name %q", ErrInvalidSettings, sv)
+		if !slices.Contains(Services, sv) {
+			return fmt.Errorf("%w: unknown service %q (known: %s)", ErrInvalidSettings, sv, strings.Join(Services, ", "))
 		}
 	}
 	return nil
@@ -104,7 +122,7 @@ func (s Settings) validate() error {
 
 // NewSettings are a new merchant's defaults for the given name.
 func NewSettings(name string) Settings {
-	return Settings{Name: name, Status: store.StatusActive, Services: []string{ServicePortrait}, QPS: DefaultQPS, Burst: DefaultBurst}
+	return Settings{Name: name, Status: store.StatusActive, Services: []string{ServicePortrait}, QPS: DefaultQPS, Burst: BurstFor(DefaultQPS)}
 }
 
 // Created is a new merchant with its secret, which is shown this once.
@@ -157,10 +175,7 @@ func SettingsOf(m store.Merchant) Settings {
 // Get returns a merchant; ErrUnknownAppKey when there is none.
 func (s *Service) Get(ctx context.Context, appKey string) (store.Merchant, error) {
 	m, err := s.cfg.Store.GetMerchant(ctx, appKey)
-	if errors.Is(err, store.ErrNotFound) {
-		return store.Merchant{}, fmt.Errorf("%s: %w", appKey, ErrUnknownAppKey)
-	}
-	return m, err
+	return m, notFound(appKey, err)
 }
 
 // List returns every merchant.
@@ -168,41 +183,60 @@ func (s *Service) List(ctx context.Context) ([]store.Merchant, error) {
 	return s.cfg.Store.ListMerchants(ctx)
 }
 
-// Update changes a merchant's settings through edit.
+// Update changes a merchant's settings through edit, in one store
+// transaction: a concurrent change of another setting or of the secret is
+// never undone.
 func (s *Service) Update(ctx context.Context, appKey string, edit func(*Settings)) (store.Merchant, error) {
-	m, err := s.Get(ctx, appKey)
+	m, err := s.cfg.Store.UpdateMerchant(ctx, appKey, func(m *store.Merchant) error {
+		set := SettingsOf(*m)
+		edit(&set)
+		if err := set.validate(); err != nil {
+			return err
+		}
+		apply(m, set)
+		m.UpdatedAt = time.Now().UTC()
+		return nil
+	})
 	if err != nil {
-		return store.Merchant{}, err
-	}
-	set := SettingsOf(m)
-	edit(&set)
-	if err := set.validate(); err != nil {
-		return store.Merchant{}, err
-	}
-	apply(&m, set)
-	m.UpdatedAt = time.Now().UTC()
-	if err := s.cfg.Store.UpdateMerchant(ctx, m); err != nil {
-		return store.Merchant{}, err
+		return store.Merchant{}, notFound(appKey, err)
 	}
 	s.cache.forget(appKey)
 	return m, nil
 }
 
 // RotateSecret gives a merchant a new secret, returned this once; the old one
-// stops working when the server's cache refreshes (within CacheTTL).
+// stops working when the server's cache refreshes (within CacheTTL). Only
+// the secret changes, in one store transaction.
 func (s *Service) RotateSecret(ctx context.Context, appKey string) (string, error) {
-	m, err := s.Get(ctx, appKey)
-	if err != nil {
-		return "", err
-	}
 	secret := newSecret()
-	m.SecretCipher = s.cfg.Sealer.Seal(appKey, secret)
-	m.UpdatedAt = time.Now().UTC()
-	if err := s.cfg.Store.UpdateMerchant(ctx, m); err != nil {
-		return "", err
+	_, err := s.cfg.Store.UpdateMerchant(ctx, appKey, func(m *store.Merchant) error {
+		m.SecretCipher = s.cfg.Sealer.Seal(appKey, secret)
+		m.UpdatedAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		return "", notFound(appKey, err)
 	}
 	s.cache.forget(appKey)
 	return secret, nil
+}
+
+// Delete removes a merchant account; its ledger rows stay. Running servers
+// refuse its app_key once their cache refreshes (within CacheTTL).
+func (s *Service) Delete(ctx context.Context, appKey string) error {
+	if err := s.cfg.Store.DeleteMerchant(ctx, appKey); err != nil {
+		return notFound(appKey, err)
+	}
+	s.cache.forget(appKey)
+	return nil
+}
+
+// notFound answers the store's ErrNotFound as ErrUnknownAppKey.
+func notFound(appKey string, err error) error {
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("%s: %w", appKey, ErrUnknownAppKey)
+	}
+	return err
 }
 
 // newAppKey is "pk_" and 24 hex digits (96 random bits).

@@ -66,8 +66,12 @@ func (o *observedStore) ListMerchants(ctx context.Context) ([]store.Merchant, er
 	return timed(o, "list_merchants", func() ([]store.Merchant, error) { return o.s.ListMerchants(ctx) })
 }
 
-func (o *observedStore) UpdateMerchant(ctx context.Context, m store.Merchant) error {
-	return timedErr(o, "update_merchant", func() error { return o.s.UpdateMerchant(ctx, m) })
+func (o *observedStore) UpdateMerchant(ctx context.Context, appKey string, edit func(*store.Merchant) error) (store.Merchant, error) {
+	return timed(o, "update_merchant", func() (store.Merchant, error) { return o.s.UpdateMerchant(ctx, appKey, edit) })
+}
+
+func (o *observedStore) DeleteMerchant(ctx context.Context, appKey string) error {
+	return timedErr(o, "delete_merchant", func() error { return o.s.DeleteMerchant(ctx, appKey) })
 }
 
 func (o *observedStore) AppendLedger(ctx context.Context, rows []store.LedgerRow) ([]error, error) {

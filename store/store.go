@@ -63,9 +63,32 @@ type Merchants interface {
 	GetMerchant(ctx context.Context, appKey string) (Merchant, error)
 	// ListMerchants returns every merchant ordered by app_key.
 	ListMerchants(ctx context.Context) ([]Merchant, error)
-	// UpdateMerchant rewrites every field but AppKey, QuotaUsed and CreatedAt
-	// (quota use moves only with charged ledger rows). ErrNotFound when absent.
-	UpdateMerchant(ctx context.Context, m Merchant) error
+	// UpdateMerchant reads the merchant, lets edit change it and writes
+	// every field but AppKey, QuotaUsed and CreatedAt back (quota use moves
+	// only with charged ledger rows), all in one transaction holding the row,
+	// so that two operators' changes at once (a freeze and a secret rotation)
+	// never undo each other. An error from edit aborts the update and is
+	// returned as it is; ErrNotFound when the merchant is absent. It returns
+	// the merchant as written.
+	UpdateMerchant(ctx context.Context, appKey string, edit func(*Merchant) error) (Merchant, error)
+	// DeleteMerchant removes a merchant account; its ledger rows stay, as
+	// the bill. ErrNotFound when absent.
+	DeleteMerchant(ctx context.Context, appKey string) error
+}
+
+// EditMerchant runs an UpdateMerchant edit on m for a backend: the fields
+// an edit may not change are put back, and UpdatedAt is stamped now unless
+// the edit set it.
+func EditMerchant(m *Merchant, edit func(*Merchant) error) error {
+	kept := *m
+	if err := edit(m); err != nil {
+		return err
+	}
+	m.AppKey, m.QuotaUsed, m.CreatedAt = kept.AppKey, kept.QuotaUsed, kept.CreatedAt
+	if m.UpdatedAt.Equal(kept.UpdatedAt) {
+		m.UpdatedAt = time.Now().UTC()
+	}
+	return nil
 }
 
 // LedgerRow is one call that reached a known merchant. Answer fields

@@ -21,6 +21,7 @@ func init() {
 	register("merchant show", "show one merchant: merchant show APP_KEY", merchantShow)
 	register("merchant set", "change a merchant: merchant set APP_KEY [--status …] [--qps …] [--route …] …", merchantSet)
 	register("merchant rotate-secret", "give a merchant a new app_secret (shown once)", merchantRotate)
+	register("merchant delete", "delete a merchant (its ledger rows stay): merchant delete APP_KEY", merchantDelete)
 }
 
 // merchantJSON is a merchant as the CLI prints it; the secret appears only
@@ -87,14 +88,17 @@ func merchantCreate(ctx context.Context, args []string) error {
 	fs, sf := storeCmd("portrait merchant create")
 	name := fs.String("name", "", "display name (required)")
 	qps := fs.Float64("qps", merchant.DefaultQPS, "rate limit, calls per second")
-	burst := fs.Int("burst", merchant.DefaultBurst, "calls allowed at once above the rate")
+	burst := fs.Int("burst", 0, "calls allowed at once; default two seconds' worth of --qps")
 	quota := fs.Int64("free-quota", 0, "charged calls allowed; 0: unlimited")
 	expires := fs.String("expires", "", "account expiry, RFC 3339; empty: never")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
 	set := merchant.NewSettings(*name)
-	set.QPS, set.Burst, set.FreeQuota = *qps, *burst, *quota
+	set.QPS, set.Burst, set.FreeQuota = *qps, merchant.BurstFor(*qps), *quota
+	if given(fs)["burst"] {
+		set.Burst = *burst
+	}
 	if *expires != "" {
 		t, err := parseTime(*expires)
 		if err != nil {
@@ -164,8 +168,8 @@ func merchantSet(ctx context.Context, args []string) error {
 	fs, sf := storeCmd("portrait merchant set")
 	name := fs.String("name", "", "display name")
 	status := fs.String("status", "", "active, frozen or disabled")
-	qps := fs.Float64("qps", 0, "rate limit, calls per second")
-	burst := fs.Int("burst", 0, "calls allowed at once above the rate")
+	qps := fs.Float64("qps", 0, "rate limit, calls per second (the burst follows unless --burst is given)")
+	burst := fs.Int("burst", 0, "calls allowed at once")
 	quota := fs.Int64("free-quota", 0, "charged calls allowed; 0: unlimited")
 	expires := fs.String("expires", "", "account expiry, RFC 3339, or never")
 	route := fs.String("route", "", fmt.Sprintf("where this merchant's calls are answered: %s (the instance's --route), %s, %s or %s",
@@ -177,8 +181,7 @@ func merchantSet(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	given := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	given := given(fs)
 	var expiry time.Time
 	if given["expires"] && *expires != "never" && *expires != "" {
 		if expiry, err = parseTime(*expires); err != nil {
@@ -204,7 +207,7 @@ func merchantSet(ctx context.Context, args []string) error {
 			s.Status = *status
 		}
 		if given["qps"] {
-			s.QPS = *qps
+			s.QPS, s.Burst = *qps, merchant.BurstFor(*qps)
 		}
 		if given["burst"] {
 			s.Burst = *burst
@@ -227,6 +230,13 @@ func merchantSet(ctx context.Context, args []string) error {
 	return printMerchant(viewMerchant(m, ""), *sf.json)
 }
 
+// given is the set of flags given on the command line.
+func given(fs *flag.FlagSet) map[string]bool {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	return set
+}
+
 func merchantRotate(ctx context.Context, args []string) error {
 	fs, sf := storeCmd("portrait merchant rotate-secret")
 	a, pos, err := sf.parseOpen(ctx, fs, args, app.FacesNone, "APP_KEY")
@@ -243,4 +253,18 @@ func merchantRotate(ctx context.Context, args []string) error {
 		return err
 	}
 	return printMerchant(viewMerchant(m, secret), *sf.json)
+}
+
+func merchantDelete(ctx context.Context, args []string) error {
+	fs, sf := storeCmd("portrait merchant delete")
+	a, pos, err := sf.parseOpen(ctx, fs, args, app.FacesNone, "APP_KEY")
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if err := a.Merchants.Delete(ctx, pos[0]); err != nil {
+		return err
+	}
+	fmt.Fprintf(opsOut, "deleted %s; its ledger rows stay\n", pos[0])
+	return nil
 }

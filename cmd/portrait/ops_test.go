@@ -86,9 +86,9 @@ func TestMerchantCommands(t *testing.T) {
 	key := created.AppKey
 
 	set := decode[merchantJSON](t, mustRun(t, "merchant", "set", "--db", db, key, "--status", "frozen", "--qps", "2.5",
-		"--burst", "7", "--free-quota", "0", "--expires", "never", "--revoke", "portrait_verification", "--grant", "other", "--json"))
+		"--burst", "7", "--free-quota", "0", "--expires", "never", "--revoke", "portrait_verification", "--json"))
 	if set.Status != "frozen" || set.QPS != 2.5 || set.Burst != 7 || set.FreeQuota != 0 || set.ExpiresAt != nil ||
-		strings.Join(set.Services, ",") != "other" || set.Name != "Shop 商店" {
+		len(set.Services) != 0 || set.Name != "Shop 商店" {
 		t.Errorf("after set: %+v", set)
 	}
 	if set.AppSecret != "" {
@@ -98,8 +98,43 @@ func TestMerchantCommands(t *testing.T) {
 	if shown.Status != "frozen" || shown.AppSecret != "" {
 		t.Errorf("show: %+v", shown)
 	}
-	if code, _, _ := runOps(t, "merchant", "set", "--db", db, key, "--status", "paused"); code == 0 {
-		t.Error("invalid status accepted")
+	// Bad settings are refused at the edge, each with its own message, and
+	// leave the merchant readable (issue 12 item 9).
+	for _, bad := range []struct{ flag, value, want string }{
+		{"--status", "paused", "status"},
+		{"--qps", "+Inf", "qps"},
+		{"--qps", "NaN", "qps"},
+		{"--qps", "-1", "qps"},
+		{"--burst", "0", "burst"},
+		{"--grant", "face_search", `unknown service "face_search"`},
+	} {
+		code, _, errs := runOps(t, "merchant", "set", "--db", db, key, bad.flag, bad.value)
+		if code == 0 || !strings.Contains(errs, bad.want) {
+			t.Errorf("merchant set %s %s: exit %d, %q; want a refusal naming %s", bad.flag, bad.value, code, errs, bad.want)
+		}
+	}
+	if l := decode[[]merchantJSON](t, mustRun(t, "merchant", "list", "--db", db, "--json")); len(l) != 1 || l[0].QPS != 2.5 {
+		t.Errorf("after refused settings: %+v", l)
+	}
+	// The burst follows the rate unless it is given (issue 12 item 12).
+	slow := decode[merchantJSON](t, mustRun(t, "merchant", "create", "--db", db, "--name", "Slow", "--qps", "1", "--json"))
+	if slow.Burst != 2 {
+		t.Errorf("--qps 1 gave burst %d, want 2", slow.Burst)
+	}
+	if s := decode[merchantJSON](t, mustRun(t, "merchant", "set", "--db", db, slow.AppKey, "--qps", "0.2", "--json")); s.Burst != 1 {
+		t.Errorf("--qps 0.2 gave burst %d, want 1", s.Burst)
+	}
+	if s := decode[merchantJSON](t, mustRun(t, "merchant", "set", "--db", db, slow.AppKey, "--qps", "3", "--burst", "4", "--json")); s.Burst != 4 {
+		t.Errorf("--burst 4 gave burst %d", s.Burst)
+	}
+	if out := mustRun(t, "merchant", "delete", "--db", db, slow.AppKey); !strings.Contains(out, "deleted "+slow.AppKey) {
+		t.Errorf("delete: %q", out)
+	}
+	if code, _, _ := runOps(t, "merchant", "show", "--db", db, slow.AppKey); code == 0 {
+		t.Error("a deleted merchant is shown")
+	}
+	if code, _, _ := runOps(t, "merchant", "delete", "--db", db, slow.AppKey); code == 0 {
+		t.Error("a deleted merchant was deleted again")
 	}
 	if code, _, _ := runOps(t, "merchant", "show", "--db", db, "pk_nobody"); code == 0 {
 		t.Error("unknown merchant shown")

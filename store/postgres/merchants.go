@@ -58,20 +58,45 @@ func (s *Store) ListMerchants(ctx context.Context) ([]store.Merchant, error) {
 	return out, nil
 }
 
-// UpdateMerchant implements store.Merchants.
-func (s *Store) UpdateMerchant(ctx context.Context, m store.Merchant) error {
-	if m.UpdatedAt.IsZero() {
-		m.UpdatedAt = time.Now()
+// UpdateMerchant implements store.Merchants: SELECT … FOR UPDATE holds
+// the row until the commit, so concurrent edits run one after the other.
+func (s *Store) UpdateMerchant(ctx context.Context, appKey string, edit func(*store.Merchant) error) (store.Merchant, error) {
+	tx, err := s.pool.Begin(ctx)
+	if err != nil {
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, err)
 	}
-	tag, err := s.pool.Exec(ctx, `UPDATE merchants SET name = $1, secret_cipher = $2, status = $3, expires_at = $4,
+	defer tx.Rollback(ctx)
+	m, err := scanMerchant(tx.QueryRow(ctx, `SELECT `+merchantColumns+` FROM merchants WHERE app_key = $1 FOR UPDATE`, appKey))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, err)
+	}
+	if err := store.EditMerchant(&m, edit); err != nil {
+		return store.Merchant{}, err
+	}
+	_, err = tx.Exec(ctx, `UPDATE merchants SET name = $1, secret_cipher = $2, status = $3, expires_at = $4,
 		services = $5, qps = $6, burst = $7, free_quota = $8, updated_at = $9, route = $10 WHERE app_key = $11`,
 		m.Name, m.SecretCipher, m.Status, nullTime(m.ExpiresAt), services(m.Services),
-		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt, m.Route, m.AppKey)
+		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt, m.Route, appKey)
+	if err == nil {
+		err = tx.Commit(ctx)
+	}
 	if err != nil {
-		return fmt.Errorf("update merchant %s: %w", m.AppKey, err)
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, err)
+	}
+	return m, nil
+}
+
+// DeleteMerchant implements store.Merchants.
+func (s *Store) DeleteMerchant(ctx context.Context, appKey string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM merchants WHERE app_key = $1`, appKey)
+	if err != nil {
+		return fmt.Errorf("delete merchant %s: %w", appKey, err)
 	}
 	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("update merchant %s: %w", m.AppKey, store.ErrNotFound)
+		return fmt.Errorf("delete merchant %s: %w", appKey, store.ErrNotFound)
 	}
 	return nil
 }

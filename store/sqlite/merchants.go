@@ -52,22 +52,48 @@ func (db *DB) ListMerchants(ctx context.Context) ([]store.Merchant, error) {
 	return queryAll(ctx, db.r, "list merchants", scanMerchant, `SELECT `+merchantColumns+` FROM merchants ORDER BY app_key`)
 }
 
-// UpdateMerchant implements store.Merchants.
-func (db *DB) UpdateMerchant(ctx context.Context, m store.Merchant) error {
-	if m.UpdatedAt.IsZero() {
-		m.UpdatedAt = time.Now()
+// UpdateMerchant implements store.Merchants. The write connection's
+// transactions are immediate: the write lock is held from the read on, so no
+// other process can change the row in between.
+func (db *DB) UpdateMerchant(ctx context.Context, appKey string, edit func(*store.Merchant) error) (store.Merchant, error) {
+	tx, err := db.w.BeginTx(ctx, nil)
+	if err != nil {
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, err)
 	}
-	res, err := db.w.ExecContext(ctx, `UPDATE merchants SET name = ?, secret_cipher = ?, status = ?, expires_ns = ?,
+	defer tx.Rollback()
+	m, err := scanMerchant(tx.QueryRowContext(ctx, `SELECT `+merchantColumns+` FROM merchants WHERE app_key = ?`, appKey))
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, err)
+	}
+	if err := store.EditMerchant(&m, edit); err != nil {
+		return store.Merchant{}, err
+	}
+	_, err = tx.ExecContext(ctx, `UPDATE merchants SET name = ?, secret_cipher = ?, status = ?, expires_ns = ?,
 		services = ?, qps = ?, burst = ?, free_quota = ?, updated_ns = ?, route = ? WHERE app_key = ?`,
 		m.Name, m.SecretCipher, m.Status, nanos(m.ExpiresAt), joinServices(m.Services),
-		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt.UnixNano(), m.Route, m.AppKey)
+		m.QPS, m.Burst, m.FreeQuota, m.UpdatedAt.UnixNano(), m.Route, appKey)
+	if err == nil {
+		err = tx.Commit()
+	}
 	if err != nil {
-		return fmt.Errorf("update merchant %s: %w", m.AppKey, err)
+		return store.Merchant{}, fmt.Errorf("update merchant %s: %w", appKey, err)
+	}
+	return m, nil
+}
+
+// DeleteMerchant implements store.Merchants.
+func (db *DB) DeleteMerchant(ctx context.Context, appKey string) error {
+	res, err := db.w.ExecContext(ctx, `DELETE FROM merchants WHERE app_key = ?`, appKey)
+	if err != nil {
+		return fmt.Errorf("delete merchant %s: %w", appKey, err)
 	}
 	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("update merchant %s: %w", m.AppKey, err)
+		return fmt.Errorf("delete merchant %s: %w", appKey, err)
 	} else if n == 0 {
-		return fmt.Errorf("update merchant %s: %w", m.AppKey, store.ErrNotFound)
+		return fmt.Errorf("delete merchant %s: %w", appKey, store.ErrNotFound)
 	}
 	return nil
 }

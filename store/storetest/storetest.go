@@ -28,6 +28,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"MerchantNotFound", testMerchantNotFound},
 		{"MerchantDuplicate", testMerchantDuplicate},
 		{"MerchantUpdateKeepsQuotaUsed", testMerchantUpdateKeepsQuotaUsed},
+		{"MerchantUpdateConcurrent", testMerchantUpdateConcurrent},
 		{"LedgerAppendAndList", testLedgerAppendAndList},
 		{"LedgerIdempotentByTraceID", testLedgerIdempotent},
 		{"LedgerQuotaExact", testLedgerQuotaExact},
@@ -124,14 +125,73 @@ func testMerchantCRUD(t *testing.T, s store.Store) {
 	upd.Route = ""
 	upd.SecretCipher = []byte("new cipher")
 	upd.UpdatedAt = base.Add(time.Hour)
-	if err := s.UpdateMerchant(ctx, upd); err != nil {
+	written, err := s.UpdateMerchant(ctx, "pk_a", func(m *store.Merchant) error {
+		appKey, used, created := m.AppKey, m.QuotaUsed, m.CreatedAt
+		*m = upd
+		m.AppKey, m.QuotaUsed, m.CreatedAt = appKey, used, created
+		return nil
+	})
+	if err != nil {
 		t.Fatal(err)
 	}
+	assertMerchant(t, written, upd)
 	got, err = s.GetMerchant(ctx, "pk_a")
 	if err != nil {
 		t.Fatal(err)
 	}
 	assertMerchant(t, got, upd)
+
+	refused := errors.New("edit refused")
+	if _, err := s.UpdateMerchant(ctx, "pk_a", func(m *store.Merchant) error { m.Name = "lost"; return refused }); err != refused {
+		t.Errorf("UpdateMerchant with a failing edit = %v, want the edit's error", err)
+	}
+	if got, _ := s.GetMerchant(ctx, "pk_a"); got.Name != upd.Name {
+		t.Errorf("a refused edit was written: name %q", got.Name)
+	}
+
+	if err := s.DeleteMerchant(ctx, "pk_a"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetMerchant(ctx, "pk_a"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("GetMerchant after DeleteMerchant = %v, want ErrNotFound", err)
+	}
+}
+
+// Concurrent edits of one merchant each see the others' writes: every one
+// of them lands (issue 12: a freeze and a secret rotation at once undid each
+// other).
+func testMerchantUpdateConcurrent(t *testing.T, s store.Store) {
+	m := merchant("pk_a")
+	m.Burst = 0
+	mustCreate(t, s, m)
+	const writers, each = 8, 5
+	var wg sync.WaitGroup
+	errs := make(chan error, writers*each)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range each {
+				_, err := s.UpdateMerchant(ctx, "pk_a", func(m *store.Merchant) error {
+					m.Burst++
+					m.SecretCipher = append(m.SecretCipher, byte('a'+w))
+					return nil
+				})
+				if err != nil {
+					errs <- err
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	got, _ := s.GetMerchant(ctx, "pk_a")
+	if got.Burst != writers*each || len(got.SecretCipher) != len(m.SecretCipher)+writers*each {
+		t.Errorf("after %d concurrent edits: burst %d, cipher grew by %d", writers*each, got.Burst, len(got.SecretCipher)-len(m.SecretCipher))
+	}
 }
 
 func assertMerchant(t *testing.T, got, want store.Merchant) {
@@ -164,8 +224,11 @@ func testMerchantNotFound(t *testing.T, s store.Store) {
 	if _, err := s.GetMerchant(ctx, "pk_missing"); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("GetMerchant(missing) = %v, want ErrNotFound", err)
 	}
-	if err := s.UpdateMerchant(ctx, merchant("pk_missing")); !errors.Is(err, store.ErrNotFound) {
+	if _, err := s.UpdateMerchant(ctx, "pk_missing", func(*store.Merchant) error { return nil }); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("UpdateMerchant(missing) = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteMerchant(ctx, "pk_missing"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("DeleteMerchant(missing) = %v, want ErrNotFound", err)
 	}
 	list, err := s.ListMerchants(ctx)
 	if err != nil || len(list) != 0 {
@@ -191,9 +254,11 @@ func testMerchantUpdateKeepsQuotaUsed(t *testing.T, s store.Store) {
 	m.FreeQuota = 5
 	mustCreate(t, s, m)
 	appendOK(t, s, row("t1", "pk_a", true))
-	m.QuotaUsed = 0
-	m.FreeQuota = 6
-	if err := s.UpdateMerchant(ctx, m); err != nil {
+	if _, err := s.UpdateMerchant(ctx, "pk_a", func(m *store.Merchant) error {
+		m.QuotaUsed = 0
+		m.FreeQuota = 6
+		return nil
+	}); err != nil {
 		t.Fatal(err)
 	}
 	got, _ := s.GetMerchant(ctx, "pk_a")
@@ -328,8 +393,7 @@ func testLedgerQuotaExact(t *testing.T, s store.Store) {
 		t.Errorf("QuotaUsed = %d, want 2", got.QuotaUsed)
 	}
 	// Raising the quota lets charges through again.
-	got.FreeQuota = 3
-	if err := s.UpdateMerchant(ctx, got); err != nil {
+	if _, err := s.UpdateMerchant(ctx, "pk_a", func(m *store.Merchant) error { m.FreeQuota = 3; return nil }); err != nil {
 		t.Fatal(err)
 	}
 	appendOK(t, s, row("q5", "pk_a", true))
