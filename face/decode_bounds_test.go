@@ -198,6 +198,7 @@ func BenchmarkDecodeBombs(b *testing.B) {
 		{"progressive-64-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, true) }},
 		{"progressive-1000-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 1000, true) }},
 		{"sequential-32-scans-4096", func() []byte { return imagebomb.SequentialScans(4096, 4096, 32) }},
+		{"huffman-tables-60000", func() []byte { return imagebomb.HuffmanTables(60000) }},
 		{"png16-2896", func() []byte { return imagebomb.PNG16(2896, 2896) }},
 		{"tiff16-1672", func() []byte { return imagebomb.TIFF16(1672, 1672) }},
 		{"png16-4096", func() []byte { return imagebomb.PNG16(4096, 4096) }},

@@ -77,6 +77,26 @@ func SequentialScans(w, h, n int) []byte {
 	return b.Bytes()
 }
 
+// HuffmanTables is a 64×64 baseline JPEG that redefines a Huffman table n
+// times before its frame, 21 bytes a definition (a 2 MB file holds 100,000),
+// each of which a decoder may build look-up tables for.
+func HuffmanTables(n int) []byte {
+	img := SequentialScans(64, 64, 1)
+	var b bytes.Buffer
+	b.Write(img[:2])
+	// A table of 16 codes, 1 of each length, as full a look-up table as
+	// one segment can make the decoder fill.
+	spec := append([]byte{0x11}, bytes.Repeat([]byte{1}, 16)...)
+	for i := range 16 {
+		spec = append(spec, byte(i+1))
+	}
+	for range n {
+		seg(&b, 0xC4, spec)
+	}
+	b.Write(img[2:])
+	return b.Bytes()
+}
+
 // seg writes a JPEG marker segment.
 func seg(b *bytes.Buffer, marker byte, payload []byte) {
 	b.Write([]byte{0xFF, marker, byte((len(payload) + 2) >> 8), byte(len(payload) + 2)})
