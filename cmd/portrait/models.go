@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"math"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -92,7 +93,7 @@ func modelsAdd(_ context.Context, args []string) error {
 	if c, err = face.AddModel(*dir, file, c); err != nil {
 		return err
 	}
-	fmt.Printf("added %s (%d-d, %d×%d %s, mean %v, std %v) to %s\n", c.Name, c.Output, c.InputSize, c.InputSize, c.Channels, c.Mean, c.Std, face.OperatorDir(*dir))
+	fmt.Printf("added %s (%d-d, %d×%d %s, mean %g, std %g) to %s\n", c.Name, c.Output, c.InputSize, c.InputSize, c.Channels, c.Mean, c.Std, face.OperatorDir(*dir))
 	fmt.Printf("next: portrait bench calibrate --model %s --set FACE_SET, then serve --embedding %s\n", c.Name, c.Name)
 	return nil
 }
@@ -110,7 +111,8 @@ func channelValues(flagName, s string, scale float64) ([3]float64, error) {
 		if err != nil {
 			return out, fmt.Errorf("%w: %s %q: %v", errUsage, flagName, s, err)
 		}
-		out[i] = v * 255 / scale
+		// Rounded to 6 decimals: 0.224·255 is not 57.12 in binary.
+		out[i] = math.Round(v*255/scale*1e6) / 1e6
 	}
 	return out, nil
 }

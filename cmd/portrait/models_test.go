@@ -116,3 +116,24 @@ func TestBringYourOwnModel(t *testing.T) {
 		t.Errorf("scores: same person %.2f, another person %.2f; want ≥ 40 and < 40", same, other)
 	}
 }
+
+func TestChannelValues(t *testing.T) {
+	for _, tc := range []struct {
+		in    string
+		scale float64
+		want  [3]float64
+		ok    bool
+	}{
+		{"127.5", 255, [3]float64{127.5, 127.5, 127.5}, true},
+		{"0.485,0.456,0.406", 1, [3]float64{123.675, 116.28, 103.53}, true},
+		{"0.229, 0.224, 0.225", 1, [3]float64{58.395, 57.12, 57.375}, true},
+		{"1,2", 255, [3]float64{}, false},
+		{"x", 255, [3]float64{}, false},
+		{"1", 0, [3]float64{}, false},
+	} {
+		got, err := channelValues("--mean", tc.in, tc.scale)
+		if (err == nil) != tc.ok || tc.ok && got != tc.want {
+			t.Errorf("channelValues(%q, %v) = %v, %v; want %v (ok %v)", tc.in, tc.scale, got, err, tc.want, tc.ok)
+		}
+	}
+}
