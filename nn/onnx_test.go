@@ -291,3 +291,199 @@ func FuzzLoadONNX(f *testing.F) {
 		s.Run()
 	})
 }
+
+func pbAttrFloat(name string, v float32) []byte {
+	b := pbBytes(nil, 1, []byte(name))
+	b = protowire.AppendFixed32(protowire.AppendTag(b, 2, protowire.Fixed32Type), math.Float32bits(v))
+	return pbVarint(b, 20, attrFloat)
+}
+
+// pbInt64s is an int64 initializer (shapes, pads).
+func pbInt64s(name string, v ...int64) []byte {
+	b := pbVarint(nil, 1, int64(len(v)))
+	b = pbVarint(b, 2, onnxInt64)
+	b = pbBytes(b, 8, []byte(name))
+	raw := make([]byte, 0, 8*len(v))
+	for _, x := range v {
+		raw = binary.LittleEndian.AppendUint64(raw, uint64(x))
+	}
+	return pbBytes(b, 9, raw)
+}
+
+func randFloats(r *rand.Rand, n int, lo, hi float32) []float32 {
+	v := make([]float32, n)
+	for i := range v {
+		v[i] = lo + (hi-lo)*r.Float32()
+	}
+	return v
+}
+
+// runNCHW feeds x (NCHW) to a model with one rank-4 input and returns its
+// first output.
+func runNCHW(t *testing.T, model []byte, x []float32, c, hw int) []float32 {
+	t.Helper()
+	m, err := loadONNXBytes(t, model)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := m.NewSession()
+	in := s.Input(0)
+	for ch := range c {
+		for p := range hw {
+			in[p*c+ch] = x[ch*hw+p]
+		}
+	}
+	s.Run()
+	return s.Output(0)
+}
+
+func closeAll(t *testing.T, got []float32, want []float64, tol float64) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d values, want %d", len(got), len(want))
+	}
+	for i, w := range want {
+		if math.Abs(float64(got[i])-w) > tol*max(1, math.Abs(w)) {
+			t.Fatalf("value %d: %g, want %g (all: %v)", i, got[i], w, got)
+		}
+	}
+}
+
+// TestONNXArcFaceHead runs the shape of an ArcFace ResNet export — input
+// normalisation, Conv, BatchNormalization, PRelu, a residual Add, then
+// Flatten of a 3×3 map (NCHW order, so the NHWC buffer is transposed),
+// Gemm with alpha and beta, and a BatchNormalization of the vector —
+// against the ONNX definitions written out.
+func TestONNXArcFaceHead(t *testing.T) {
+	const c, h, w, n = 4, 3, 3, 5
+	r := rand.New(rand.NewPCG(3, 4))
+	x := randFloats(r, c*h*w, 0, 255)
+	mean, inv := randFloats(r, c, 100, 150), randFloats(r, c, 0.005, 0.01)
+	cw, cb := randFloats(r, c*c*9, -0.5, 0.5), randFloats(r, c, -0.1, 0.1)
+	var bn [4][]float32
+	bn[0], bn[1], bn[2], bn[3] = randFloats(r, c, 0.5, 1.5), randFloats(r, c, -0.2, 0.2), randFloats(r, c, -0.3, 0.3), randFloats(r, c, 0.5, 2)
+	slope := randFloats(r, c, 0, 0.3)
+	gw, gc := randFloats(r, n*c*h*w, -0.2, 0.2), randFloats(r, n, -1, 1)
+	var bn2 [4][]float32
+	bn2[0], bn2[1], bn2[2], bn2[3] = randFloats(r, n, 0.5, 1.5), randFloats(r, n, -0.2, 0.2), randFloats(r, n, -0.3, 0.3), randFloats(r, n, 0.5, 2)
+	const eps = 1e-3
+
+	g := [][]byte{
+		onnxGraphField(11, pbValueInfo("x", 1, c, h, w)),
+		onnxGraphField(12, pbValueInfo("y", 1, n)),
+		onnxGraphField(5, pbFloats("mean", mean, 1, c, 1, 1)),
+		onnxGraphField(5, pbFloats("inv", inv, 1, c, 1, 1)),
+		onnxGraphField(5, pbFloats("cw", cw, c, c, 3, 3)),
+		onnxGraphField(5, pbFloats("cb", cb, c)),
+		onnxGraphField(5, pbFloats("slope", slope, c, 1, 1)),
+		onnxGraphField(5, pbFloats("gw", gw, n, c*h*w)),
+		onnxGraphField(5, pbFloats("gc", gc, n)),
+	}
+	for i, nm := range []string{"s", "b", "m", "v"} {
+		g = append(g, onnxGraphField(5, pbFloats("bn_"+nm, bn[i], c)), onnxGraphField(5, pbFloats("bn2_"+nm, bn2[i], n)))
+	}
+	g = append(g,
+		onnxGraphField(1, pbNode("Sub", []string{"x", "mean"}, []string{"a"})),
+		onnxGraphField(1, pbNode("Mul", []string{"a", "inv"}, []string{"b"})),
+		onnxGraphField(1, withAttrs(pbNode("Conv", []string{"b", "cw", "cb"}, []string{"c"}), pbAttrInts("pads", 1, 1, 1, 1))),
+		onnxGraphField(1, withAttrs(pbNode("BatchNormalization", []string{"c", "bn_s", "bn_b", "bn_m", "bn_v"}, []string{"d"}), pbAttrFloat("epsilon", eps))),
+		onnxGraphField(1, pbNode("PRelu", []string{"d", "slope"}, []string{"e"})),
+		onnxGraphField(1, pbNode("Add", []string{"e", "b"}, []string{"f"})),
+		onnxGraphField(1, pbNode("Flatten", []string{"f"}, []string{"g"})),
+		onnxGraphField(1, withAttrs(pbNode("Gemm", []string{"g", "gw", "gc"}, []string{"h"}), pbAttrInt("transB", 1), pbAttrFloat("alpha", 0.5), pbAttrFloat("beta", 2))),
+		onnxGraphField(1, withAttrs(pbNode("BatchNormalization", []string{"h", "bn2_s", "bn2_b", "bn2_m", "bn2_v"}, []string{"y"}), pbAttrFloat("epsilon", eps))),
+	)
+
+	// The reference, in NCHW and float64.
+	b := make([]float64, c*h*w)
+	for i := range b {
+		ch := i / (h * w)
+		b[i] = (float64(x[i]) - float64(mean[ch])) * float64(inv[ch])
+	}
+	f := make([]float64, c*h*w)
+	for o := range c {
+		for y := range h {
+			for xx := range w {
+				s := float64(cb[o])
+				for ci := range c {
+					for ky := range 3 {
+						for kx := range 3 {
+							iy, ix := y+ky-1, xx+kx-1
+							if iy >= 0 && iy < h && ix >= 0 && ix < w {
+								s += b[(ci*h+iy)*w+ix] * float64(cw[((o*c+ci)*3+ky)*3+kx])
+							}
+						}
+					}
+				}
+				s = (s-float64(bn[2][o]))/math.Sqrt(float64(bn[3][o])+eps)*float64(bn[0][o]) + float64(bn[1][o])
+				if s < 0 {
+					s *= float64(slope[o])
+				}
+				f[(o*h+y)*w+xx] = s + b[(o*h+y)*w+xx]
+			}
+		}
+	}
+	want := make([]float64, n)
+	for j := range n {
+		s := 0.0
+		for k, v := range f {
+			s += v * float64(gw[j*c*h*w+k])
+		}
+		s = 0.5*s + 2*float64(gc[j])
+		want[j] = (s-float64(bn2[2][j]))/math.Sqrt(float64(bn2[3][j])+eps)*float64(bn2[0][j]) + float64(bn2[1][j])
+	}
+	closeAll(t, runNCHW(t, pbModel(g...), x, c, h*w), want, 1e-4)
+}
+
+// TestONNXPoolPadSoftmax runs a zero Pad, an AveragePool with ceil_mode
+// (its last window partly outside the input, averaged over the taps inside
+// as onnxruntime does) and a Softmax over channels (opset 13), whose rank-4
+// output the runtime gives NHWC.
+func TestONNXPoolPadSoftmax(t *testing.T) {
+	const c, h, w = 3, 5, 5
+	r := rand.New(rand.NewPCG(5, 6))
+	x := randFloats(r, c*h*w, -2, 2)
+	g := pbModel(
+		onnxGraphField(11, pbValueInfo("x", 1, c, h, w)),
+		onnxGraphField(12, pbValueInfo("y", 1, c, 3, 3)),
+		onnxGraphField(5, pbInt64s("pads", 0, 0, 1, 0, 0, 0, 0, 1)),
+		onnxGraphField(1, pbNode("Pad", []string{"x", "pads"}, []string{"p"})),
+		onnxGraphField(1, withAttrs(pbNode("AveragePool", []string{"p"}, []string{"a"}),
+			pbAttrInts("kernel_shape", 3, 3), pbAttrInts("strides", 2, 2), pbAttrInt("ceil_mode", 1))),
+		onnxGraphField(1, withAttrs(pbNode("Softmax", []string{"a"}, []string{"y"}), pbAttrInt("axis", 1))),
+	)
+	// Pad: one zero row on top, one zero column on the right: 6×6.
+	const ph, pw = h + 1, w + 1
+	padded := func(ch, y, xx int) float64 {
+		if y < 1 || xx >= w {
+			return 0
+		}
+		return float64(x[(ch*h+y-1)*w+xx])
+	}
+	avg := make([]float64, c*9)
+	for ch := range c {
+		for oy := range 3 {
+			for ox := range 3 {
+				s, k := 0.0, 0
+				for y := 2 * oy; y < min(2*oy+3, ph); y++ {
+					for xx := 2 * ox; xx < min(2*ox+3, pw); xx++ {
+						s += padded(ch, y, xx)
+						k++
+					}
+				}
+				avg[(ch*3+oy)*3+ox] = s / float64(k)
+			}
+		}
+	}
+	want := make([]float64, c*9) // NHWC
+	for p := range 9 {
+		sum := 0.0
+		for ch := range c {
+			sum += math.Exp(avg[ch*9+p])
+		}
+		for ch := range c {
+			want[p*c+ch] = math.Exp(avg[ch*9+p]) / sum
+		}
+	}
+	closeAll(t, runNCHW(t, g, x, c, h*w), want, 1e-5)
+}
