@@ -15,8 +15,8 @@ type BenchResult struct {
 	P50          time.Duration
 	Min          time.Duration
 	CPU          time.Duration // process CPU time per Run: robust to a busy machine
-	GFLOPs       float64 // Model.FLOPs over P50, in 1e9 per second
-	AllocsPerRun float64 // heap allocations of the whole process per Run
+	GFLOPs       float64       // Model.FLOPs over P50, in 1e9 per second
+	AllocsPerRun float64       // heap allocations of the whole process per Run
 	Path         kernel.Path
 }
 
