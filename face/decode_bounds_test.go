@@ -7,6 +7,7 @@ import (
 	"errors"
 	"image"
 	"image/color"
+	"image/gif"
 	"math/rand/v2"
 	"runtime"
 	"runtime/metrics"
@@ -178,6 +179,64 @@ func TestDecodeHonoursContext(t *testing.T) {
 		if _, err := decodePyramid(ctx, b, DefaultImageLimits); !errors.Is(err, context.Canceled) || errors.Is(err, ErrImage) {
 			t.Errorf("%s: err = %v, want context.Canceled", name, err)
 		}
+	}
+}
+
+// TestProbeBoundsBombs runs the bombs through the production entry point:
+// Probe refuses the costly ones as ErrImage, and a call whose deadline has
+// passed stops with the context's error instead of decoding the most
+// costly file it would accept (64 scans at 4096×4096).
+func TestProbeBoundsBombs(t *testing.T) {
+	p := testPipeline(t)
+	for name, b := range map[string][]byte{
+		"1000 scans":           imagebomb.ProgressiveScans(4096, 4096, 1000, true),
+		"two sequential scans": imagebomb.SequentialScans(4096, 4096, 2),
+		"16-bit PNG":           imagebomb.PNG16(4096, 4096),
+		"16-bit TIFF":          imagebomb.TIFF16(4096, 4096),
+	} {
+		if _, err := p.Probe(context.Background(), b); !errors.Is(err, ErrImage) {
+			t.Errorf("%s: err = %v, want ErrImage", name, err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Millisecond)
+	defer cancel()
+	<-ctx.Done()
+	if _, err := p.Probe(ctx, imagebomb.ProgressiveScans(4096, 4096, 64, true)); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("past its deadline: err = %v, want context.DeadlineExceeded", err)
+	}
+}
+
+// TestGIFDecodesOneFrame: a GIF's later frames cost nothing, since the
+// pipeline reads the first (gif.Decode stops there): 200 frames allocate
+// about what one does.
+func TestGIFDecodesOneFrame(t *testing.T) {
+	frame := image.NewPaletted(image.Rect(0, 0, 512, 512), color.Palette{color.Black, color.White})
+	for i := range frame.Pix {
+		frame.Pix[i] = byte(i / 7 % 2)
+	}
+	gifOf := func(n int) []byte {
+		a := &gif.GIF{}
+		for range n {
+			a.Image, a.Delay = append(a.Image, frame), append(a.Delay, 0)
+		}
+		var b bytes.Buffer
+		if err := gif.EncodeAll(&b, a); err != nil {
+			t.Fatal(err)
+		}
+		return b.Bytes()
+	}
+	one, many := gifOf(1), gifOf(200)
+	var err error
+	a1 := allocated(func() { _, err = decodeImage(one, DefaultImageLimits) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	a200 := allocated(func() { _, err = decodeImage(many, DefaultImageLimits) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a200 > a1+a1/4 {
+		t.Errorf("200 frames (%d bytes) allocated %d bytes, one frame %d", len(many), a200, a1)
 	}
 }
 
