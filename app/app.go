@@ -211,7 +211,11 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		limiter, claims, signs = a.redis, a.redis, a.redis
 	}
 	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, Signs: signs, CacheTTL: cfg.MerchantTTL})
-	a.Registry = identity.NewRegistry(a.Store, enroller)
+	a.Registry = identity.NewRegistry(a.Store, enroller, sealer)
+	if err := a.sealRegistry(ctx, sealer, cfg.Notices); err != nil {
+		a.Close()
+		return nil, err
+	}
 	a.Ledger = ledger.Open(a.Store)
 	if faces == nil {
 		return a, nil

@@ -40,6 +40,7 @@ func (stubFaces) Score(face.Template, face.Template) (float64, error) { return 9
 func (stubFaces) Enroll(context.Context, []byte) (face.Template, error) {
 	return face.Template{Model: "stub", Vector: []float32{1, 0}}, nil
 }
+func (stubFaces) Model() string { return "stub" }
 
 func TestKeyGeneratedBesideDatabase(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "data", "portrait.db")

@@ -38,26 +38,68 @@ type Source interface {
 	Lookup(ctx context.Context, idNumber, name string) (Result, error)
 }
 
-// Enroller turns a reference photo into a template once, when the photo is
-// added (face.Pipeline.Enroll). Its errors wrap face.ErrImage for a file that
+// Enroller turns a reference photo into a template of the descriptor Model
+// names (face.Pipeline). Enroll's errors wrap face.ErrImage for a file that
 // is not a usable image, or face.ErrNoUsableFace for an image with no face.
 type Enroller interface {
 	Enroll(ctx context.Context, img []byte) (face.Template, error)
+	Model() string
+}
+
+// Sealer seals biometric data at rest, bound to what it belongs to
+// (merchant.Sealer: AES-GCM under the master key, as for app_secrets).
+type Sealer interface {
+	SealBytes(ad string, plain []byte) []byte
+	OpenBytes(ad string, sealed []byte) ([]byte, error)
 }
 
 // Registry is the embedded identity source. It keeps, per ID number, the
-// name and, when a photo was given, the photo's SHA-256 and face template:
-// never the photo itself, which is all the comparison needs and much less to
-// hold on behalf of the people in it.
+// name and, when a photo was given, the photo's SHA-256 and face template,
+// both sealed, and the photo itself, sealed, unless the operator opts out:
+// a kept photo is what lets the registry move to another descriptor
+// (Reembed) without the operator finding every photo again.
 type Registry struct {
-	st     store.Identities
-	enroll Enroller
+	st        store.Identities
+	enroll    Enroller
+	seal      Sealer
+	dropPhoto bool
 }
 
-// NewRegistry returns a registry over st; enroll may be nil for uses that add
-// no photos (lookups, show, remove).
-func NewRegistry(st store.Identities, enroll Enroller) *Registry {
-	return &Registry{st: st, enroll: enroll}
+// NewRegistry returns a registry over st, sealing with seal; enroll may be
+// nil for uses that add no photos (lookups, show, remove).
+func NewRegistry(st store.Identities, enroll Enroller, seal Sealer) *Registry {
+	return &Registry{st: st, enroll: enroll, seal: seal}
+}
+
+// WithoutPhotos returns a registry like r whose Add keeps only the photo's
+// SHA-256 and template, not the photo: less held on behalf of the people
+// in it, at the price that their records cannot be re-embedded when the
+// descriptor changes (a new photo must be added instead).
+func (r *Registry) WithoutPhotos() *Registry {
+	c := *r
+	c.dropPhoto = true
+	return &c
+}
+
+// The additional data binding a sealed photo or template to its record.
+func photoAD(id string) string    { return "identity photo " + id }
+func templateAD(id string) string { return "identity template " + id }
+
+// template returns rec's template, opening it unless the record predates
+// sealing (SealLegacy seals those).
+func (r *Registry) template(rec store.Identity) (face.Template, error) {
+	b := rec.Template
+	if rec.Sealed {
+		var err error
+		if b, err = r.seal.OpenBytes(templateAD(rec.IDNumber), rec.Template); err != nil {
+			return face.Template{}, fmt.Errorf("stored template of %s: %w", idcard.MaskID(rec.IDNumber), err)
+		}
+	}
+	var t face.Template
+	if err := t.UnmarshalBinary(b); err != nil {
+		return face.Template{}, fmt.Errorf("stored template of %s: %w", idcard.MaskID(rec.IDNumber), err)
+	}
+	return t, nil
 }
 
 // Lookup implements Source. Names are compared exactly after trimming
@@ -77,8 +119,8 @@ func (r *Registry) Lookup(ctx context.Context, idNumber, name string) (Result, e
 	}
 	res.HasPhoto = rec.PhotoSHA256 != nil
 	if rec.TemplateStatus == store.TemplateOK {
-		if err := res.Template.UnmarshalBinary(rec.Template); err != nil {
-			return Result{}, fmt.Errorf("%w: stored template of %s: %w", ErrUnavailable, idcard.MaskID(idNumber), err)
+		if res.Template, err = r.template(rec); err != nil {
+			return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 		}
 		res.Usable = true
 	}
@@ -90,6 +132,7 @@ type Record struct {
 	IDNumber       string    `json:"id_number"`
 	Name           string    `json:"name"`
 	PhotoSHA256    string    `json:"photo_sha256,omitempty"`
+	PhotoKept      bool      `json:"photo_kept"`
 	TemplateStatus string    `json:"template_status"`
 	TemplateModel  string    `json:"template_model,omitempty"`
 	CreatedAt      time.Time `json:"created_at"`
@@ -97,12 +140,10 @@ type Record struct {
 }
 
 func recordOf(rec store.Identity) Record {
-	out := Record{IDNumber: rec.IDNumber, Name: rec.Name, TemplateStatus: rec.TemplateStatus, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
+	out := Record{IDNumber: rec.IDNumber, Name: rec.Name, PhotoKept: rec.PhotoKept, TemplateStatus: rec.TemplateStatus,
+		TemplateModel: rec.TemplateModel, CreatedAt: rec.CreatedAt, UpdatedAt: rec.UpdatedAt}
 	if rec.PhotoSHA256 != nil {
 		out.PhotoSHA256 = hex.EncodeToString(rec.PhotoSHA256)
-	}
-	if rec.TemplateStatus == store.TemplateOK {
-		out.TemplateModel = rec.TemplateModel
 	}
 	return out
 }
@@ -121,12 +162,15 @@ func (r *Registry) Add(ctx context.Context, idNumber, name string, photo []byte)
 	if err := idcard.ValidateName(name); err != nil {
 		return Record{}, fmt.Errorf("name: %w", err)
 	}
-	rec := store.Identity{IDNumber: id, Name: name, TemplateStatus: store.TemplateNone}
+	rec := store.Identity{IDNumber: id, Name: name, TemplateStatus: store.TemplateNone, Sealed: true}
 	if photo != nil {
 		sum := sha256.Sum256(photo)
 		rec.PhotoSHA256 = sum[:]
-		if rec.TemplateStatus, rec.TemplateModel, rec.Template, err = r.enrolled(ctx, photo); err != nil {
+		if err := r.enrolled(ctx, &rec, photo); err != nil {
 			return Record{}, fmt.Errorf("photo of %s: %w", idcard.MaskID(id), err)
+		}
+		if !r.dropPhoto {
+			rec.Photo = r.seal.SealBytes(photoAD(id), photo)
 		}
 	}
 	if err := r.st.PutIdentity(ctx, rec); err != nil {
@@ -139,24 +183,28 @@ func (r *Registry) Add(ctx context.Context, idNumber, name string, photo []byte)
 	return recordOf(stored), nil
 }
 
-func (r *Registry) enrolled(ctx context.Context, photo []byte) (status, model string, template []byte, err error) {
+// enrolled sets rec's template fields to what the enroller makes of photo,
+// the template sealed.
+func (r *Registry) enrolled(ctx context.Context, rec *store.Identity, photo []byte) error {
 	if r.enroll == nil {
-		return "", "", nil, ErrNoPipeline
+		return ErrNoPipeline
 	}
 	t, err := r.enroll.Enroll(ctx, photo)
 	switch {
-	case errors.Is(err, face.ErrImage):
-		return "", "", nil, err
+	case errors.Is(err, face.ErrImage): // tested first: the pipeline wraps it in ErrNoUsableFace too
+		return err
 	case errors.Is(err, face.ErrNoUsableFace):
-		return store.TemplateNoFace, "", nil, nil
+		rec.TemplateStatus, rec.TemplateModel, rec.Template = store.TemplateNoFace, r.enroll.Model(), nil
+		return nil
 	case err != nil:
-		return "", "", nil, err
+		return err
 	}
 	b, err := t.MarshalBinary()
 	if err != nil {
-		return "", "", nil, err
+		return err
 	}
-	return store.TemplateOK, t.Model, b, nil
+	rec.TemplateStatus, rec.TemplateModel, rec.Template = store.TemplateOK, t.Model, r.seal.SealBytes(templateAD(rec.IDNumber), b)
+	return nil
 }
 
 // Get returns the record of idNumber, or ErrNotFound.
@@ -171,9 +219,25 @@ func (r *Registry) Get(ctx context.Context, idNumber string) (Record, error) {
 	return recordOf(rec), nil
 }
 
-// Has reports whether the registry already holds idNumber with this name and
-// a photo of this SHA-256 (nil: no photo), so that a resumed import can skip
-// the row without enrolling the photo again.
+// List returns the records f selects, ordered by ID number.
+func (r *Registry) List(ctx context.Context, f store.IdentityFilter) ([]Record, error) {
+	recs, err := r.st.ListIdentities(ctx, f)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Record, len(recs))
+	for i, rec := range recs {
+		out[i] = recordOf(rec)
+	}
+	return out, nil
+}
+
+// Has reports whether the registry already holds idNumber as Add would
+// store it now: this name, a photo of this SHA-256 (nil: no photo), kept or
+// not as this registry keeps photos, and enrolled by this registry's
+// descriptor. A resumed import skips such rows without enrolling the photo
+// again, and an import over records that lack their photo or were made by
+// another descriptor brings them up to date.
 func (r *Registry) Has(ctx context.Context, idNumber, name string, photoSHA256 []byte) (bool, error) {
 	rec, err := r.st.GetIdentity(ctx, normalise(idNumber))
 	if errors.Is(err, store.ErrNotFound) {
@@ -182,7 +246,13 @@ func (r *Registry) Has(ctx context.Context, idNumber, name string, photoSHA256 [
 	if err != nil {
 		return false, err
 	}
-	return rec.Name == strings.TrimSpace(name) && string(rec.PhotoSHA256) == string(photoSHA256), nil
+	if rec.Name != strings.TrimSpace(name) || string(rec.PhotoSHA256) != string(photoSHA256) {
+		return false, nil
+	}
+	if photoSHA256 == nil {
+		return true, nil
+	}
+	return rec.PhotoKept != r.dropPhoto && r.enroll != nil && rec.TemplateModel == r.enroll.Model(), nil
 }
 
 // Remove deletes the record of idNumber, or returns ErrNotFound.

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"path/filepath"
 	"reflect"
+	"sync/atomic"
 	"testing"
 
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
+	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/store"
 	"github.com/portrait-id/portrait/store/sqlite"
 )
@@ -25,28 +27,53 @@ const (
 )
 
 // fakeEnroller reads the photo's first byte as what the real pipeline would
-// find: 'F' a face, 'N' no face, anything else not an image.
-type fakeEnroller struct{ calls int }
+// find: 'F' a face, 'N' no face, anything else not an image. Its templates
+// are of its model ("test" unless set), so that tests can switch
+// descriptors.
+type fakeEnroller struct {
+	model string
+	calls atomic.Int64
+}
+
+func (f *fakeEnroller) Model() string {
+	if f.model == "" {
+		return "test"
+	}
+	return f.model
+}
 
 func (f *fakeEnroller) Enroll(_ context.Context, img []byte) (face.Template, error) {
-	f.calls++
+	f.calls.Add(1)
 	switch {
 	case bytes.HasPrefix(img, []byte("F")):
-		return face.Template{Model: "test", Vector: []float32{float32(len(img)), 1}}, nil
+		return face.Template{Model: f.Model(), Vector: []float32{float32(len(img)), 1}}, nil
 	case bytes.HasPrefix(img, []byte("N")):
 		return face.Template{}, fmt.Errorf("%w: no face found", face.ErrNoUsableFace)
 	}
-	return face.Template{}, fmt.Errorf("%w: not a JPG", face.ErrImage)
+	// As face.Pipeline.Enroll wraps its analysis' errors.
+	return face.Template{}, fmt.Errorf("%w: %w", face.ErrNoUsableFace, fmt.Errorf("%w: not a JPG", face.ErrImage))
 }
 
-func newRegistry(t *testing.T) (*identity.Registry, *fakeEnroller) {
+func testSealer(t testing.TB) *merchant.Sealer {
+	s, err := merchant.NewSealer(bytes.Repeat([]byte{7}, merchant.KeySize))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func openDB(t *testing.T) *sqlite.DB {
 	db, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "r.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+func newRegistry(t *testing.T) (*identity.Registry, *fakeEnroller) {
 	e := &fakeEnroller{}
-	return identity.NewRegistry(db, e), e
+	return identity.NewRegistry(openDB(t), e, testSealer(t)), e
 }
 
 func TestLookupShapes(t *testing.T) {
@@ -105,10 +132,10 @@ func TestAddPhotoOutcomes(t *testing.T) {
 	if _, err := reg.Add(ctx, id2, "", nil); err == nil {
 		t.Error("empty name accepted")
 	}
-	if enr.calls != 2 {
-		t.Errorf("enroller called %d times, want once per photo", enr.calls)
+	if enr.calls.Load() != 2 {
+		t.Errorf("enroller called %d times, want once per photo", enr.calls.Load())
 	}
-	noPipeline := identity.NewRegistry(nil, nil)
+	noPipeline := identity.NewRegistry(nil, nil, nil)
 	if _, err := noPipeline.Add(ctx, id2, "李四", []byte("F")); !errors.Is(err, identity.ErrNoPipeline) {
 		t.Errorf("photo without pipeline: %v", err)
 	}
@@ -152,7 +179,7 @@ func (brokenStore) GetIdentity(context.Context, string) (store.Identity, error) 
 }
 
 func TestLookupFailureIsUnavailable(t *testing.T) {
-	reg := identity.NewRegistry(brokenStore{}, nil)
+	reg := identity.NewRegistry(brokenStore{}, nil, nil)
 	if _, err := reg.Lookup(ctx, idX, "张三"); !errors.Is(err, identity.ErrUnavailable) {
 		t.Errorf("Lookup on a failing store: %v, want ErrUnavailable", err)
 	}

@@ -21,9 +21,11 @@ const KeySize = 32
 // the stored secrets.
 var ErrMasterKey = errors.New("master key")
 
-// Sealer encrypts app_secrets at rest with AES-GCM under the master key. Each
-// ciphertext is bound to its app_key (as additional data), so a sealed secret
-// copied onto another merchant's row does not open.
+// Sealer encrypts data at rest with AES-GCM under the master key: the
+// merchants' app_secrets, and the registry's reference photos and face
+// templates. Each ciphertext is bound to what it belongs to (as additional
+// data: an app_key, or a kind and an ID number), so a sealed value copied
+// onto another row does not open.
 type Sealer struct {
 	aead cipher.AEAD
 }
@@ -45,23 +47,35 @@ func NewSealer(key []byte) (*Sealer, error) {
 }
 
 // Seal returns nonce || ciphertext of secret for appKey.
-func (s *Sealer) Seal(appKey, secret string) []byte {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(secret)+s.aead.Overhead())
-	rand.Read(nonce) // crypto/rand.Read never fails on supported platforms
-	return s.aead.Seal(nonce, nonce, []byte(secret), []byte(appKey))
-}
+func (s *Sealer) Seal(appKey, secret string) []byte { return s.SealBytes(appKey, []byte(secret)) }
 
 // Open recovers the secret sealed for appKey.
 func (s *Sealer) Open(appKey string, sealed []byte) (string, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return "", fmt.Errorf("open secret of %s: %w: ciphertext too short", appKey, ErrMasterKey)
-	}
-	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(appKey))
+	plain, err := s.OpenBytes(appKey, sealed)
 	if err != nil {
-		return "", fmt.Errorf("open secret of %s: %w: wrong key or corrupt row", appKey, ErrMasterKey)
+		return "", fmt.Errorf("open secret of %s: %w", appKey, err)
 	}
 	return string(plain), nil
+}
+
+// SealBytes returns nonce || ciphertext of plain, bound to ad.
+func (s *Sealer) SealBytes(ad string, plain []byte) []byte {
+	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plain)+s.aead.Overhead())
+	rand.Read(nonce) // crypto/rand.Read never fails on supported platforms
+	return s.aead.Seal(nonce, nonce, plain, []byte(ad))
+}
+
+// OpenBytes recovers what SealBytes sealed for ad.
+func (s *Sealer) OpenBytes(ad string, sealed []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, fmt.Errorf("%w: ciphertext too short", ErrMasterKey)
+	}
+	plain, err := s.aead.Open(nil, sealed[:n], sealed[n:], []byte(ad))
+	if err != nil {
+		return nil, fmt.Errorf("%w: wrong key or corrupt row", ErrMasterKey)
+	}
+	return plain, nil
 }
 
 // ParseKey reads a master key written as 64 hex digits or as standard or

@@ -78,6 +78,9 @@ func serve(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
+	if err := a.Registry.CheckDescriptor(ctx); err != nil {
+		return err
+	}
 	if routing.Upstream == nil {
 		ms, err := a.Merchants.List(ctx)
 		if err != nil {
