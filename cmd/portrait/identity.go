@@ -5,12 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/csv"
 	"errors"
+	"flag"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -22,10 +23,27 @@ import (
 )
 
 func init() {
-	register("identity add", "add or replace a registry record: --id-number X --name N [--photo FILE]", identityAdd)
-	register("identity import", "bulk-load the registry: identity import FILE.csv --photos DIR", identityImport)
+	register("identity add", "add or replace a registry record: --id-number X --name N [--photo FILE] [--no-keep-photo]", identityAdd)
+	register("identity import", "bulk-load the registry: identity import FILE.csv --photos DIR [--no-keep-photo]", identityImport)
+	register("identity list", "list registry records, ID numbers masked: [--prefix P] [--limit N] [--offset N] [--unmask]", identityList)
 	register("identity show", "show a registry record: identity show ID_NUMBER", identityShow)
 	register("identity remove", "remove a registry record: identity remove ID_NUMBER", identityRemove)
+	register("identity reembed", "recompute every template from the kept photos with the configured descriptor: [--embedding X]", identityReembed)
+}
+
+// noKeepPhotoFlag is the opt-out of keeping reference photos, shared by add
+// and import.
+func noKeepPhotoFlag(fs *flag.FlagSet) *bool {
+	return fs.Bool("no-keep-photo", false, "keep only the photo's SHA-256 and face template, not the photo (sealed) itself: "+
+		"the record then cannot be re-embedded when the descriptor changes (identity reembed), only added again with its photo")
+}
+
+// registryFor is the app's registry, keeping photos unless noKeep.
+func registryFor(a *app.App, noKeep bool) *identity.Registry {
+	if noKeep {
+		return a.Registry.WithoutPhotos()
+	}
+	return a.Registry
 }
 
 // facesFor loads the face pipeline only when a photo must be enrolled, so
@@ -42,13 +60,24 @@ func printRecord(rec identity.Record, asJSON bool) error {
 		return printJSON(rec)
 	}
 	w := tabwriter.NewWriter(opsOut, 0, 4, 2, ' ', 0)
-	photo := "none"
+	photo := photoState(rec)
 	if rec.PhotoSHA256 != "" {
-		photo = "sha256 " + rec.PhotoSHA256
+		photo = "sha256 " + rec.PhotoSHA256 + ", " + photo
 	}
 	fmt.Fprintf(w, "id_number\t%s\nname\t%s\nphoto\t%s\ntemplate\t%s %s\nupdated\t%s\n",
 		rec.IDNumber, rec.Name, photo, rec.TemplateStatus, rec.TemplateModel, rec.UpdatedAt.Format("2006-01-02 15:04:05Z07:00"))
 	return w.Flush()
+}
+
+// photoState says whether a record has a photo and whether it is kept.
+func photoState(rec identity.Record) string {
+	switch {
+	case rec.PhotoSHA256 == "":
+		return "none"
+	case rec.PhotoKept:
+		return "kept (sealed)"
+	}
+	return "not kept"
 }
 
 func warnNoFace(rec identity.Record, where string) {
@@ -61,9 +90,15 @@ func identityAdd(ctx context.Context, args []string) error {
 	fs, sf := storeCmd("portrait identity add")
 	id := fs.String("id-number", "", "ID number (required)")
 	name := fs.String("name", "", "holder's name (required)")
-	photoPath := fs.String("photo", "", "reference photo (JPG/PNG/BMP/GIF/TIFF); its face template is stored, not the photo")
+	photoPath := fs.String("photo", "", "reference photo (JPG/PNG/BMP/GIF/TIFF); its face template and the photo are stored, sealed")
+	noKeep := noKeepPhotoFlag(fs)
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
+	}
+	for _, req := range []struct{ flag, value string }{{"id-number", *id}, {"name", *name}} {
+		if strings.TrimSpace(req.value) == "" {
+			return fmt.Errorf("--%s is required", req.flag)
+		}
 	}
 	var photo []byte
 	if *photoPath != "" {
@@ -77,7 +112,7 @@ func identityAdd(ctx context.Context, args []string) error {
 		return err
 	}
 	defer a.Close()
-	rec, err := a.Registry.Add(ctx, *id, *name, photo)
+	rec, err := registryFor(a, *noKeep).Add(ctx, *id, *name, photo)
 	if err != nil {
 		return err
 	}
@@ -116,6 +151,133 @@ func identityRemove(ctx context.Context, args []string) error {
 	return nil
 }
 
+// listPage is identity list's JSON: one page of records, and the --offset
+// of the next page (absent on the last).
+type listPage struct {
+	Records    []identity.Record `json:"records"`
+	NextOffset *int              `json:"next_offset,omitempty"`
+}
+
+func identityList(ctx context.Context, args []string) error {
+	fs, sf := storeCmd("portrait identity list")
+	prefix := fs.String("prefix", "", "only ID numbers starting with these digits (e.g. a region code, 110105)")
+	limit := fs.Int("limit", 50, "records per page (1–1000)")
+	offset := fs.Int("offset", 0, "records skipped: the page's start")
+	unmask := fs.Bool("unmask", false, "show full ID numbers and names (masked by default, as in logs)")
+	if _, err := parseArgs(fs, args); err != nil {
+		return err
+	}
+	p := strings.ToUpper(strings.TrimSpace(*prefix))
+	if len(p) > 18 || strings.Trim(p, "0123456789X") != "" {
+		return fmt.Errorf("--prefix: want up to 18 digits (the last may be X), got %d characters", len(p))
+	}
+	if *limit < 1 || *limit > 1000 {
+		return fmt.Errorf("--limit %d: want 1–1000", *limit)
+	}
+	if *offset < 0 {
+		return fmt.Errorf("--offset %d: want 0 or more", *offset)
+	}
+	a, err := sf.open(ctx, app.FacesNone)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	recs, err := a.Registry.List(ctx, store.IdentityFilter{IDPrefix: p, Offset: *offset, Limit: *limit + 1})
+	if err != nil {
+		return err
+	}
+	page := listPage{Records: recs}
+	if len(recs) > *limit {
+		page.Records = recs[:*limit]
+		next := *offset + *limit
+		page.NextOffset = &next
+	}
+	if !*unmask {
+		for i := range page.Records {
+			r := &page.Records[i]
+			r.IDNumber, r.Name = idcard.MaskID(r.IDNumber), idcard.MaskName(r.Name)
+		}
+	}
+	if *sf.json {
+		return printJSON(page)
+	}
+	w := tabwriter.NewWriter(opsOut, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "ID_NUMBER\tNAME\tPHOTO\tTEMPLATE\tUPDATED")
+	for _, r := range page.Records {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s %s\t%s\n", r.IDNumber, r.Name, photoState(r), r.TemplateStatus, r.TemplateModel, r.UpdatedAt.Format("2006-01-02 15:04"))
+	}
+	if err := w.Flush(); err != nil {
+		return err
+	}
+	if page.NextOffset != nil {
+		fmt.Fprintf(opsOut, "more: --offset %d\n", *page.NextOffset)
+	}
+	return nil
+}
+
+// errNotReembedded makes a re-embedding that left records on their old
+// descriptor exit non-zero: serve refuses to start until they are dealt
+// with.
+var errNotReembedded = errors.New("records keep templates of another descriptor: serve refuses to start until they are added again with their photos or removed")
+
+// listedIDs is how many masked ID numbers a text report names before
+// counting the rest.
+const listedIDs = 20
+
+func identityReembed(ctx context.Context, args []string) error {
+	fs, sf := storeCmd("portrait identity reembed")
+	a, _, err := sf.parseOpen(ctx, fs, args, app.FacesPipeline)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	var bar *progress
+	sum, err := a.Registry.Reembed(ctx, func(done, total int) {
+		if bar == nil {
+			bar = newProgress(opsErr, total)
+		}
+		bar.set(done)
+	})
+	if bar != nil {
+		bar.done()
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return fmt.Errorf("interrupted (run again to resume: records already re-embedded are skipped): %w", err)
+		}
+		return err
+	}
+	if *sf.json {
+		if err := printJSON(sum); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(opsOut, "%s: %d re-embedded, %d without usable face (calls answer photo 3), %d already current, %d changed meanwhile (left as they are)\n",
+			sum.Model, sum.Reembedded, sum.NoFace, sum.Current, sum.Changed)
+		printIDs("without a kept photo (add each again with its photo, or remove it)", sum.NotKept)
+		printIDs("whose kept photo the pipeline refuses as an image (add each again with a new photo, or remove it)", sum.Unreadable)
+	}
+	if n := len(sum.NotKept) + len(sum.Unreadable); n > 0 {
+		return fmt.Errorf("%d %w", n, errNotReembedded)
+	}
+	return nil
+}
+
+// printIDs prints a count of records and the first listedIDs of their
+// masked ID numbers.
+func printIDs(what string, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	fmt.Fprintf(opsOut, "%d records %s:\n", len(ids), what)
+	for _, id := range ids[:min(len(ids), listedIDs)] {
+		fmt.Fprintf(opsOut, "  %s\n", id)
+	}
+	if len(ids) > listedIDs {
+		fmt.Fprintf(opsOut, "  … and %d more (--json lists them all)\n", len(ids)-listedIDs)
+	}
+}
+
 // importSummary is what identity import reports at the end.
 type importSummary struct {
 	Rows     int           `json:"rows"`
@@ -139,6 +301,7 @@ var errRejectedRows = errors.New("rows rejected")
 func identityImport(ctx context.Context, args []string) error {
 	fs, sf := storeCmd("portrait identity import")
 	photos := fs.String("photos", ".", "directory the CSV's relative photo paths start from")
+	noKeep := noKeepPhotoFlag(fs)
 	pos, err := parseArgs(fs, args, "FILE.csv")
 	if err != nil {
 		return err
@@ -157,7 +320,7 @@ func identityImport(ctx context.Context, args []string) error {
 	}
 	defer a.Close()
 	bar := newProgress(opsErr, len(rows))
-	outcomes := importAll(ctx, a.Registry, *photos, rows, bar)
+	outcomes := importAll(ctx, registryFor(a, *noKeep), *photos, rows, bar)
 	sum := importSummary{Rows: len(rows), Rejected: []importIssue{}, Warnings: []importIssue{}}
 	for i, o := range outcomes {
 		r := rows[i]
@@ -210,42 +373,50 @@ type importOutcome struct {
 }
 
 // importAll imports rows on one worker per CPU, since enrolling a photo is
-// CPU-bound and the pipeline serves goroutines concurrently. Rows of one ID
-// number go to the same worker, in file order, so that a file naming a
-// person twice ends as it would sequentially.
+// CPU-bound and the pipeline serves goroutines concurrently. A row naming
+// an ID number an earlier row named is rejected, not imported: which of two
+// photos of one person should win is for the operator to say, not for the
+// order the workers finish in.
 func importAll(ctx context.Context, reg *identity.Registry, dir string, rows []importRowData, bar *progress) []importOutcome {
 	out := make([]importOutcome, len(rows))
-	n := runtime.GOMAXPROCS(0)
-	queues := make([]chan int, n)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	finished := 0
-	for w := range queues {
-		queues[w] = make(chan int, 64)
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		finished int
+	)
+	step := func() {
+		mu.Lock()
+		finished++
+		bar.set(finished)
+		mu.Unlock()
+	}
+	queue := make(chan int, 64)
+	for range runtime.GOMAXPROCS(0) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range queues[w] {
+			for i := range queue {
 				if ctx.Err() != nil {
 					out[i].err = ctx.Err()
 					continue
 				}
 				out[i].rec, out[i].skipped, out[i].err = importRow(ctx, reg, dir, rows[i])
-				mu.Lock()
-				finished++
-				bar.set(finished)
-				mu.Unlock()
+				step()
 			}
 		}()
 	}
+	firstLine := map[string]int{}
 	for i, r := range rows {
-		h := fnv.New32a()
-		h.Write([]byte(strings.ToUpper(r.id)))
-		queues[int(h.Sum32()%uint32(n))] <- i
+		id := strings.ToUpper(r.id)
+		if first, ok := firstLine[id]; ok && id != "" {
+			out[i].err = fmt.Errorf("duplicate of line %d: one row per ID number (the first is imported)", first)
+			step()
+			continue
+		}
+		firstLine[id] = r.line
+		queue <- i
 	}
-	for _, q := range queues {
-		close(q)
-	}
+	close(queue)
 	wg.Wait()
 	return out
 }
@@ -255,8 +426,7 @@ type importRowData struct {
 	id, name, photo string
 }
 
-// readImportCSV reads id_number,name,photo rows; a header row naming those
-// columns is recognised and skipped, and the photo column may be absent.
+// readImportCSV reads id_number,name,photo rows.
 func readImportCSV(path string) ([]importRowData, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -270,12 +440,25 @@ func readImportCSV(path string) ([]importRowData, error) {
 	return rows, nil
 }
 
+// importColumns are the columns an import CSV may name in its header.
+var importColumns = []string{"id_number", "name", "photo"}
+
+// errImportHeader is a first line that is neither a header of
+// importColumns nor a row starting with an ID number: one error for the
+// file, rather than every row rejected for columns read in the wrong place.
+var errImportHeader = errors.New("the first line must be a header naming id_number, name and optionally photo (in any order), or a first row starting with an ID number")
+
+// parseImportCSV reads the rows. Without a header the columns are
+// id_number, name, photo, and the photo column may be absent; a header (a
+// first line whose first field is not an ID number) may name them in any
+// order, and must name nothing else.
 func parseImportCSV(in io.Reader) ([]importRowData, error) {
 	r := csv.NewReader(in)
 	r.FieldsPerRecord = -1
 	r.TrimLeadingSpace = true
+	cols := []int{0, 1, 2} // index of id_number, name, photo in a record; -1: absent
 	var out []importRowData
-	for {
+	for first := true; ; first = false {
 		rec, err := r.Read()
 		if errors.Is(err, io.EOF) {
 			break
@@ -284,22 +467,58 @@ func parseImportCSV(in io.Reader) ([]importRowData, error) {
 			return nil, err
 		}
 		line, _ := r.FieldPos(0)
-		if len(out) == 0 && len(rec) > 0 && strings.EqualFold(strings.TrimPrefix(rec[0], "\ufeff"), "id_number") {
+		if len(rec) > 0 {
+			rec[0] = strings.TrimPrefix(rec[0], "\ufeff")
+		}
+		if first && !looksLikeID(rec[0]) {
+			if cols, err = importHeader(rec); err != nil {
+				return nil, fmt.Errorf("line %d: %w", line, err)
+			}
 			continue
 		}
-		row := importRowData{line: line}
-		if len(rec) > 0 {
-			row.id = strings.TrimPrefix(strings.TrimSpace(rec[0]), "\ufeff")
+		field := func(c int) string {
+			if cols[c] < 0 || cols[c] >= len(rec) {
+				return ""
+			}
+			return rec[cols[c]]
 		}
-		if len(rec) > 1 {
-			row.name = rec[1]
-		}
-		if len(rec) > 2 {
-			row.photo = strings.TrimSpace(rec[2])
-		}
-		out = append(out, row)
+		out = append(out, importRowData{line: line, id: strings.TrimSpace(field(0)), name: field(1), photo: strings.TrimSpace(field(2))})
 	}
 	return out, nil
+}
+
+// looksLikeID reports whether s is shaped as an ID number might be, however
+// wrong: digits, possibly ending in X. Anything else on a first line is a
+// header.
+func looksLikeID(s string) bool {
+	s = strings.TrimSpace(s)
+	return s != "" && strings.Trim(strings.TrimRight(s, "Xx"), "0123456789") == ""
+}
+
+// importHeader maps a header's columns to cols' order.
+func importHeader(rec []string) ([]int, error) {
+	cols := []int{-1, -1, -1}
+	for i, name := range rec {
+		name = strings.ToLower(strings.TrimSpace(name))
+		if name == "" {
+			continue // a spreadsheet's trailing separators
+		}
+		c := slices.Index(importColumns, name)
+		switch {
+		case c < 0 && strings.ContainsAny(name, "0123456789"):
+			// Possibly a mistyped ID number: not echoed.
+			return nil, fmt.Errorf("column %d is not a column name: %w", i+1, errImportHeader)
+		case c < 0:
+			return nil, fmt.Errorf("unknown column %q: %w", name, errImportHeader)
+		case cols[c] >= 0:
+			return nil, fmt.Errorf("column %q named twice: %w", name, errImportHeader)
+		}
+		cols[c] = i
+	}
+	if cols[0] < 0 || cols[1] < 0 {
+		return nil, fmt.Errorf("no id_number or no name column: %w", errImportHeader)
+	}
+	return cols, nil
 }
 
 // importRow adds one row unless the registry already holds it with the same

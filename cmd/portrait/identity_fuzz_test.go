@@ -15,6 +15,10 @@ func FuzzParseImportCSV(f *testing.F) {
 		"11010519491231002X,\"买买提·艾力\",\"dir/with, comma.jpg\"\n\n110101199003071233\n",
 		"a,\"b\nc\",d\r\ne,f\n",
 		"\"unterminated\n",
+		"Name,PHOTO, id_number,,\n张三,a.jpg,11010519491231002X\n",
+		"idnum,name\n1,2\n",
+		"id_number,name,name\n",
+		"11010519491231002X,张三\n11010519491231002x,李四\n",
 	} {
 		f.Add(s)
 	}
