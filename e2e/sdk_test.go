@@ -64,7 +64,6 @@ func TestJavaSDK(t *testing.T) {
 	if errC != nil || errJ != nil {
 		t.Skip("javac/java not installed (Debian: default-jdk-headless)")
 	}
-	w := getWorld(t)
 	var sources []string
 	filepath.WalkDir(filepath.Join("..", "sdk", "java", "src"), func(path string, d os.DirEntry, err error) error {
 		if err == nil && strings.HasSuffix(path, ".java") {
@@ -78,6 +77,10 @@ func TestJavaSDK(t *testing.T) {
 	if out, err := exec.Command(javac, args...).CombinedOutput(); err != nil {
 		t.Fatalf("javac: %v\n%s", err, out)
 	}
+	if out, err := exec.Command(java, "-cp", classes, "io.github.portraitid.portrait.OfflineTest").CombinedOutput(); err != nil {
+		t.Fatalf("java offline tests: %v\n%s", err, out)
+	}
+	w := getWorld(t)
 	runSDK(t, w, "java", exec.Command(java, "-cp", classes, "io.github.portraitid.portrait.LiveDriver"))
 }
 
