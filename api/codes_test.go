@@ -10,7 +10,6 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/protocol"
-	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -32,7 +31,7 @@ func TestErrorsCarryTheirCodes(t *testing.T) {
 		{wrap(merchant.ErrExpired), "1005", "商户账号过期"},
 		{wrap(merchant.ErrRateLimited), "1006", "调用频率过高"},
 		// The per-ID limit says which limit; the count stays out.
-		{fmt.Errorf("%w (101 calls today, limit 100)", upstream.ErrIDDailyLimit), "1006", "调用频率过高: id_number daily limit"},
+		{fmt.Errorf("%w (101 calls today, limit 100)", merchant.ErrIDDailyLimit), "1006", "调用频率过高: id_number daily limit"},
 		{wrap(merchant.ErrQuotaExhausted), "1007", "免费次数用尽"},
 		{wrap(merchant.ErrNotGranted), "1008", "服务无权限"},
 		// Details that would help probe accounts stay out.

@@ -26,7 +26,6 @@ import (
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/protocol"
 	"github.com/portrait-id/portrait/sign"
-	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -156,7 +155,7 @@ func TestOutcomeGolden(t *testing.T) {
 		{"1004", verify.Outcome{Err: merchant.ErrDisabled}},
 		{"1005", verify.Outcome{Err: merchant.ErrExpired}},
 		{"1006", verify.Outcome{Err: merchant.ErrRateLimited}},
-		{"1006_id_daily_limit", verify.Outcome{Err: fmt.Errorf("identity lookup: %w", upstream.ErrIDDailyLimit)}},
+		{"1006_id_daily_limit", verify.Outcome{Err: fmt.Errorf("identity lookup: %w", merchant.ErrIDDailyLimit)}},
 		{"1007", verify.Outcome{Err: merchant.ErrQuotaExhausted}},
 		{"1008", verify.Outcome{Err: merchant.ErrNotGranted}},
 		{"1009", verify.Outcome{Err: fmt.Errorf("lookup ak_test: %w", merchant.ErrUnknownAppKey)}},

@@ -84,21 +84,26 @@ type Config struct {
 	// Source replaces the embedded registry as the identity source.
 	Source identity.Source
 	// Routing, when set, puts an upstream.Router in front of the source:
-	// an upstream supplier, the registry/upstream route and the per-ID-number
-	// daily limit, as `portrait serve`'s flags describe them.
+	// an upstream supplier and the registry/upstream route, as `portrait
+	// serve`'s flags describe them.
 	Routing *upstream.Settings
 	// Limiter and Claims replace the in-process state.
 	Limiter merchant.Limiter
 	Claims  verify.Claims
 	// Redis (redis://…), when set and the service verifies calls, shares
-	// rate limits, request_id claims and (unless Routing names its own
-	// IDCounter) the per-ID-number daily counts between instances, falling
+	// rate limits, request_id claims and the per-ID-number daily counts
+	// between instances, falling
 	// back to the in-process state (or Limiter and Claims) while Redis is
 	// down.
 	Redis string
 	// Metrics, when set, observes storage, face stages, identity lookups and
 	// every answer; OpsHandler serves it with the health checks.
 	Metrics *metrics.Metrics
+
+	// IDDailyLimit is how many verifications of one ID number each merchant
+	// may make per UTC day, IDDailyGlobal how many all merchants together
+	// may; 0: no limit. Counted on Redis when configured.
+	IDDailyLimit, IDDailyGlobal int64
 
 	IdentityTimeout time.Duration // default verify's
 	// CallTimeout is one call's deadline from its arrival (default
@@ -200,7 +205,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	var signs merchant.Signs = state.NewSigns()
 	if cfg.Redis != "" && faces != nil {
 		opt := redisstate.Options{}
-		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = limiter, claims, upstream.NewMemoryCounter(), signs
+		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = limiter, claims, merchant.NewMemoryCounter(), signs
 		if cfg.Metrics != nil {
 			opt.OnFallback = cfg.Metrics.RedisFallback
 		}
@@ -229,13 +234,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	var routed verify.CallSource
 	if cfg.Routing != nil {
-		settings := *cfg.Routing
-		// The per-ID limit guards a person's record across every merchant:
-		// with several instances only a shared count means what it says.
-		if settings.IDCounter == nil && a.redis != nil {
-			settings.IDCounter = a.redis
-		}
-		r, err := upstream.Open(source, settings)
+		r, err := upstream.Open(source, *cfg.Routing)
 		if err != nil {
 			a.Close()
 			return nil, err
@@ -243,9 +242,18 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		routed, a.router = routerSource{r}, r
 	}
 	pipeline, bodies := capacity(cfg)
+	var idLimits *merchant.IDLimits
+	if cfg.IDDailyLimit > 0 || cfg.IDDailyGlobal > 0 {
+		// The limits guard a person's record: with several instances only
+		// a shared count means what it says.
+		idLimits = &merchant.IDLimits{PerMerchant: cfg.IDDailyLimit, Global: cfg.IDDailyGlobal, Counter: merchant.NewMemoryCounter()}
+		if a.redis != nil {
+			idLimits.Counter = a.redis
+		}
+	}
 	a.Verifier, err = verify.NewService(verify.Config{
 		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
-		IdentityTimeout: cfg.IdentityTimeout, CallTimeout: cfg.CallTimeout, Pipeline: pipeline, Logger: cfg.Logger,
+		IdentityTimeout: cfg.IdentityTimeout, CallTimeout: cfg.CallTimeout, Pipeline: pipeline, IDLimits: idLimits, Logger: cfg.Logger,
 	})
 	if err != nil {
 		a.Close()

@@ -166,7 +166,7 @@ func charged(t *testing.T, a *app.App, key string) int {
 func TestSignReuseAcrossInstances(t *testing.T) {
 	url := testRedis(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	a1, a2 := openOnRedis(t, db, url, nil), openOnRedis(t, db, url, nil)
+	a1, a2 := openOnRedis(t, db, url, 0), openOnRedis(t, db, url, 0)
 	m, err := a1.Merchants.Create(ctx, merchant.NewSettings("shared"))
 	if err != nil {
 		t.Fatal(err)

@@ -16,7 +16,6 @@ import (
 	"github.com/portrait-id/portrait/idcard"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/metrics"
-	"github.com/portrait-id/portrait/upstream"
 )
 
 func get(t *testing.T, h http.Handler, path string) (int, string) {
@@ -64,7 +63,7 @@ func TestOpsHandlerWithMetrics(t *testing.T) {
 func TestRedisSharesRateLimits(t *testing.T) {
 	url := testRedis(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	a1, a2 := openOnRedis(t, db, url, nil), openOnRedis(t, db, url, nil)
+	a1, a2 := openOnRedis(t, db, url, 0), openOnRedis(t, db, url, 0)
 	set := merchant.NewSettings("shared")
 	set.QPS, set.Burst = 0.001, 2
 	m, err := a1.Merchants.Create(ctx, set)
@@ -97,10 +96,10 @@ func testRedis(t *testing.T) string {
 
 // openOnRedis opens one of several instances sharing the SQLite file db and
 // the Redis at url, on stub faces; it closes with the test.
-func openOnRedis(t *testing.T, db, url string, routing *upstream.Settings) *app.App {
+func openOnRedis(t *testing.T, db, url string, idDailyLimit int64) *app.App {
 	t.Helper()
 	a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
-		Notices: io.Discard, Logger: discardLogger(), Redis: url, Routing: routing})
+		Notices: io.Discard, Logger: discardLogger(), Redis: url, IDDailyLimit: idDailyLimit})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +116,7 @@ func TestRedisSharesIDDailyLimit(t *testing.T) {
 	// number per run starts at zero.
 	id := freshIDNumber(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	routing := &upstream.Settings{Mode: upstream.ModeRegistry, IDDailyLimit: 2}
-	a1, a2 := openOnRedis(t, db, url, routing), openOnRedis(t, db, url, routing)
+	a1, a2 := openOnRedis(t, db, url, 2), openOnRedis(t, db, url, 2)
 	if _, err := a1.Registry.Add(ctx, id, "张三", []byte("photo")); err != nil {
 		t.Fatal(err)
 	}

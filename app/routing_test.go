@@ -98,8 +98,8 @@ func startRoutedPair(t *testing.T, mode upstream.Mode, idDailyLimit int64) route
 	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
 		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
 			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
-			Mode:     mode, IDDailyLimit: idDailyLimit,
-		}})
+			Mode:     mode,
+		}, IDDailyLimit: idDailyLimit})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -103,13 +103,13 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 // openInstance opens a real instance on the face pipeline, with a fresh
 // SQLite file of that name and routing (nil: none); it closes with the test.
-func openInstance(t *testing.T, file string, routing *upstream.Settings) *app.App {
+func openInstance(t *testing.T, file string, routing *upstream.Settings, idDailyLimit int64) *app.App {
 	t.Helper()
 	p := facePipeline(t)
 	a, err := app.Open(context.Background(), app.Config{
 		DB: filepath.Join(t.TempDir(), file), Notices: io.Discard, Logger: quiet(),
 		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
-		Routing: routing,
+		Routing: routing, IDDailyLimit: idDailyLimit,
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -131,7 +131,7 @@ type instanceB struct {
 func startB(t *testing.T) *instanceB {
 	t.Helper()
 	ctx := context.Background()
-	a := openInstance(t, "b.db", nil)
+	a := openInstance(t, "b.db", nil, 0)
 	for _, rec := range []struct {
 		id    string
 		photo []byte
@@ -166,7 +166,7 @@ type instanceA struct {
 func startA(t *testing.T, cfg upstream.Config, idDailyLimit int64) *instanceA {
 	t.Helper()
 	ctx := context.Background()
-	a := openInstance(t, "a.db", &upstream.Settings{Upstream: &cfg, Mode: upstream.ModeUpstream, IDDailyLimit: idDailyLimit})
+	a := openInstance(t, "a.db", &upstream.Settings{Upstream: &cfg, Mode: upstream.ModeUpstream}, idDailyLimit)
 	acct, err := a.Merchants.Create(ctx, merchant.NewSettings("shop"))
 	if err != nil {
 		t.Fatal(err)

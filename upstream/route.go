@@ -53,14 +53,12 @@ type Result struct {
 	Upstream *Answer
 }
 
-// Router is the identity source verify.Service consults: it applies the
-// per-ID-number daily limit to every verification, then answers from the
+// Router is the identity source verify.Service consults: it answers from the
 // registry, the upstream, or both, by mode.
 type Router struct {
 	registry identity.Source
 	upstream *Client
 	mode     Mode
-	limit    *IDLimit
 }
 
 // UpstreamState is the upstream's circuit-breaker state (StateClosed,
@@ -74,10 +72,9 @@ func (r *Router) UpstreamState() string {
 }
 
 // Route returns a Router answering in mode by default. up may be nil only
-// for ModeRegistry, registry only for ModeUpstream; limit may be nil (no
-// per-ID limit).
-func Route(registry identity.Source, up *Client, mode Mode, limit *IDLimit) (*Router, error) {
-	r := &Router{registry: registry, upstream: up, mode: mode, limit: limit}
+// for ModeRegistry, registry only for ModeUpstream.
+func Route(registry identity.Source, up *Client, mode Mode) (*Router, error) {
+	r := &Router{registry: registry, upstream: up, mode: mode}
 	if err := r.check(mode); err != nil {
 		return nil, err
 	}
@@ -105,7 +102,7 @@ var ErrNoUpstream = errors.New("merchant routed to an upstream but none is confi
 
 // Lookup answers q in mode ("" for the Router's default, e.g. a merchant's
 // own setting). The selfie must already have passed the local quality gate.
-// Errors wrap ErrIDDailyLimit (1006), identity.ErrUnavailable (2000), or are
+// Errors wrap identity.ErrUnavailable (2000), or are
 // a *face.QualityError when the upstream's stricter gate refused the selfie
 // (result 2, as with our own gate); the Result's Upstream may be set beside
 // an error.
@@ -115,9 +112,6 @@ func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error)
 	}
 	if err := r.check(mode); err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrNoUpstream, err)
-	}
-	if err := r.limit.Check(ctx, q.IDNumber); err != nil {
-		return Result{}, err
 	}
 	if mode != ModeUpstream {
 		res, err := r.registry.Lookup(ctx, q.IDNumber, q.Name)
@@ -168,11 +162,6 @@ type Settings struct {
 	// Mode is the default route; "" means ModeRegistryFirst with an
 	// upstream and ModeRegistry without.
 	Mode Mode
-	// IDDailyLimit is the number of verifications of one ID number per UTC
-	// day across all merchants; 0: no limit. IDCounter shares the counts
-	// between instances; nil: counted in this process.
-	IDDailyLimit int64
-	IDCounter    Counter
 }
 
 // Open builds the Router the settings describe in front of registry.
@@ -189,12 +178,5 @@ func Open(registry identity.Source, s Settings) (*Router, error) {
 	if s.Mode != "" {
 		mode = s.Mode
 	}
-	var limit *IDLimit
-	if s.IDDailyLimit > 0 {
-		limit = &IDLimit{Max: s.IDDailyLimit, Counter: s.IDCounter}
-		if limit.Counter == nil {
-			limit.Counter = NewMemoryCounter()
-		}
-	}
-	return Route(registry, up, mode, limit)
+	return Route(registry, up, mode)
 }

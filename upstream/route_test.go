@@ -7,11 +7,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"testing"
-	"time"
 
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
-	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/upstream"
 	"github.com/portrait-id/portrait/verify"
 )
@@ -52,7 +50,7 @@ func TestRouteModes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			f, srv := newFake(t, answering(upData, nil))
 			reg := &registryStub{res: tc.registry, err: tc.registryErr}
-			r, err := upstream.Route(reg, newClient(t, srv.URL, nil), upstream.ModeRegistry, nil)
+			r, err := upstream.Route(reg, newClient(t, srv.URL, nil), upstream.ModeRegistry)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -91,7 +89,7 @@ func TestRouteUpstreamShapes(t *testing.T) {
 		{verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 33}, true, true, true, true, true},
 	} {
 		_, srv := newFake(t, answering(tc.data, nil))
-		r, err := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream, nil)
+		r, err := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -107,7 +105,7 @@ func TestRouteUpstreamShapes(t *testing.T) {
 
 func TestRouteUpstreamQualityGate(t *testing.T) {
 	_, srv := newFake(t, answering(verify.Data{Result: 2, Reason: "pose"}, nil))
-	r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream, nil)
+	r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream)
 	res, err := r.Lookup(context.Background(), query("r"), "")
 	var qe *face.QualityError
 	if !errors.As(err, &qe) || qe.Reason != face.ReasonPose {
@@ -133,11 +131,11 @@ func TestRouteConfig(t *testing.T) {
 		{nil, c, upstream.ModeRegistryFirst, false},
 		{reg, c, "both", false},
 	} {
-		if _, err := upstream.Route(tc.reg, tc.up, tc.mode, nil); (err == nil) != tc.ok {
+		if _, err := upstream.Route(tc.reg, tc.up, tc.mode); (err == nil) != tc.ok {
 			t.Errorf("Route(registry %v, upstream %v, %q): %v", tc.reg != nil, tc.up != nil, tc.mode, err)
 		}
 	}
-	r, _ := upstream.Route(reg, nil, upstream.ModeRegistry, nil)
+	r, _ := upstream.Route(reg, nil, upstream.ModeRegistry)
 	if _, err := r.Lookup(context.Background(), query("r"), upstream.ModeUpstream); !errors.Is(err, upstream.ErrNoUpstream) {
 		t.Errorf("merchant routed to a missing upstream: %v", err)
 	}
@@ -148,38 +146,6 @@ func TestRouteConfig(t *testing.T) {
 	}
 	if _, err := upstream.ParseMode("Upstream", upstream.ModeRegistry); err == nil {
 		t.Error("ParseMode accepted a misspelt mode")
-	}
-}
-
-func TestIDDailyLimit(t *testing.T) {
-	clk := &clock{t: time.Date(2026, 11, 27, 23, 59, 0, 0, time.UTC)}
-	reg := &registryStub{res: identity.Result{Found: true}}
-	r, err := upstream.Route(reg, nil, upstream.ModeRegistry, &upstream.IDLimit{Max: 2, Counter: upstream.NewMemoryCounter(), Now: clk.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	lookup := func(id string) error {
-		_, err := r.Lookup(context.Background(), upstream.Query{IDNumber: id, Name: testName}, "")
-		return err
-	}
-	for i := range 2 {
-		if err := lookup(testID); err != nil {
-			t.Fatalf("call %d: %v", i+1, err)
-		}
-	}
-	err = lookup(testID)
-	if !errors.Is(err, upstream.ErrIDDailyLimit) || !errors.Is(err, merchant.ErrRateLimited) {
-		t.Fatalf("third call: %v, want upstream.ErrIDDailyLimit (merchant.ErrRateLimited)", err)
-	}
-	if reg.calls != 2 {
-		t.Errorf("registry asked %d times, want 2: the limit comes before any source", reg.calls)
-	}
-	if err := lookup("110105194912310037"); err != nil {
-		t.Errorf("another ID number: %v", err)
-	}
-	clk.Add(time.Minute) // next UTC day
-	if err := lookup(testID); err != nil {
-		t.Errorf("next day: %v", err)
 	}
 }
 
@@ -218,14 +184,6 @@ func TestOpenDefaults(t *testing.T) {
 			}
 		})
 	}
-	r, err := upstream.Open(&registryStub{}, upstream.Settings{IDDailyLimit: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.Lookup(context.Background(), query("a"), "")
-	if _, err := r.Lookup(context.Background(), query("b"), ""); !errors.Is(err, upstream.ErrIDDailyLimit) {
-		t.Errorf("IDDailyLimit 1 with the default counter, second call: %v", err)
-	}
 }
 
 func TestRouteUpstreamFailureKeepsItsBill(t *testing.T) {
@@ -241,7 +199,7 @@ func TestRouteUpstreamFailureKeepsItsBill(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, tc.body) }))
 			t.Cleanup(srv.Close)
-			r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream, nil)
+			r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream)
 			res, err := r.Lookup(context.Background(), query("r"), "")
 			if !errors.Is(err, identity.ErrUnavailable) {
 				t.Fatalf("err %v, want identity.ErrUnavailable", err)

@@ -3,8 +3,7 @@
 // source: it forwards a verification that passed the local checks, maps the
 // upstream's answer into ours, and keeps the upstream's failures from
 // becoming ours — timeouts, bounded retries, a circuit breaker, a cap on
-// concurrent calls — plus the per-ID-number daily limit that guards every
-// source against enumeration.
+// concurrent calls.
 package upstream
 
 import (

@@ -3,7 +3,6 @@ package verify_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 
@@ -16,7 +15,7 @@ import (
 )
 
 // fakeCallSource answers by the name: "scored" a comparison of its own,
-// "gate" its quality verdict, "limit" the per-ID limit, "down" a failure,
+// "gate" its quality verdict, "down" a failure,
 // "billed" a failure the supplier charged us for; others fall through to
 // the registry double. Its supplier's trace_id is "TIDup-" + the name.
 type fakeCallSource struct {
@@ -34,8 +33,6 @@ func (f *fakeCallSource) LookupCall(ctx context.Context, c verify.SourceCall) (v
 		return verify.SourceAnswer{Upstream: verify.UpstreamCall{TraceID: "TIDup-gate"}}, &face.QualityError{Reason: face.ReasonPose, Detail: "upstream"}
 	case "billed":
 		return verify.SourceAnswer{Upstream: verify.UpstreamCall{TraceID: "TIDup-billed", Charged: true}}, errors.New("data.score 101")
-	case "limit":
-		return verify.SourceAnswer{}, fmt.Errorf("id_number daily limit: %w", merchant.ErrRateLimited)
 	case "down":
 		return verify.SourceAnswer{}, errors.New("connection reset")
 	}
@@ -64,7 +61,6 @@ func TestCallSource(t *testing.T) {
 	}{
 		{"scored", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 64.13}, verify.UpstreamCall{TraceID: "TIDup-scored", Charged: true}},
 		{"gate", "0000", verify.Data{Result: 2, Reason: "pose"}, verify.UpstreamCall{TraceID: "TIDup-gate"}},
-		{"limit", "1006", verify.Data{}, verify.UpstreamCall{}},
 		{"down", "2000", verify.Data{}, verify.UpstreamCall{}},
 		{"billed", "2000", verify.Data{}, verify.UpstreamCall{TraceID: "TIDup-billed", Charged: true}},
 		{"张三", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 87.46}, verify.UpstreamCall{}}, // compared here

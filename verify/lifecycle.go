@@ -35,8 +35,9 @@ var errPanic = errors.New("internal error: a stage of the call panicked")
 //     24 h promised;
 //  3. admit: rate limit and quota reservation;
 //  4. decide: ID number and name rules, a slot of the face pipeline (Gate),
-//     selfie decode and quality gate, the per-ID-number daily limits,
-//     identity lookup under IdentityTimeout, comparison;
+//     selfie decode and quality gate, the per-ID-number daily limits (per
+//     merchant and across merchants, whatever the source), identity lookup
+//     under IdentityTimeout, comparison;
 //  5. record: the ledger row, committed (with the quota use when charged)
 //     before the answer is returned, within the deadline;
 //  6. settle: the quota reservation and the claim released, deferred, so
@@ -95,7 +96,7 @@ func (c *call) run(ctx context.Context) Outcome {
 	// The decision leaves the ledger its reserve of the deadline, so that
 	// a slow stage still ends in a recorded answer.
 	dctx, cancel := context.WithDeadline(ctx, c.start.Add(c.s.cfg.CallTimeout-c.s.cfg.LedgerReserve))
-	out := c.s.decide(dctx, req, acct.Route, c.start)
+	out := c.s.decide(dctx, req, acct, c.start)
 	cancel()
 	var d *[32]byte
 	if out.Err == nil {

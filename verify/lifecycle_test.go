@@ -9,6 +9,7 @@ import (
 	"github.com/portrait-id/portrait/gate"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/protocol"
+	"github.com/portrait-id/portrait/sign"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -85,5 +86,47 @@ func TestPipelineGate(t *testing.T) {
 	}
 	if out := e.svc.Verify(ctx, e.request(idMatch, "张三", "selfie")); out.Err != nil {
 		t.Errorf("call once the slot is free: %v", out.Err)
+	}
+}
+
+// The per-ID-number daily limits run for every verification past the
+// quality gate, whatever the source: per merchant, so that one merchant
+// cannot lock a person out for the others, and a global ceiling above it.
+func TestIDDailyLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	e.configure(func(c *verify.Config) {
+		c.IDLimits = &merchant.IDLimits{PerMerchant: 1, Global: 2, Counter: merchant.NewMemoryCounter()}
+	})
+	set := merchant.NewSettings("second")
+	set.QPS, set.Burst = 1000, 1000
+	other, err := e.merch.Create(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	as := func(key, secret string, r verify.Request) verify.Request {
+		r.AppKey = key
+		r.Sign = sign.Compute(r.AppKey, r.IDNumber, r.Name, r.RequestID, r.Timestamp, secret)
+		return r
+	}
+	var got []string
+	for _, r := range []verify.Request{
+		e.request(idMatch, "张三", "Q:blur"), // refused by the gate: not counted
+		e.request(idMatch, "张三", "selfie"),
+		e.request(idMatch, "张三", "selfie"),
+		as(other.Merchant.AppKey, other.Secret, e.request(idMatch, "张三", "selfie")),
+		as(other.Merchant.AppKey, other.Secret, e.request(idNoPhoto, "李四", "selfie")),
+	} {
+		out := e.svc.Verify(ctx, r)
+		code, detail := protocol.Classify(out.Err)
+		got = append(got, string(code)+" "+detail)
+		if code != protocol.CodeOK {
+			if row, n := e.rowOf(r.TraceID); n != 1 || row.Charged || out.Charged {
+				t.Errorf("refused call: %d rows (%+v), charged %v", n, row, out.Charged)
+			}
+		}
+	}
+	want := "0000 |0000 |1006 id_number daily limit|0000 |0000 "
+	if strings.Join(got, "|") != want {
+		t.Errorf("codes %q, want %q", strings.Join(got, "|"), want)
 	}
 }

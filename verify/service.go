@@ -104,6 +104,9 @@ type Config struct {
 	// DefaultLedgerReserve.
 	CallTimeout   time.Duration
 	LedgerReserve time.Duration
+	// IDLimits, when set, are the per-ID-number daily limits, per merchant
+	// and across all merchants.
+	IDLimits *merchant.IDLimits
 	// Pipeline, when set, bounds the selfies in the face pipeline at once;
 	// a call that finds no slot in time is answered gate.ErrBusy.
 	Pipeline *gate.Gate
@@ -224,7 +227,7 @@ func (s *Service) claim(ctx context.Context, req Request, digest [32]byte) (func
 
 // decide runs the checks past the policy: ID rules, selfie, lookup (by the
 // merchant's route), score.
-func (s *Service) decide(ctx context.Context, req Request, route string, now time.Time) Outcome {
+func (s *Service) decide(ctx context.Context, req Request, acct *merchant.Account, now time.Time) Outcome {
 	out := Outcome{TraceID: req.TraceID}
 	id, err := idcard.ValidateID(req.IDNumber, now)
 	if err != nil {
@@ -245,7 +248,13 @@ func (s *Service) decide(ctx context.Context, req Request, route string, now tim
 		out.Err = probeError(ctx, err)
 		return out
 	}
-	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie, Route: route})
+	// Past the quality gate every verification counts against the ID
+	// number's daily limits, whichever source answers it.
+	if err := s.cfg.IDLimits.Check(ctx, acct.AppKey, id); err != nil {
+		out.Err = err
+		return out
+	}
+	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie, Route: acct.Route})
 	out.upstream = res.Upstream
 	if errors.As(err, &qe) {
 		out.Data = Data{Result: protocol.ResultBadQuality, Reason: string(qe.Reason)}
@@ -289,9 +298,8 @@ func (s *Service) probe(ctx context.Context, selfie []byte) (face.Template, erro
 }
 
 // lookup asks the identity source under IdentityTimeout. Its failures are
-// answered as identity.ErrUnavailable, except those a CallSource decides
-// itself: its quality verdict and refusals that carry their own code (the
-// per-ID-number daily limit). The answer's Upstream survives every error.
+// answered as identity.ErrUnavailable, except the quality verdict a
+// CallSource decides itself. The answer's Upstream survives every error.
 func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.IdentityTimeout)
 	defer cancel()
@@ -300,7 +308,7 @@ func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, er
 	if s.cfg.CallSource != nil {
 		ans, err = s.cfg.CallSource.LookupCall(lctx, call)
 		var qe *face.QualityError
-		if errors.As(err, &qe) || errors.Is(err, merchant.ErrRateLimited) {
+		if errors.As(err, &qe) {
 			return SourceAnswer{Upstream: ans.Upstream}, err
 		}
 	} else {

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"runtime"
+	"strconv"
 	"time"
 
 	"github.com/portrait-id/portrait/api"
@@ -23,6 +24,17 @@ import (
 func init() {
 	register("serve", "run the verification service (defaults: 127.0.0.1:8080, ./data/portrait.db)", serve)
 }
+
+// The per-ID-number daily limits. A person verifying themselves needs a
+// handful of calls a day with one app; twenty leave room for retries, and
+// a hundred across all merchants for several apps, while stopping anyone
+// from trying names or selfies against one ID number at scale. One merchant
+// can spend at most a fifth of the ceiling, so locking a person out for the
+// others takes five accounts, not one.
+const (
+	defaultIDDailyLimit  = 20
+	defaultIDDailyGlobal = 100
+)
 
 // shutdownGrace is how long SIGTERM waits for calls in flight; a face
 // comparison takes well under a second, so this is ample.
@@ -42,6 +54,8 @@ func serve(ctx context.Context, args []string) error {
 	pipelineWait := fs.Duration("pipeline-wait", app.DefaultPipelineWait, "how long a call queues for a pipeline slot before it answers 1006 busy, uncharged")
 	bodyBudget := fs.Int64("body-budget", app.DefaultBodyBudget, "bytes of request bodies read and held at once; a body that does not fit within 2 s answers 1006 busy unread")
 	uf := addUpstreamFlags(fs)
+	idLimit := fs.Int64("id-daily-limit", envInt("PORTRAIT_ID_DAILY_LIMIT", defaultIDDailyLimit), "verifications of one ID number by one merchant per UTC day, then 1006 (env PORTRAIT_ID_DAILY_LIMIT; 0: no limit)")
+	idGlobal := fs.Int64("id-daily-global", envInt("PORTRAIT_ID_DAILY_GLOBAL", defaultIDDailyGlobal), "verifications of one ID number by all merchants together per UTC day, then 1006 (env PORTRAIT_ID_DAILY_GLOBAL; 0: no limit)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
@@ -54,7 +68,18 @@ func serve(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	for _, env := range []string{"PORTRAIT_ID_DAILY_LIMIT", "PORTRAIT_ID_DAILY_GLOBAL"} {
+		if v := os.Getenv(env); v != "" {
+			if _, err := strconv.ParseInt(v, 10, 64); err != nil {
+				return fmt.Errorf("%s %q: not an integer", env, v)
+			}
+		}
+	}
 	switch {
+	case *idLimit < 0 || *idGlobal < 0:
+		return fmt.Errorf("--id-daily-limit %d, --id-daily-global %d: must be 0 (no limit) or more", *idLimit, *idGlobal)
+	case *idGlobal > 0 && *idLimit > *idGlobal:
+		return fmt.Errorf("--id-daily-limit %d is above --id-daily-global %d: the global ceiling is the higher one", *idLimit, *idGlobal)
 	case *callTimeout <= 0:
 		return fmt.Errorf("--call-timeout %s: must be positive", *callTimeout)
 	case *slots < 1:
@@ -66,6 +91,7 @@ func serve(ctx context.Context, args []string) error {
 	}
 	cfg := sf.config(app.FacesPipeline)
 	cfg.IdentityTimeout = *identityTimeout
+	cfg.IDDailyLimit, cfg.IDDailyGlobal = *idLimit, *idGlobal
 	cfg.CallTimeout, cfg.PipelineSlots, cfg.PipelineWait, cfg.BodyBudget = *callTimeout, *slots, *pipelineWait, *bodyBudget
 	cfg.Logger = slog.New(slog.NewJSONHandler(opsErr, nil))
 	cfg.Redis = *redisURL

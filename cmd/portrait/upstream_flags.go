@@ -11,21 +11,15 @@ import (
 	"github.com/portrait-id/portrait/upstream"
 )
 
-// upstreamFlags are `portrait serve`'s flags for an upstream supplier,
-// routing and the per-ID-number daily limit. The upstream's app_secret comes
+// upstreamFlags are `portrait serve`'s flags for an upstream supplier and
+// routing. The upstream's app_secret comes
 // from the environment or a file, never a flag, to stay out of shell history
 // and process listings.
 type upstreamFlags struct {
 	url, appKey, secretFile *string
 	route                   *string
-	idDailyLimit            *int64
 	cfg                     upstream.Config // timeouts and limits, set by their flags
 }
-
-// defaultIDDailyLimit: a person verifying themselves needs a handful of calls
-// a day; a hundred leaves room for retries and several apps while stopping
-// anyone from trying names or selfies against one ID number at scale.
-const defaultIDDailyLimit = 100
 
 func addUpstreamFlags(fs *flag.FlagSet) *upstreamFlags {
 	f := &upstreamFlags{
@@ -34,7 +28,6 @@ func addUpstreamFlags(fs *flag.FlagSet) *upstreamFlags {
 		secretFile: fs.String("upstream-app-secret-file", os.Getenv("PORTRAIT_UPSTREAM_APP_SECRET_FILE"), "file holding our app_secret at the upstream (env PORTRAIT_UPSTREAM_APP_SECRET_FILE; or the secret itself in PORTRAIT_UPSTREAM_APP_SECRET)"),
 		route: fs.String("route", os.Getenv("PORTRAIT_ROUTE"), fmt.Sprintf("where verifications are answered: %s, %s or %s (env PORTRAIT_ROUTE; default %s with an upstream, %s without)",
 			upstream.ModeRegistry, upstream.ModeRegistryFirst, upstream.ModeUpstream, upstream.ModeRegistryFirst, upstream.ModeRegistry)),
-		idDailyLimit: fs.Int64("id-daily-limit", envInt("PORTRAIT_ID_DAILY_LIMIT", defaultIDDailyLimit), "verifications of one ID number per UTC day across all merchants, then 1006 (env PORTRAIT_ID_DAILY_LIMIT; 0: no limit)"),
 	}
 	fs.DurationVar(&f.cfg.ConnectTimeout, "upstream-connect-timeout", upstream.DefaultConnectTimeout, "bound on connecting to the upstream")
 	fs.DurationVar(&f.cfg.ReadTimeout, "upstream-read-timeout", upstream.DefaultReadTimeout, "bound on the upstream's answer once connected")
@@ -59,12 +52,7 @@ func envInt(name string, def int64) int64 {
 // settings checks the flags (after parsing) and returns what upstream.Open
 // takes.
 func (f *upstreamFlags) settings() (upstream.Settings, error) {
-	if v := os.Getenv("PORTRAIT_ID_DAILY_LIMIT"); v != "" {
-		if _, err := strconv.ParseInt(v, 10, 64); err != nil {
-			return upstream.Settings{}, fmt.Errorf("PORTRAIT_ID_DAILY_LIMIT %q: not an integer", v)
-		}
-	}
-	s := upstream.Settings{IDDailyLimit: max(*f.idDailyLimit, 0)}
+	var s upstream.Settings
 	var err error
 	if s.Mode, err = upstream.ParseMode(*f.route, ""); err != nil {
 		return s, err

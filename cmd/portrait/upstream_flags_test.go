@@ -28,15 +28,12 @@ func TestUpstreamFlags(t *testing.T) {
 		want    upstream.Settings
 		wantErr bool
 	}{
-		{name: "nothing: registry only, default per-ID limit", want: upstream.Settings{IDDailyLimit: defaultIDDailyLimit}},
-		{name: "limit off", args: []string{"--id-daily-limit", "0"}, want: upstream.Settings{}},
-		{name: "limit from env", env: map[string]string{"PORTRAIT_ID_DAILY_LIMIT": "7"}, want: upstream.Settings{IDDailyLimit: 7}},
-		{name: "limit env malformed", env: map[string]string{"PORTRAIT_ID_DAILY_LIMIT": "many"}, wantErr: true},
+		{name: "nothing: registry only", want: upstream.Settings{}},
 		{
 			name: "upstream from flags, secret from env",
 			env:  map[string]string{"PORTRAIT_UPSTREAM_APP_SECRET": "from-env"},
 			args: []string{"--upstream-url", "http://b:8080", "--upstream-app-key", "pk_a", "--upstream-read-timeout", "1500ms", "--route", "upstream"},
-			want: upstream.Settings{Mode: upstream.ModeUpstream, IDDailyLimit: defaultIDDailyLimit, Upstream: &upstream.Config{
+			want: upstream.Settings{Mode: upstream.ModeUpstream, Upstream: &upstream.Config{
 				URL: "http://b:8080", AppKey: "pk_a", AppSecret: "from-env", ReadTimeout: 1500 * time.Millisecond,
 				ConnectTimeout: upstream.DefaultConnectTimeout, Retries: upstream.DefaultRetries, MaxConcurrent: upstream.DefaultMaxConcurrent,
 				QueueWait: upstream.DefaultQueueWait, BreakerFailures: upstream.DefaultBreakerFailures, BreakerCooldown: upstream.DefaultBreakerCooldown,
@@ -46,7 +43,7 @@ func TestUpstreamFlags(t *testing.T) {
 			name: "upstream from env, secret from a file",
 			env:  map[string]string{"PORTRAIT_UPSTREAM_URL": "https://sup", "PORTRAIT_UPSTREAM_APP_KEY": "pk_a", "PORTRAIT_UPSTREAM_APP_SECRET_FILE": secretFile},
 			args: []string{"--upstream-retries", "-1"},
-			want: upstream.Settings{IDDailyLimit: defaultIDDailyLimit, Upstream: &upstream.Config{
+			want: upstream.Settings{Upstream: &upstream.Config{
 				URL: "https://sup", AppKey: "pk_a", AppSecret: "from-file", Retries: -1,
 				ConnectTimeout: upstream.DefaultConnectTimeout, ReadTimeout: upstream.DefaultReadTimeout, MaxConcurrent: upstream.DefaultMaxConcurrent,
 				QueueWait: upstream.DefaultQueueWait, BreakerFailures: upstream.DefaultBreakerFailures, BreakerCooldown: upstream.DefaultBreakerCooldown,
@@ -57,7 +54,7 @@ func TestUpstreamFlags(t *testing.T) {
 		{name: "unknown route", args: []string{"--route", "both"}, wantErr: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"PORTRAIT_UPSTREAM_URL", "PORTRAIT_UPSTREAM_APP_KEY", "PORTRAIT_UPSTREAM_APP_SECRET", "PORTRAIT_UPSTREAM_APP_SECRET_FILE", "PORTRAIT_ROUTE", "PORTRAIT_ID_DAILY_LIMIT"} {
+			for _, k := range []string{"PORTRAIT_UPSTREAM_URL", "PORTRAIT_UPSTREAM_APP_KEY", "PORTRAIT_UPSTREAM_APP_SECRET", "PORTRAIT_UPSTREAM_APP_SECRET_FILE", "PORTRAIT_ROUTE"} {
 				t.Setenv(k, tc.env[k])
 			}
 			fs := flag.NewFlagSet("serve", flag.ContinueOnError)

@@ -3,7 +3,7 @@
 // instance), the idempotency claims of calls in flight and the per-ID-number
 // daily counts and the signatures accepted within the timestamp window. It
 // implements the same interfaces as the in-process package state and
-// upstream (merchant.Limiter, merchant.Signs, verify.Claims, upstream.Counter).
+// upstream (merchant.Limiter, merchant.Signs, verify.Claims, merchant.Counter).
 //
 // When Redis cannot be reached the service keeps answering: each instance
 // falls back to its in-process limiter, claims and counter (given in
@@ -40,7 +40,7 @@ type Claims interface {
 	Claim(ctx context.Context, key string, digest [32]byte) (release func(), holder *[32]byte, err error)
 }
 
-// Counter is what the fallback daily counter provides (upstream.Counter).
+// Counter is what the fallback daily counter provides (merchant.Counter).
 type Counter interface {
 	Incr(ctx context.Context, day, key string) (int64, error)
 }
@@ -301,8 +301,8 @@ end
 return n
 `)
 
-// Incr implements upstream.Counter with one count per day and key shared by
-// every instance. key is the caller's (upstream hashes the ID number into
+// Incr implements merchant.Counter with one count per day and key shared by
+// every instance. key is the caller's (merchant hashes the ID number into
 // it).
 func (s *State) Incr(ctx context.Context, day, key string) (int64, error) {
 	if s.opt.Fallback.Counter == nil {
