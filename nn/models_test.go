@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"sync"
 	"testing"
 
 	"github.com/portrait-id/portrait/models"
@@ -21,14 +22,17 @@ var testModels = []struct{ name, pkg, rel string }{
 	{"blazeface-back", "human-models", "models/blazeface-back.json"},
 }
 
+// checkModels verifies the cache once per test binary: hashing every model
+// file again for each test that loads one cost seconds.
+var checkModels = sync.OnceValue(func() error { return models.Check(models.DefaultDir()) })
+
 // modelsDir returns the verified model cache, or skips the test.
 func modelsDir(t testing.TB) string {
 	t.Helper()
-	dir := models.DefaultDir()
-	if err := models.Check(dir); err != nil {
+	if err := checkModels(); err != nil {
 		t.Skipf("models missing (run `portrait models fetch`): %v", err)
 	}
-	return dir
+	return models.DefaultDir()
 }
 
 func TestLoadModels(t *testing.T) {

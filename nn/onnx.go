@@ -35,6 +35,10 @@ func buildONNX(path string, raw []byte) (*Model, error) {
 	if err != nil {
 		return nil, err
 	}
+	if om.opset < 7 {
+		// Older opsets differ in attributes the translation does not read.
+		return nil, fmt.Errorf("ai.onnx opset %d: only 7 and later are supported", om.opset)
+	}
 	b := &onnxBuilder{vals: map[string]onnxValue{}, opset: om.opset}
 	inputs, outputs, names, err := b.build(&om.graph)
 	if err != nil {

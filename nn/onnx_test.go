@@ -126,6 +126,7 @@ func TestLoadONNXErrors(t *testing.T) {
 		{"truncated", pbModel(in, out)[:20], "truncated"},
 		{"not protobuf", []byte("{\"format\": \"graph-model\"}"), ""},
 		{"no graph", pbVarint(nil, 1, 7), "no graph"},
+		{"opset 6", pbBytes(pbBytes(nil, 8, pbVarint(nil, 2, 6)), 7, nil), "opset 6"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
