@@ -13,6 +13,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pb33f/libopenapi/datamodel"
+
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/protocol"
@@ -351,5 +353,28 @@ func TestOpenAPIFieldRules(t *testing.T) {
 				t.Errorf("the server answers %s", body)
 			}
 		})
+	}
+}
+
+// The document is OpenAPI 3.1 by the specification's own JSON Schema, the
+// copy libopenapi embeds (nothing is fetched at test time), compiled like
+// the document's schemas.
+func TestOpenAPIIsValidOpenAPI31(t *testing.T) {
+	spec := testkit.OpenAPISchema(t, []byte(datamodel.OpenAPI31SchemaData), "")
+	if err := testkit.ValidateJSON(spec, OpenAPI()); err != nil {
+		t.Error(err)
+	}
+	var doc map[string]any
+	if err := json.Unmarshal(OpenAPI(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	ok := doc["paths"].(map[string]any)[OpenAPIPath].(map[string]any)["get"].(map[string]any)["responses"].(map[string]any)["200"].(map[string]any)
+	delete(ok, "description")
+	broken, err := json.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if testkit.ValidateJSON(spec, broken) == nil {
+		t.Error("the specification's schema accepts a response without a description")
 	}
 }
