@@ -26,15 +26,16 @@ const (
 // env is the assembled service (SQLite, no face pipeline) with its console
 // on a test server and one operator.
 type env struct {
-	t   *testing.T
+	t   testing.TB
+	db  string // the SQLite file
 	app *app.App
 	srv *httptest.Server
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
-	dir := t.TempDir()
-	a, err := app.Open(context.Background(), app.Config{DB: filepath.Join(dir, "p.db"), Faces: app.FacesNone, Notices: io.Discard})
+	db := filepath.Join(t.TempDir(), "p.db")
+	a, err := app.Open(context.Background(), app.Config{DB: db, Faces: app.FacesNone, Notices: io.Discard})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,17 +49,13 @@ func newEnv(t testing.TB) *env {
 	}
 	srv := httptest.NewServer(con)
 	t.Cleanup(srv.Close)
-	e := &env{app: a, srv: srv}
-	if tt, ok := t.(*testing.T); ok {
-		e.t = tt
-	}
-	return e
+	return &env{t: t, db: db, app: a, srv: srv}
 }
 
 // browser is a client with a cookie jar that does not follow redirects, so
 // that each answer can be checked.
 type browser struct {
-	t    *testing.T
+	t    testing.TB
 	c    *http.Client
 	base string
 }
@@ -93,7 +90,7 @@ func (b *browser) post(path string, form url.Values) (int, string) {
 
 var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
 
-func csrfOf(t *testing.T, page string) string {
+func csrfOf(t testing.TB, page string) string {
 	t.Helper()
 	m := csrfField.FindStringSubmatch(page)
 	if m == nil {

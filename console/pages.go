@@ -313,9 +313,9 @@ const (
 )
 
 type ledgerData struct {
-	Q     ledgerQuery
-	Rows  []store.LedgerRow
-	More  bool
+	Q      ledgerQuery
+	Rows   []store.LedgerRow
+	More   bool
 	Export template.URL // the search's CSV export
 }
 
