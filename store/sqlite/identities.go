@@ -101,14 +101,18 @@ func (db *DB) ListIdentities(ctx context.Context, f store.IdentityFilter) ([]sto
 	return queryAll(ctx, db.r, "list identities", func(r scanner) (store.Identity, error) { return scanIdentity(r) }, q, args...)
 }
 
+// countTemplatesQuery is answered from the identities_templates index
+// alone, without reading a record.
+const countTemplatesQuery = `SELECT template_model, template_status, count(*) FROM identities
+	GROUP BY template_model, template_status ORDER BY template_model, template_status`
+
 // CountTemplates implements store.Identities.
 func (db *DB) CountTemplates(ctx context.Context) ([]store.TemplateCount, error) {
 	return queryAll(ctx, db.r, "count templates", func(r scanner) (store.TemplateCount, error) {
 		var c store.TemplateCount
 		err := r.Scan(&c.Model, &c.Status, &c.Count)
 		return c, err
-	}, `SELECT template_model, template_status, count(*) FROM identities
-		GROUP BY template_model, template_status ORDER BY template_model, template_status`)
+	}, countTemplatesQuery)
 }
 
 // UpdateTemplate implements store.Identities.

@@ -51,31 +51,42 @@ func TestReopenKeepsDataAndSchema(t *testing.T) {
 	}
 }
 
-// TestFindAnswerUsesItsIndex guards the replay lookup, run on every call
-// that passes the policy, against walking a merchant's whole ledger.
-func TestFindAnswerUsesItsIndex(t *testing.T) {
+// TestQueriesUseTheirIndexes guards the replay lookup, run on every call
+// that passes the policy, against walking a merchant's whole ledger, and
+// serve's start-up count of templates per descriptor against reading every
+// registry record.
+func TestQueriesUseTheirIndexes(t *testing.T) {
 	ctx := context.Background()
 	db, err := Open(ctx, filepath.Join(t.TempDir(), "p.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+findAnswerQuery, "k", "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rows.Close()
-	var plan strings.Builder
-	for rows.Next() {
-		var id, parent, unused int
-		var detail string
-		if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+	for _, c := range []struct {
+		name, query string
+		args        []any
+		want        string
+	}{
+		{"replay lookup", findAnswerQuery, []any{"k", "r"}, "ledger_answers"},
+		{"template count", countTemplatesQuery, nil, "COVERING INDEX identities_templates"},
+	} {
+		rows, err := db.r.QueryContext(ctx, "EXPLAIN QUERY PLAN "+c.query, c.args...)
+		if err != nil {
 			t.Fatal(err)
 		}
-		plan.WriteString(detail + "\n")
-	}
-	if !strings.Contains(plan.String(), "ledger_answers") {
-		t.Errorf("replay lookup plan does not use ledger_answers:\n%s", plan.String())
+		var plan strings.Builder
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			plan.WriteString(detail + "\n")
+		}
+		rows.Close()
+		if !strings.Contains(plan.String(), c.want) {
+			t.Errorf("%s plan does not use %s:\n%s", c.name, c.want, plan.String())
+		}
 	}
 }
 
