@@ -565,6 +565,9 @@ func (b *onnxBuilder) setLogical(n *onnxNode, name string, x onnxValue, o op, p 
 }
 
 func (b *onnxBuilder) concat(n *onnxNode, name string) error {
+	if len(n.inputs) == 0 {
+		return fmt.Errorf("no inputs")
+	}
 	var vals []onnxValue
 	for i := range n.inputs {
 		v, err := b.need(n, i)
@@ -754,10 +757,11 @@ func (b *onnxBuilder) transpose(n *onnxNode, name string) error {
 			perm = append(perm, i)
 		}
 	}
-	if len(perm) != len(x.shape) {
-		return fmt.Errorf("perm %v for shape %v", perm, x.shape)
+	op, err := newTransposeOp(x.shape, perm)
+	if err != nil {
+		return err
 	}
-	shape := permute(x.shape, perm)
+	shape := op.outShape
 	if x.nhwc && slices.Equal(perm, nchwToNHWC) {
 		// The buffer already holds the transposed order.
 		return b.set(n, onnxValue{n: x.n, shape: shape})
@@ -954,7 +958,7 @@ func (b *onnxBuilder) gemm(n *onnxNode, name string) error {
 	if c, ok, err := b.in(n, 2); err != nil {
 		return err
 	} else if ok && n.op == "Gemm" {
-		if !c.isConst() || (len(c.n.val) != nn && len(c.n.val) != 1) {
+		if !c.isConst() || nn == 0 || (len(c.n.val) != nn && len(c.n.val) != 1) {
 			return fmt.Errorf("C must be a constant of %d values", nn)
 		}
 		bias := slices.Repeat(c.n.val, nn/len(c.n.val))

@@ -283,6 +283,10 @@ func FuzzLoadONNX(f *testing.F) {
 	f.Add(pbModel(in, out, onnxGraphField(5, pbTensor("w", 16, 1<<20, 1<<20, 1<<10))))
 	f.Add(convModel(make([]float32, 6*2*9), 4, 6, 6, 6, 2, 3, 1, 1, 1, make([]float32, 6)))
 	f.Add(convModel(make([]float32, 4*49), 4, 7, 7, 4, 4, 7, 1, 0, 1, make([]float32, 4)))
+	head, _, _ := arcFaceHead()
+	f.Add(head)
+	pool, _, _ := poolPadSoftmax()
+	f.Add(pool)
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := buildONNX("fuzz", b)
 		if err != nil || m.ArenaBytes() > 1<<24 {
@@ -356,9 +360,16 @@ func closeAll(t *testing.T, got []float32, want []float64, tol float64) {
 // Gemm with alpha and beta, and a BatchNormalization of the vector —
 // against the ONNX definitions written out.
 func TestONNXArcFaceHead(t *testing.T) {
+	model, x, want := arcFaceHead()
+	closeAll(t, runNCHW(t, model, x, 4, 9), want, 1e-4)
+}
+
+// arcFaceHead builds that model with random weights, an input [1,4,3,3]
+// and the output the definitions give.
+func arcFaceHead() (model []byte, x []float32, want []float64) {
 	const c, h, w, n = 4, 3, 3, 5
 	r := rand.New(rand.NewPCG(3, 4))
-	x := randFloats(r, c*h*w, 0, 255)
+	x = randFloats(r, c*h*w, 0, 255)
 	mean, inv := randFloats(r, c, 100, 150), randFloats(r, c, 0.005, 0.01)
 	cw, cb := randFloats(r, c*c*9, -0.5, 0.5), randFloats(r, c, -0.1, 0.1)
 	var bn [4][]float32
@@ -424,7 +435,7 @@ func TestONNXArcFaceHead(t *testing.T) {
 			}
 		}
 	}
-	want := make([]float64, n)
+	want = make([]float64, n)
 	for j := range n {
 		s := 0.0
 		for k, v := range f {
@@ -433,7 +444,7 @@ func TestONNXArcFaceHead(t *testing.T) {
 		s = 0.5*s + 2*float64(gc[j])
 		want[j] = (s-float64(bn2[2][j]))/math.Sqrt(float64(bn2[3][j])+eps)*float64(bn2[0][j]) + float64(bn2[1][j])
 	}
-	closeAll(t, runNCHW(t, pbModel(g...), x, c, h*w), want, 1e-4)
+	return pbModel(g...), x, want
 }
 
 // TestONNXPoolPadSoftmax runs a zero Pad, an AveragePool with ceil_mode
@@ -441,10 +452,17 @@ func TestONNXArcFaceHead(t *testing.T) {
 // as onnxruntime does) and a Softmax over channels (opset 13), whose rank-4
 // output the runtime gives NHWC.
 func TestONNXPoolPadSoftmax(t *testing.T) {
+	model, x, want := poolPadSoftmax()
+	closeAll(t, runNCHW(t, model, x, 3, 25), want, 1e-5)
+}
+
+// poolPadSoftmax builds that model, an input [1,3,5,5] and the output
+// (NHWC) the definitions give.
+func poolPadSoftmax() (model []byte, x []float32, want []float64) {
 	const c, h, w = 3, 5, 5
 	r := rand.New(rand.NewPCG(5, 6))
-	x := randFloats(r, c*h*w, -2, 2)
-	g := pbModel(
+	x = randFloats(r, c*h*w, -2, 2)
+	model = pbModel(
 		onnxGraphField(11, pbValueInfo("x", 1, c, h, w)),
 		onnxGraphField(12, pbValueInfo("y", 1, c, 3, 3)),
 		onnxGraphField(5, pbInt64s("pads", 0, 0, 1, 0, 0, 0, 0, 1)),
@@ -476,7 +494,7 @@ func TestONNXPoolPadSoftmax(t *testing.T) {
 			}
 		}
 	}
-	want := make([]float64, c*9) // NHWC
+	want = make([]float64, c*9) // NHWC
 	for p := range 9 {
 		sum := 0.0
 		for ch := range c {
@@ -486,5 +504,79 @@ func TestONNXPoolPadSoftmax(t *testing.T) {
 			want[p*c+ch] = math.Exp(avg[ch*9+p]) / sum
 		}
 	}
-	closeAll(t, runNCHW(t, g, x, c, h*w), want, 1e-5)
+	return model, x, want
+}
+
+// swapOp re-encodes a model with node i's op_type replaced by op.
+func swapOp(model []byte, i int, op string) []byte {
+	var out []byte
+	_ = fields(model, func(num protowire.Number, typ protowire.Type, v []byte) error {
+		if num != 7 {
+			out = appendField(out, num, typ, v)
+			return nil
+		}
+		var g []byte
+		k := 0
+		_ = fields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
+			if num == 1 {
+				if k == i {
+					var nb []byte
+					_ = fields(v, func(num protowire.Number, typ protowire.Type, v []byte) error {
+						if num == 4 {
+							v = []byte(op)
+						}
+						nb = appendField(nb, num, typ, v)
+						return nil
+					})
+					v = nb
+				}
+				k++
+			}
+			g = appendField(g, num, typ, v)
+			return nil
+		})
+		out = pbBytes(out, 7, g)
+		return nil
+	})
+	return out
+}
+
+// appendField re-encodes one field as fields() handed it over.
+func appendField(b []byte, num protowire.Number, typ protowire.Type, v []byte) []byte {
+	if typ == protowire.BytesType {
+		return pbBytes(b, num, v)
+	}
+	return append(protowire.AppendTag(b, num, typ), v...)
+}
+
+// TestONNXOpSwaps gives every node of the test models every op the front
+// end knows, attributes and inputs unchanged: each must fail to load with
+// an error or load and run, never panic.
+func TestONNXOpSwaps(t *testing.T) {
+	head, _, _ := arcFaceHead()
+	pool, _, _ := poolPadSoftmax()
+	seeds := [][]byte{head, pool, convModel(make([]float32, 6*2*9), 4, 6, 6, 6, 2, 3, 1, 1, 1, make([]float32, 6))}
+	if _, err := buildONNX("swap", swapOp(seeds[2], 0, "Nonexistent")); err == nil || !strings.Contains(err.Error(), "unsupported op Nonexistent") {
+		t.Fatalf("swapping in an unknown op: %v", err)
+	}
+	loaded := 0
+	for _, seed := range seeds {
+		om, err := parseONNX(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range om.graph.nodes {
+			for op := range onnxOps {
+				m, err := buildONNX("swap", swapOp(seed, i, op))
+				if err != nil {
+					continue
+				}
+				loaded++
+				if m.ArenaBytes() < 1<<24 {
+					m.NewSession().Run()
+				}
+			}
+		}
+	}
+	t.Logf("%d of the swapped models loaded and ran", loaded)
 }
