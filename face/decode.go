@@ -227,6 +227,18 @@ func (lim ImageLimits) checkBytes(f format, cfg image.Config, b []byte) error {
 		return imageErrorf("%s %d×%d takes %d bytes a pixel to decode, %d MiB, more than %d MiB: send an 8-bit JPG or PNG",
 			f.name, cfg.Width, cfg.Height, bpp, n>>20, limit>>20)
 	}
+	if f.name == "TIFF" {
+		// Each strip or tile costs x/image/tiff a decompressor of its own
+		// (~45 KB and ~9 µs for deflate): 65,536 16×16 tiles sharing one
+		// 12-byte stream made a 0.5 MB file cost 0.57 s and 3 GB of
+		// allocations. Strips are at most one a row; 4096 of either is
+		// as many as the largest image accepted has rows.
+		for _, tag := range []uint16{tagStripOffsets, tagTileOffsets} {
+			if e, bo, ok := ifd0Entry(b, tag); ok && bo.Uint32(e[4:]) > maxTIFFBlocks {
+				return imageErrorf("TIFF in %d strips or tiles, more than %d", bo.Uint32(e[4:]), maxTIFFBlocks)
+			}
+		}
+	}
 	if f.name == "BMP" && len(b) >= 30 {
 		bits := int(binary.LittleEndian.Uint16(b[28:]))
 		stride := (cfg.Width*bits + 31) / 32 * 4
@@ -236,6 +248,13 @@ func (lim ImageLimits) checkBytes(f format, cfg image.Config, b []byte) error {
 	}
 	return nil
 }
+
+// TIFF tags locating the pixel data, and how many blocks of it are decoded.
+const (
+	tagStripOffsets = 273
+	tagTileOffsets  = 324
+	maxTIFFBlocks   = 4096
+)
 
 // bytesPerPixel is what a decoder reporting colour model m stores a pixel
 // in: image/png and x/image/tiff decode 16-bit samples to 16-bit images.

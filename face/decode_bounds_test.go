@@ -150,6 +150,23 @@ func TestDecodeRefusesScanBombs(t *testing.T) {
 	}
 }
 
+// TestDecodeRefusesTIFFTiles: a TIFF in more strips or tiles than an
+// accepted image has rows is refused from its header, before the decoder
+// sets up a decompressor for each.
+func TestDecodeRefusesTIFFTiles(t *testing.T) {
+	if _, err := decodeImage(imagebomb.TIFFTiles(1024, 1024), DefaultImageLimits); err != nil {
+		t.Fatalf("4096 tiles: %v", err)
+	}
+	bomb := imagebomb.TIFFTiles(4096, 4096)
+	var err error
+	if n := allocated(func() { _, err = decodeImage(bomb, DefaultImageLimits) }); n > 1<<20 {
+		t.Errorf("allocated %d bytes to refuse", n)
+	}
+	if !errors.Is(err, ErrImage) || !strings.Contains(err.Error(), "65536 strips or tiles") {
+		t.Fatalf("65536 tiles: err = %v, want ErrImage", err)
+	}
+}
+
 // TestDecodeRefusesShortBMP: a BMP header declaring pixels the file does not
 // hold is refused before the decoder allocates the image.
 func TestDecodeRefusesShortBMP(t *testing.T) {
@@ -260,6 +277,7 @@ func BenchmarkDecodeBombs(b *testing.B) {
 		{"huffman-tables-60000", func() []byte { return imagebomb.HuffmanTables(60000) }},
 		{"png16-2896", func() []byte { return imagebomb.PNG16(2896, 2896) }},
 		{"tiff16-1672", func() []byte { return imagebomb.TIFF16(1672, 1672) }},
+		{"tiff-tiles-4096", func() []byte { return imagebomb.TIFFTiles(4096, 4096) }},
 		{"png16-4096", func() []byte { return imagebomb.PNG16(4096, 4096) }},
 		{"tiff16-4096", func() []byte { return imagebomb.TIFF16(4096, 4096) }},
 	} {

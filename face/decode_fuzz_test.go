@@ -28,6 +28,7 @@ func fuzzDecode(f *testing.F, name string) {
 		f.Add(imagebomb.PNG16(80, 64))
 	case "TIFF":
 		f.Add(imagebomb.TIFF16(80, 64))
+		f.Add(imagebomb.TIFFTiles(80, 64))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		m, err := decodeImage(b, fuzzLimits)

@@ -46,8 +46,24 @@ func exifOrientation(b []byte) int {
 // tiffOrientation reads tag 0x0112 from IFD0 of a TIFF structure (the body of
 // an Exif segment).
 func tiffOrientation(t []byte) (int, bool) {
-	if len(t) < 8 {
+	const tagOrientation, typeShort = 0x0112, 3
+	e, bo, ok := ifd0Entry(t, tagOrientation)
+	if !ok || bo.Uint16(e[2:]) != typeShort || bo.Uint32(e[4:]) != 1 {
 		return 0, false
+	}
+	o := int(bo.Uint16(e[8:])) // a SHORT value sits left-justified in the value field
+	if o < 1 || o > 8 {
+		return 0, false
+	}
+	return o, true
+}
+
+// ifd0Entry finds tag in IFD0 of a TIFF structure and returns its 12-byte
+// entry (tag, type, count, value or offset) and the structure's byte order.
+// Every offset is bounds-checked: the bytes are a stranger's upload.
+func ifd0Entry(t []byte, tag uint16) ([]byte, binary.ByteOrder, bool) {
+	if len(t) < 8 {
+		return nil, nil, false
 	}
 	var bo binary.ByteOrder
 	switch string(t[:4]) {
@@ -56,30 +72,21 @@ func tiffOrientation(t []byte) (int, bool) {
 	case "MM\x00*":
 		bo = binary.BigEndian
 	default:
-		return 0, false
+		return nil, nil, false
 	}
 	ifd := int(bo.Uint32(t[4:]))
 	if ifd < 8 || ifd+2 > len(t) {
-		return 0, false
+		return nil, nil, false
 	}
 	count := int(bo.Uint16(t[ifd:]))
 	for k := 0; k < count; k++ {
 		e := ifd + 2 + 12*k
 		if e+12 > len(t) {
-			return 0, false
+			return nil, nil, false
 		}
-		const tagOrientation, typeShort = 0x0112, 3
-		if bo.Uint16(t[e:]) != tagOrientation {
-			continue
+		if bo.Uint16(t[e:]) == tag {
+			return t[e : e+12], bo, true
 		}
-		if bo.Uint16(t[e+2:]) != typeShort || bo.Uint32(t[e+4:]) != 1 {
-			return 0, false
-		}
-		o := int(bo.Uint16(t[e+8:])) // a SHORT value sits left-justified in the value field
-		if o < 1 || o > 8 {
-			return 0, false
-		}
-		return o, true
 	}
-	return 0, false
+	return nil, nil, false
 }

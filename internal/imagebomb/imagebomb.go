@@ -201,6 +201,54 @@ func chunk(w io.Writer, typ string, data []byte) {
 	binary.Write(w, binary.BigEndian, crc.Sum32())
 }
 
+// TIFFTiles is a w×h 8-bit grey TIFF of black in 16×16 tiles, each its own
+// deflate stream (~12 bytes): a decoder sets up an inflater per tile,
+// 65,536 of them at 4096×4096 in 1 MB.
+func TIFFTiles(w, h int) []byte {
+	const side = 16
+	tile := zeros(side * side)
+	n := ((w + side - 1) / side) * ((h + side - 1) / side)
+	const ifdAt = 8
+	type entry struct {
+		tag, typ     uint16
+		count, value uint32
+	}
+	entries := []entry{
+		{256, 4, 1, uint32(w)},
+		{257, 4, 1, uint32(h)},
+		{258, 3, 1, 8},
+		{259, 3, 1, 8}, // Deflate
+		{262, 3, 1, 1}, // BlackIsZero
+		{277, 3, 1, 1},
+		{322, 3, 1, side},
+		{323, 3, 1, side},
+		{324, 4, uint32(n), 0}, // TileOffsets, at offsetsAt
+		{325, 4, uint32(n), 0}, // TileByteCounts, at countsAt
+	}
+	offsetsAt := uint32(ifdAt + 2 + 12*len(entries) + 4)
+	countsAt := offsetsAt + 4*uint32(n)
+	dataAt := countsAt + 4*uint32(n)
+	entries[8].value, entries[9].value = offsetsAt, countsAt
+	b := []byte("II*\x00")
+	b = binary.LittleEndian.AppendUint32(b, ifdAt)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.typ)
+		b = binary.LittleEndian.AppendUint32(b, e.count)
+		b = binary.LittleEndian.AppendUint32(b, e.value)
+	}
+	b = binary.LittleEndian.AppendUint32(b, 0)
+	// Every tile points at the one stream.
+	for range n {
+		b = binary.LittleEndian.AppendUint32(b, dataAt)
+	}
+	for range n {
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(tile)))
+	}
+	return append(b, tile...)
+}
+
 // TIFF16 is a w×h 16-bit RGB TIFF of black in one deflate-compressed strip,
 // about w·h/170 bytes: decoded it is 6 bytes a pixel (8 in image.RGBA64).
 func TIFF16(w, h int) []byte {
