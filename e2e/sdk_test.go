@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -365,5 +367,22 @@ func sdkCalls(t *testing.T, w *world, files map[string]string, hang string) []sd
 		replayAgain,
 		replayChanged,
 		timeout,
+	}
+}
+
+// The assembled service serves its OpenAPI document beside the API.
+func TestOpenAPIServedLive(t *testing.T) {
+	w := getWorld(t)
+	res, err := http.Get(w.url + api.OpenAPIPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	got, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.StatusCode != http.StatusOK || !bytes.Equal(got, api.OpenAPI()) {
+		t.Errorf("GET %s: HTTP %d, %d bytes, not the embedded document", api.OpenAPIPath, res.StatusCode, len(got))
 	}
 }
