@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -100,13 +101,13 @@ type Accounts struct {
 	now func() time.Time
 	// dummy is checked against when the operator is unknown, so that a
 	// login takes as long whether or not the name exists.
-	dummy string
+	dummy func() string
 }
 
 // NewAccounts returns the accounts of st.
 func NewAccounts(st store.Operators) *Accounts {
-	dummy, _ := HashPassword("not a password of anyone")
-	return &Accounts{st: st, now: func() time.Time { return time.Now().UTC() }, dummy: dummy}
+	return &Accounts{st: st, now: func() time.Time { return time.Now().UTC() },
+		dummy: sync.OnceValue(func() string { h, _ := HashPassword("not a password of anyone"); return h })}
 }
 
 // Audit records one action; by is the operator ("cli" for the command
@@ -185,7 +186,7 @@ func (a *Accounts) List(ctx context.Context) ([]store.Operator, error) {
 func (a *Accounts) authenticate(ctx context.Context, name, password string) error {
 	op, err := a.st.GetOperator(ctx, name)
 	if errors.Is(err, store.ErrNotFound) || checkName(name) != nil {
-		checkHash(a.dummy, password)
+		checkHash(a.dummy(), password)
 		return ErrBadLogin
 	}
 	if err != nil {

@@ -115,6 +115,9 @@ func merchantCreate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := auditCLI(ctx, a, "merchant.create", c.Merchant.AppKey); err != nil {
+		return err
+	}
 	return printMerchant(viewMerchant(c.Merchant, c.Secret), *sf.json)
 }
 
@@ -246,6 +249,9 @@ func merchantRotate(ctx context.Context, args []string) error {
 	defer a.Close()
 	secret, err := a.Merchants.RotateSecret(ctx, pos[0])
 	if err != nil {
+		return err
+	}
+	if err := auditCLI(ctx, a, "merchant.rotate_secret", pos[0]); err != nil {
 		return err
 	}
 	m, err := a.Merchants.Get(ctx, pos[0])

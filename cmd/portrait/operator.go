@@ -28,6 +28,12 @@ var opsIn io.Reader = os.Stdin
 // cliOperator is who the audit log names for what the command line does.
 const cliOperator = "cli"
 
+// auditCLI records an action of the command line in the console's audit
+// log, beside the console's own.
+func auditCLI(ctx context.Context, a *app.App, action, target string, detail ...string) error {
+	return console.NewAccounts(a.Store).Audit(ctx, cliOperator, action, target, strings.Join(detail, " "), "")
+}
+
 // readPassword takes the password from a file (its first line) or from
 // the first line of standard input: never from a flag, which shell history
 // and process listings would show.

@@ -166,6 +166,11 @@ func TestMerchantCommands(t *testing.T) {
 	if _, err := a.Merchants.Get(context.Background(), key); err != nil {
 		t.Error(err)
 	}
+	// What the command line did is in the console's audit log.
+	entries, err := a.Store.ListAudit(context.Background(), store.AuditFilter{Operator: "cli"})
+	if err != nil || len(entries) == 0 || entries[len(entries)-1].Action != "merchant.create" || entries[len(entries)-1].Target != key {
+		t.Errorf("audit: %+v, %v", entries, err)
+	}
 }
 
 func TestMerchantSetRoute(t *testing.T) {
@@ -456,5 +461,53 @@ func TestOperatorCommands(t *testing.T) {
 	}
 	if got := strings.Join(actions, ", "); got != "operator.remove bob, operator.passwd alice, operator.add bob, operator.add alice" {
 		t.Errorf("audit: %s", got)
+	}
+}
+
+// TestServeConsole starts `portrait serve --console-addr` and signs in.
+func TestServeConsole(t *testing.T) {
+	cleanEnv(t)
+	if models.Check(models.DefaultDir()) != nil {
+		t.Skip("face models not fetched (portrait models fetch)")
+	}
+	db := filepath.Join(t.TempDir(), "p.db")
+	opsIn = strings.NewReader("long enough password\n")
+	t.Cleanup(func() { opsIn = os.Stdin })
+	mustRun(t, "operator", "add", "--db", db, "alice")
+	free := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		return ln.Addr().String()
+	}
+	consoleAddr := free()
+	cmd, rest, _ := lookup([]string{"serve", "--db", db, "--addr", free(), "--console-addr", consoleAddr})
+	var logs bytes.Buffer
+	opsErr = &logs
+	t.Cleanup(func() { opsErr = os.Stderr })
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan error, 1)
+	go func() { served <- cmd.run(ctx, rest) }()
+	defer func() {
+		cancel()
+		if err := <-served; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	var body string
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := http.Get("http://" + consoleAddr + "/login")
+		if err != nil {
+			continue
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		body = string(b)
+		break
+	}
+	if !strings.Contains(body, `name="password"`) {
+		t.Fatalf("console login page: %q", body)
 	}
 }
