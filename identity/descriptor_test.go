@@ -14,7 +14,23 @@ import (
 	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/store"
+	"github.com/portrait-id/portrait/store/postgres"
+	"github.com/portrait-id/portrait/store/postgres/pgtest"
 )
+
+// eachBackend runs f on an empty store of each backend: SQLite, and
+// PostgreSQL when pgtest's server is configured (skipped otherwise).
+func eachBackend(t *testing.T, f func(t *testing.T, db store.Store)) {
+	t.Run("sqlite", func(t *testing.T) { f(t, openDB(t)) })
+	t.Run("postgres", func(t *testing.T) {
+		db, err := postgres.Open(ctx, pgtest.FreshDSN(t))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { db.Close() })
+		f(t, db)
+	})
+}
 
 // validID completes a 17-digit prefix with its check character, found by
 // asking the validator rather than by a second copy of its rule.
@@ -29,8 +45,9 @@ func validID(t testing.TB, prefix17 string) string {
 	return ""
 }
 
-func TestPhotoAndTemplateSealed(t *testing.T) {
-	db := openDB(t)
+func TestPhotoAndTemplateSealed(t *testing.T) { eachBackend(t, testPhotoAndTemplateSealed) }
+
+func testPhotoAndTemplateSealed(t *testing.T, db store.Store) {
 	reg := identity.NewRegistry(db, &fakeEnroller{}, testSealer(t))
 	photo := []byte("F a reference photo")
 	if _, err := reg.Add(ctx, idX, "张三", photo); err != nil {
@@ -107,8 +124,9 @@ func TestWithoutPhotos(t *testing.T) {
 
 // TestSealLegacy: a record written before sealing (clear template) keeps
 // answering, and SealLegacy seals it once.
-func TestSealLegacy(t *testing.T) {
-	db := openDB(t)
+func TestSealLegacy(t *testing.T) { eachBackend(t, testSealLegacy) }
+
+func testSealLegacy(t *testing.T, db store.Store) {
 	reg := identity.NewRegistry(db, &fakeEnroller{}, testSealer(t))
 	tmpl := face.Template{Model: "old", Vector: []float32{3, 4}}
 	clear, _ := tmpl.MarshalBinary()
@@ -157,8 +175,9 @@ func TestCheckDescriptor(t *testing.T) {
 // TestReembedResumes stops a re-embedding part-way and runs it again: the
 // second run enrolls only what the first did not, and the registry ends
 // with every kept photo's template made by the new descriptor.
-func TestReembedResumes(t *testing.T) {
-	db := openDB(t)
+func TestReembedResumes(t *testing.T) { eachBackend(t, testReembedResumes) }
+
+func testReembedResumes(t *testing.T, db store.Store) {
 	seal := testSealer(t)
 	old := identity.NewRegistry(db, &fakeEnroller{model: "old"}, seal)
 	const n = 40

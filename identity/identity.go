@@ -22,6 +22,13 @@ var ErrNotFound = errors.New("identity not in registry")
 // pipeline to enroll it.
 var ErrNoPipeline = errors.New("no face pipeline to enroll the photo")
 
+// MaxPhotoBytes bounds a reference photo, kept sealed in the registry: four
+// times a selfie's limit, for the scans and phone photos operators hold.
+const MaxPhotoBytes = 8 << 20
+
+// ErrPhotoTooLarge is a reference photo over MaxPhotoBytes.
+var ErrPhotoTooLarge = fmt.Errorf("reference photo over %d MiB", MaxPhotoBytes>>20)
+
 // Result is what a source knows of an ID number and a name.
 type Result struct {
 	Found     bool // the source holds the ID number
@@ -163,6 +170,9 @@ func (r *Registry) Add(ctx context.Context, idNumber, name string, photo []byte)
 		return Record{}, fmt.Errorf("name: %w", err)
 	}
 	rec := store.Identity{IDNumber: id, Name: name, TemplateStatus: store.TemplateNone, Sealed: true}
+	if len(photo) > MaxPhotoBytes {
+		return Record{}, fmt.Errorf("photo of %s: %w", idcard.MaskID(id), ErrPhotoTooLarge)
+	}
 	if photo != nil {
 		sum := sha256.Sum256(photo)
 		rec.PhotoSHA256 = sum[:]

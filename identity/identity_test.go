@@ -132,6 +132,10 @@ func TestAddPhotoOutcomes(t *testing.T) {
 	if _, err := reg.Add(ctx, id2, "", nil); err == nil {
 		t.Error("empty name accepted")
 	}
+	big := append([]byte("F"), make([]byte, identity.MaxPhotoBytes)...)
+	if _, err := reg.Add(ctx, id2, "李四", big); !errors.Is(err, identity.ErrPhotoTooLarge) {
+		t.Errorf("photo over MaxPhotoBytes: %v, want ErrPhotoTooLarge", err)
+	}
 	if enr.calls.Load() != 2 {
 		t.Errorf("enroller called %d times, want once per photo", enr.calls.Load())
 	}

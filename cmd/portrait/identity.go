@@ -103,7 +103,7 @@ func identityAdd(ctx context.Context, args []string) error {
 	var photo []byte
 	if *photoPath != "" {
 		var err error
-		if photo, err = os.ReadFile(*photoPath); err != nil {
+		if photo, err = readPhoto(*photoPath); err != nil {
 			return err
 		}
 	}
@@ -521,6 +521,24 @@ func importHeader(rec []string) ([]int, error) {
 	return cols, nil
 }
 
+// readPhoto reads a reference photo, refusing one over
+// identity.MaxPhotoBytes before reading it all.
+func readPhoto(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	b, err := io.ReadAll(io.LimitReader(f, identity.MaxPhotoBytes+1))
+	if err != nil {
+		return nil, &os.PathError{Op: "read", Path: path, Err: err}
+	}
+	if len(b) > identity.MaxPhotoBytes {
+		return nil, &os.PathError{Op: "read", Path: path, Err: identity.ErrPhotoTooLarge}
+	}
+	return b, nil
+}
+
 // importRow adds one row unless the registry already holds it with the same
 // name and photo (a resumed import), which it reports as skipped.
 func importRow(ctx context.Context, reg *identity.Registry, dir string, r importRowData) (identity.Record, bool, error) {
@@ -531,7 +549,7 @@ func importRow(ctx context.Context, reg *identity.Registry, dir string, r import
 		if !filepath.IsAbs(path) {
 			path = filepath.Join(dir, path)
 		}
-		if photo, err = os.ReadFile(path); err != nil {
+		if photo, err = readPhoto(path); err != nil {
 			return identity.Record{}, false, fmt.Errorf("photo %s: %w", r.photo, errors.Unwrap(err))
 		}
 		s := sha256.Sum256(photo)

@@ -13,9 +13,13 @@ import (
 // Valid GB 11643 numbers (check digits computed).
 var registryIDs = []string{"11010519491231002X", "110101199003071233", "440304198501010013", "110101199003076632", "110105199003071239"}
 
-func TestIdentityAddNamesMissingFlags(t *testing.T) {
+func TestIdentityAddRefusals(t *testing.T) {
 	cleanEnv(t)
 	db := filepath.Join(t.TempDir(), "p.db")
+	big := filepath.Join(t.TempDir(), "big.jpg")
+	if f, err := os.Create(big); err != nil || f.Truncate(identity.MaxPhotoBytes+1) != nil || f.Close() != nil {
+		t.Fatal("cannot make a sparse photo over the limit")
+	}
 	for _, c := range []struct {
 		args []string
 		want string
@@ -23,6 +27,7 @@ func TestIdentityAddNamesMissingFlags(t *testing.T) {
 		{[]string{"--name", "张三"}, "--id-number is required"},
 		{[]string{"--id-number", registryIDs[0]}, "--name is required"},
 		{[]string{"--id-number", " ", "--name", "张三"}, "--id-number is required"},
+		{[]string{"--id-number", registryIDs[0], "--name", "张三", "--photo", big}, "over 8 MiB"},
 	} {
 		code, _, errs := runOps(t, append([]string{"identity", "add", "--db", db}, c.args...)...)
 		if code == 0 || !strings.Contains(errs, c.want) {
