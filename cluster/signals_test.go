@@ -69,7 +69,7 @@ type server struct {
 	logs *testkit.SyncBuffer
 }
 
-func startServer(t *testing.T, db string) *server {
+func startServer(t *testing.T, db string, flags ...string) *server {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -78,7 +78,7 @@ func startServer(t *testing.T, db string) *server {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &server{url: "http://" + addr, done: make(chan error, 1), logs: &testkit.SyncBuffer{}}
-	s.cmd = exec.Command(portraitBinary(t), "serve", "--db", db, "--addr", addr)
+	s.cmd = exec.Command(portraitBinary(t), append([]string{"serve", "--db", db, "--addr", addr}, flags...)...)
 	s.cmd.Env = append(os.Environ(), "PORTRAIT_MASTER_KEY="+masterKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {
