@@ -37,17 +37,22 @@ func (r *Registry) CheckDescriptor(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("count registry templates: %w", err)
 	}
-	var others []string
+	var others, names []string
 	for _, c := range counts {
 		if c.Status == store.TemplateOK && c.Model != model {
 			others = append(others, fmt.Sprintf("%d by %s", c.Count, c.Model))
+			names = append(names, c.Model)
 		}
 	}
 	if others == nil {
 		return nil
 	}
-	return fmt.Errorf("%w: the registry holds templates made %s, not by the configured %s: run `%s` (or keep serving with --embedding set to the old descriptor until it is done)",
-		ErrOtherDescriptor, strings.Join(others, ", "), model, ReembedCommand(model))
+	meanwhile := "the old descriptor"
+	if len(names) == 1 {
+		meanwhile = "--embedding " + names[0]
+	}
+	return fmt.Errorf("%w: the registry holds face templates made by another descriptor (%s) than the configured %s: run `%s` (or keep serving with %s until it is done)",
+		ErrOtherDescriptor, strings.Join(others, ", "), model, ReembedCommand(model), meanwhile)
 }
 
 // SealLegacy seals the templates of records written before templates were

@@ -167,7 +167,7 @@ func TestCheckDescriptor(t *testing.T) {
 	}
 	err := identity.NewRegistry(db, &fakeEnroller{model: "new"}, testSealer(t)).CheckDescriptor(ctx)
 	if !errors.Is(err, identity.ErrOtherDescriptor) || !strings.Contains(err.Error(), "`portrait identity reembed --embedding new`") ||
-		!strings.Contains(err.Error(), "2 by old") {
+		!strings.Contains(err.Error(), "2 by old") || !strings.Contains(err.Error(), "keep serving with --embedding old") {
 		t.Errorf("CheckDescriptor after a change of descriptor: %v", err)
 	}
 }
