@@ -16,6 +16,8 @@ import (
 // WritePlots writes roc.png (TAR against FAR on a log axis, the whole set and
 // each group) and scores.png (genuine and impostor similarity histograms,
 // log-scaled counts so the impostor tail that sets the thresholds shows).
+// A set without genuine pairs has no ROC: roc.png is then not written, and
+// the histogram shows the impostors alone.
 func WritePlots(dir string, m *Measurement) error {
 	if err := writeROC(filepath.Join(dir, "roc.png"), m); err != nil {
 		return fmt.Errorf("roc plot: %w", err)
@@ -51,6 +53,9 @@ func writeROC(path string, m *Measurement) error {
 	for _, g := range sortedKeys(m.Groups) {
 		add(g, m.Groups[g])
 	}
+	if len(lines) == 0 {
+		return nil // a log axis over nothing panics in gonum
+	}
 	if err := plotutil.AddLines(p, lines...); err != nil {
 		return err
 	}
@@ -83,6 +88,9 @@ func writeHistograms(path string, m *Measurement) error {
 		{"impostor (all cross-identity pairs)", m.All.Impostors.desc, color.RGBA{R: 200, A: 255}},
 		{"genuine (pairs.tsv)", m.All.Genuine, color.RGBA{B: 200, G: 120, A: 255}},
 	} {
+		if len(h.vals) == 0 {
+			continue
+		}
 		hist := &plotter.Histogram{Width: (hi - lo) / bins, LogY: true}
 		hist.Bins = make([]plotter.HistogramBin, bins)
 		for b := range hist.Bins {

@@ -58,10 +58,17 @@ const (
 // the secrets.
 var ErrNoMasterKey = errors.New("no master key configured (set PORTRAIT_MASTER_KEY or --master-key-file)")
 
+// ErrNoDatabase is a SQLite database that does not exist, opened with
+// Config.MustExist.
+var ErrNoDatabase = errors.New("no database at this path")
+
 // Config configures Open. Zero fields take the defaults given.
 type Config struct {
 	// DB is a SQLite file path (default DefaultDB) or a postgres:// URL.
 	DB string
+	// MustExist refuses to create a SQLite database that is not there yet
+	// (the operator's commands, unless told to create one).
+	MustExist bool
 	// MasterKey is the key as ParseKey reads it (hex or base64); else
 	// MasterKeyFile names a file holding it; else, with SQLite only, the key
 	// is kept in "<DB>.key", generated on first use.
@@ -177,7 +184,12 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	case FacesGiven:
 		faces, enroller = cfg.Verifier, cfg.Enroller
 	}
-	// The key comes after the models: a refused start creates no key file.
+	// The database is checked before the key, and the key after the models:
+	// a refused start creates no key file.
+	if err := checkDB(cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
 	key, err := masterKey(cfg)
 	if err != nil {
 		a.Close()
@@ -189,6 +201,10 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		return nil, err
 	}
 	if a.Store, err = OpenStore(ctx, cfg.DB); err != nil {
+		a.Close()
+		return nil, err
+	}
+	if err := merchant.CheckKey(ctx, a.Store, sealer); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -392,8 +408,33 @@ func OpenStore(ctx context.Context, dsn string) (store.Store, error) {
 		}
 		return st, nil
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
-	return sqlite.Open(ctx, path)
+	st, err := sqlite.Open(ctx, sqlitePath(dsn))
+	if err != nil {
+		return nil, err // not st: a nil *sqlite.DB in the interface is not nil
+	}
+	return st, nil
+}
+
+func sqlitePath(dsn string) string {
+	return strings.TrimPrefix(strings.TrimPrefix(dsn, "sqlite:"), "file:")
+}
+
+// checkDB refuses a SQLite path that holds something else than a database,
+// and, with MustExist, one that holds nothing: a mistyped --db would
+// otherwise create an empty database with a new master key beside it.
+func checkDB(cfg Config) error {
+	if isPostgres(cfg.DB) {
+		return nil
+	}
+	path := sqlitePath(cfg.DB)
+	exists, err := sqlite.Check(path)
+	if err != nil {
+		return err
+	}
+	if !exists && cfg.MustExist {
+		return fmt.Errorf("%w: %s (only serve on the default %s creates one unasked; give --create to make a new one)", ErrNoDatabase, path, DefaultDB)
+	}
+	return nil
 }
 
 func isPostgres(dsn string) bool {
@@ -422,8 +463,8 @@ func masterKey(cfg Config) ([]byte, error) {
 	case isPostgres(cfg.DB):
 		return nil, ErrNoMasterKey
 	}
-	path := strings.TrimPrefix(strings.TrimPrefix(cfg.DB, "sqlite:"), "file:") + ".key"
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+	path := sqlitePath(cfg.DB) + ".key"
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return nil, fmt.Errorf("create directory of %s: %w", path, err)
 	}
 	key, created, err := merchant.EnsureKeyFile(path)

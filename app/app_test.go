@@ -78,21 +78,23 @@ func TestKeyGeneratedBesideDatabase(t *testing.T) {
 	}
 }
 
-func TestWrongMasterKeyCannotOpenSecrets(t *testing.T) {
-	db := filepath.Join(t.TempDir(), "p.db")
-	a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesNone, Notices: io.Discard})
-	if err != nil {
-		t.Fatal(err)
-	}
-	created, _ := a.Merchants.Create(ctx, merchant.NewSettings("m"))
-	a.Close()
-	a, err = app.Open(ctx, app.Config{DB: db, Faces: app.FacesNone, MasterKey: strings.Repeat("ab", 32)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	if _, err := a.Merchants.Authenticate(ctx, call(created.Merchant.AppKey, created.Secret)); !errors.Is(err, merchant.ErrMasterKey) {
-		t.Errorf("wrong key: %v, want ErrMasterKey", err)
+// A wrong master key is refused at start, not answered 9999 on every call
+// (issue 12 item 9): the database keeps a check value of its key.
+func TestWrongMasterKeyRefusedAtStart(t *testing.T) {
+	for _, withMerchant := range []bool{false, true} {
+		db := filepath.Join(t.TempDir(), "p.db")
+		a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesNone, Notices: io.Discard})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if withMerchant {
+			a.Merchants.Create(ctx, merchant.NewSettings("m"))
+		}
+		a.Close()
+		_, err = app.Open(ctx, app.Config{DB: db, Faces: app.FacesNone, MasterKey: strings.Repeat("ab", 32)})
+		if !errors.Is(err, merchant.ErrMasterKey) {
+			t.Errorf("wrong key (merchant %v): %v, want ErrMasterKey", withMerchant, err)
+		}
 	}
 }
 

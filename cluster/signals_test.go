@@ -78,7 +78,7 @@ func startServer(t *testing.T, db string, flags ...string) *server {
 	addr := ln.Addr().String()
 	ln.Close()
 	s := &server{url: "http://" + addr, done: make(chan error, 1), logs: &testkit.SyncBuffer{}}
-	s.cmd = exec.Command(portraitBinary(t), append([]string{"serve", "--db", db, "--addr", addr}, flags...)...)
+	s.cmd = exec.Command(portraitBinary(t), append([]string{"serve", "--db", db, "--create", "--addr", addr}, flags...)...)
 	s.cmd.Env = append(os.Environ(), "PORTRAIT_MASTER_KEY="+masterKey)
 	s.cmd.Stdout, s.cmd.Stderr = s.logs, s.logs
 	if err := s.cmd.Start(); err != nil {

@@ -45,15 +45,15 @@ func TestVerifyCommand(t *testing.T) {
 	}
 
 	out, err = exec.Command(bin, args(w.url, "wrong", "--multipart")...).Output()
-	if err != nil {
-		t.Fatalf("portrait verify with a wrong secret: %v (an answer is a success)", err)
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 3 {
+		t.Errorf("portrait verify with a wrong secret: %v, want exit status 3 (answered, not 0000)", err)
 	}
 	if !strings.Contains(string(out), "code      1000  验签失败\n") || !strings.Contains(string(out), "charge    2  not charged\n") {
 		t.Errorf("printed\n%s", out)
 	}
 
 	err = exec.Command(bin, args("http://127.0.0.1:1", w.main.secret)...).Run()
-	var exit *exec.ExitError
 	if !errors.As(err, &exit) || exit.ExitCode() != 1 {
 		t.Errorf("no service: %v, want exit status 1", err)
 	}

@@ -1,6 +1,7 @@
 package merchant
 
 import (
+	"context"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
@@ -12,6 +13,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/portrait-id/portrait/store"
 )
 
 // KeySize is the master key's length: AES-256.
@@ -93,8 +96,13 @@ func ParseKey(s string) ([]byte, error) {
 	return nil, fmt.Errorf("%w: want 64 hex digits or base64 of %d bytes", ErrMasterKey, KeySize)
 }
 
-// ReadKeyFile reads a master key file holding the key as ParseKey accepts it.
+// ReadKeyFile reads a master key file holding the key as ParseKey accepts it,
+// refusing one that others than its owner may read or write: with the key,
+// anyone who can read the database reads every app_secret.
 func ReadKeyFile(path string) ([]byte, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%w: %s has mode %04o, readable by others: chmod 600 it", ErrMasterKey, path, fi.Mode().Perm())
+	}
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("%w: read %s: %v", ErrMasterKey, path, err)
@@ -140,4 +148,34 @@ func EnsureKeyFile(path string) (key []byte, created bool, err error) {
 		return nil, false, fmt.Errorf("%w: write %s: %v", ErrMasterKey, path, err)
 	}
 	return key, true, nil
+}
+
+// keyCheckLabel binds the check value's seal as an app_key binds a secret's.
+const keyCheckLabel = "portrait master key check"
+
+// CheckKey makes sure s holds the key the store's secrets are sealed with:
+// the first process stores a check value sealed with its key, and every
+// later one must be able to open it. A store from before the check value
+// has it stored only once one of its merchants' secrets opens.
+func CheckKey(ctx context.Context, st interface {
+	store.KeyCheck
+	store.Merchants
+}, s *Sealer) error {
+	ms, err := st.ListMerchants(ctx)
+	if err != nil {
+		return fmt.Errorf("master key check: %w", err)
+	}
+	if len(ms) > 0 {
+		if _, err := s.Open(ms[0].AppKey, ms[0].SecretCipher); err != nil {
+			return fmt.Errorf("%w: it does not open this database's app_secrets", ErrMasterKey)
+		}
+	}
+	stored, err := st.SetKeyCheck(ctx, s.Seal(keyCheckLabel, keyCheckLabel))
+	if err != nil {
+		return fmt.Errorf("master key check: %w", err)
+	}
+	if _, err := s.Open(keyCheckLabel, stored); err != nil {
+		return fmt.Errorf("%w: not the key this database was set up with", ErrMasterKey)
+	}
+	return nil
 }

@@ -70,6 +70,10 @@ func (o *observedStore) UpdateMerchant(ctx context.Context, appKey string, edit 
 	return timed(o, "update_merchant", func() (store.Merchant, error) { return o.s.UpdateMerchant(ctx, appKey, edit) })
 }
 
+func (o *observedStore) SetKeyCheck(ctx context.Context, v []byte) ([]byte, error) {
+	return timed(o, "set_key_check", func() ([]byte, error) { return o.s.SetKeyCheck(ctx, v) })
+}
+
 func (o *observedStore) DeleteMerchant(ctx context.Context, appKey string) error {
 	return timedErr(o, "delete_merchant", func() error { return o.s.DeleteMerchant(ctx, appKey) })
 }

@@ -314,7 +314,17 @@ type Store interface {
 	Ledger
 	Identities
 	Operators
+	KeyCheck
 	Close() error
+}
+
+// KeyCheck keeps a check value of the master key that seals the secrets
+// (package merchant), so that a process given another key can refuse to
+// start instead of answering every call 9999.
+type KeyCheck interface {
+	// SetKeyCheck stores v unless a value is stored already, and returns
+	// the value stored.
+	SetKeyCheck(ctx context.Context, v []byte) ([]byte, error)
 }
 
 // PrefixEnd is the least string above every string starting with p in

@@ -33,6 +33,7 @@ type storeFlags struct {
 	modelsDir *string
 	embedding *string
 	json      *bool
+	create    *bool
 }
 
 func addStoreFlags(fs *flag.FlagSet) *storeFlags {
@@ -42,6 +43,7 @@ func addStoreFlags(fs *flag.FlagSet) *storeFlags {
 		modelsDir: fs.String("models-dir", models.DefaultDir(), "face model cache (env PORTRAIT_MODELS_DIR)"),
 		embedding: fs.String("embedding", envOr("PORTRAIT_EMBEDDING", face.DefaultEmbedding), "face descriptor; serve and identity add/import must agree (env PORTRAIT_EMBEDDING)"),
 		json:      fs.Bool("json", false, "print JSON"),
+		create:    fs.Bool("create", false, "create the SQLite database when it does not exist (serve does so unasked on the default path only)"),
 	}
 }
 
@@ -49,6 +51,7 @@ func (f *storeFlags) config(faces app.FacesMode) app.Config {
 	return app.Config{
 		DB: *f.db, MasterKey: os.Getenv("PORTRAIT_MASTER_KEY"), MasterKeyFile: *f.keyFile,
 		Faces: faces, ModelsDir: *f.modelsDir, Embedding: *f.embedding, Notices: opsErr,
+		MustExist: !*f.create,
 	}
 }
 

@@ -117,6 +117,13 @@ func syntheticSet(t *testing.T) (dir, emb string) {
 // syntheticSetSeed is syntheticSet with other people for another seed.
 func syntheticSetSeed(t *testing.T, seed uint64) (dir, emb string) {
 	t.Helper()
+	return syntheticSetPairs(t, seed, true)
+}
+
+// syntheticSetPairs is syntheticSetSeed with or without genuine pairs in
+// pairs.tsv.
+func syntheticSetPairs(t *testing.T, seed uint64, genuine bool) (dir, emb string) {
+	t.Helper()
 	dir = t.TempDir()
 	pairs := "a\tb\tsame\n"
 	groups := "identity\tgroup\n"
@@ -130,7 +137,9 @@ func syntheticSetSeed(t *testing.T, seed uint64) (dir, emb string) {
 				t.Fatal(err)
 			}
 		}
-		pairs += fmt.Sprintf("%s/0.jpg\t%s/1.jpg\t1\n", name, name)
+		if genuine {
+			pairs += fmt.Sprintf("%s/0.jpg\t%s/1.jpg\t1\n", name, name)
+		}
 		g := "other"
 		if id%2 == 0 {
 			g = "east_asian"
@@ -341,5 +350,22 @@ func TestBenchAccuracySeveralSets(t *testing.T) {
 	}
 	if code, _ = runOut(t, "bench", "accuracy", "--set", dirA+","+dirB, "--embeddings", embA); code == 0 {
 		t.Error("one embeddings file for two sets accepted")
+	}
+}
+
+// A face set without genuine pairs has no ROC to draw: the report and the
+// impostor histogram are written, not a panic of the log-scale plot
+// (issue 12 item 12).
+func TestBenchAccuracyWithoutGenuinePairs(t *testing.T) {
+	dir, emb := syntheticSetPairs(t, 3, false)
+	out := t.TempDir()
+	code, text := runOut(t, "bench", "accuracy", "--set", dir, "--embeddings", emb, "--out", out)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, text)
+	}
+	for _, f := range []string{"scores.png", "report.json"} {
+		if _, err := os.Stat(filepath.Join(out, f)); err != nil {
+			t.Errorf("%s not written: %v", f, err)
+		}
 	}
 }

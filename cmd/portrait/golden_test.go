@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"os"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/portrait-id/portrait/app"
+	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/store"
 )
 
@@ -42,9 +44,13 @@ func goldenLedger(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	sealer, err := merchant.NewSealer(bytes.Repeat([]byte{0x42}, merchant.KeySize)) // writeKey's
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, key := range []string{"pk_000000000000000000000001", "pk_000000000000000000000002"} {
 		// Charged rows need their merchant: the quota use is taken with the row.
-		m := store.Merchant{AppKey: key, Name: key, SecretCipher: []byte{0}, Status: store.StatusActive, QPS: 1, Burst: 1}
+		m := store.Merchant{AppKey: key, Name: key, SecretCipher: sealer.Seal(key, "secret"), Status: store.StatusActive, QPS: 1, Burst: 1}
 		if err := st.CreateMerchant(context.Background(), m); err != nil {
 			t.Fatal(err)
 		}

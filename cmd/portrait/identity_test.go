@@ -15,7 +15,7 @@ var registryIDs = []string{"11010519491231002X", "110101199003071233", "44030419
 
 func TestIdentityAddRefusals(t *testing.T) {
 	cleanEnv(t)
-	db := filepath.Join(t.TempDir(), "p.db")
+	db := createdDB(t, filepath.Join(t.TempDir(), "p.db"))
 	big := filepath.Join(t.TempDir(), "big.jpg")
 	if f, err := os.Create(big); err != nil || f.Truncate(identity.MaxPhotoBytes+1) != nil || f.Close() != nil {
 		t.Fatal("cannot make a sparse photo over the limit")
@@ -47,7 +47,7 @@ func writeCSV(t *testing.T, body string) string {
 
 func TestIdentityImportHeader(t *testing.T) {
 	cleanEnv(t)
-	db := filepath.Join(t.TempDir(), "p.db")
+	db := createdDB(t, filepath.Join(t.TempDir(), "p.db"))
 	for _, c := range []struct{ csv, want string }{
 		{"idnum,name,photo\n" + registryIDs[0] + ",张三,\n", `unknown column "idnum"`},
 		{"id_number,name,name\n" + registryIDs[0] + ",张三,\n", `column "name" named twice`},
@@ -75,7 +75,7 @@ func TestIdentityImportHeader(t *testing.T) {
 
 func TestIdentityImportDuplicates(t *testing.T) {
 	cleanEnv(t)
-	db := filepath.Join(t.TempDir(), "p.db")
+	db := createdDB(t, filepath.Join(t.TempDir(), "p.db"))
 	path := writeCSV(t, "id_number,name\n"+
 		registryIDs[0]+",张三\n"+
 		registryIDs[1]+",李四\n"+
@@ -99,7 +99,7 @@ func TestIdentityImportDuplicates(t *testing.T) {
 
 func TestIdentityList(t *testing.T) {
 	cleanEnv(t)
-	db := filepath.Join(t.TempDir(), "p.db")
+	db := createdDB(t, filepath.Join(t.TempDir(), "p.db"))
 	for i, id := range registryIDs {
 		mustRun(t, "identity", "add", "--db", db, "--id-number", id, "--name", []string{"张三", "李四", "王五", "赵六", "钱七"}[i])
 	}
@@ -149,7 +149,7 @@ func TestReembedAfterDescriptorChange(t *testing.T) {
 	dir := t.TempDir()
 	os.WriteFile(filepath.Join(dir, "face.jpg"), faceJPG, 0o644)
 	grayPNG(t, filepath.Join(dir, "gray.png"))
-	db := filepath.Join(dir, "p.db")
+	db := createdDB(t, filepath.Join(dir, "p.db"))
 	const from, to = "faceapi-resnet128", "faceres"
 	mustRun(t, "identity", "import", writeCSV(t, "id_number,name,photo\n"+
 		registryIDs[0]+",张三,face.jpg\n"+

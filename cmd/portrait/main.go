@@ -33,6 +33,18 @@ func register(name, summary string, run func(ctx context.Context, args []string)
 // errUsage marks an error already explained by the flag set's usage output.
 var errUsage = errors.New("usage")
 
+// Exit statuses: 0 success, 1 an error (or a usage mistake), 2 no such
+// command, exitNotOK an answer of the service other than 0000 (verify).
+const exitNotOK = 3
+
+// exitError is an error that exits with its own status.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e exitError) Error() string { return e.err.Error() }
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -51,6 +63,9 @@ func run(ctx context.Context, args []string) int {
 		}
 		if !errors.Is(err, errUsage) {
 			fmt.Fprintf(os.Stderr, "portrait %s: %v\n", cmd.name, err)
+		}
+		if e, ok := errors.AsType[exitError](err); ok {
+			return e.code
 		}
 		return 1
 	}

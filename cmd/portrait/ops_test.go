@@ -69,7 +69,7 @@ func cleanEnv(t *testing.T) {
 func TestMerchantCommands(t *testing.T) {
 	cleanEnv(t)
 	db := filepath.Join(t.TempDir(), "data", "p.db")
-	code, out, errs := runOps(t, "merchant", "create", "--db", db, "--name", "Shop 商店", "--qps", "5", "--free-quota", "100",
+	code, out, errs := runOps(t, "merchant", "create", "--db", db, "--create", "--name", "Shop 商店", "--qps", "5", "--free-quota", "100",
 		"--expires", "2030-01-02T03:04:05Z", "--json")
 	if code != 0 {
 		t.Fatalf("create: %d %s", code, errs)
@@ -176,7 +176,7 @@ func TestMerchantCommands(t *testing.T) {
 func TestMerchantSetRoute(t *testing.T) {
 	cleanEnv(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	created := decode[merchantJSON](t, mustRun(t, "merchant", "create", "--db", db, "--name", "Shop", "--json"))
+	created := decode[merchantJSON](t, mustRun(t, "merchant", "create", "--db", db, "--create", "--name", "Shop", "--json"))
 	if created.Route != "default" {
 		t.Errorf("new merchant's route %q, want default", created.Route)
 	}
@@ -212,7 +212,7 @@ func TestMerchantSetRoute(t *testing.T) {
 func TestIdentityCommandsWithoutPhotos(t *testing.T) {
 	cleanEnv(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	rec := decode[map[string]any](t, mustRun(t, "identity", "add", "--db", db, "--id-number", "11010519491231002x", "--name", "张三", "--json"))
+	rec := decode[map[string]any](t, mustRun(t, "identity", "add", "--db", db, "--create", "--id-number", "11010519491231002x", "--name", "张三", "--json"))
 	if rec["id_number"] != "11010519491231002X" || rec["template_status"] != "none" {
 		t.Errorf("add: %v", rec)
 	}
@@ -271,7 +271,7 @@ func TestIdentityImport(t *testing.T) {
 		"110101199003076632,钱七,junk.jpg\n"), 0o644)
 	db := filepath.Join(dir, "p.db")
 
-	code, out, errs := runOps(t, "identity", "import", csvPath, "--photos", photos, "--db", db, "--json")
+	code, out, errs := runOps(t, "identity", "import", csvPath, "--photos", photos, "--db", db, "--create", "--json")
 	if code == 0 {
 		t.Errorf("an import with rejected rows exited 0")
 	}
@@ -311,7 +311,7 @@ func TestIdentityImport(t *testing.T) {
 func TestLedgerCommand(t *testing.T) {
 	cleanEnv(t)
 	db := filepath.Join(t.TempDir(), "p.db")
-	key := decode[merchantJSON](t, mustRun(t, "merchant", "create", "--db", db, "--name", "a", "--json")).AppKey
+	key := decode[merchantJSON](t, mustRun(t, "merchant", "create", "--db", db, "--create", "--name", "a", "--json")).AppKey
 	st, err := app.OpenStore(context.Background(), db)
 	if err != nil {
 		t.Fatal(err)
@@ -421,7 +421,7 @@ func TestOperatorCommands(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "p.db")
 	withStdin := func(s string) { opsIn = strings.NewReader(s); t.Cleanup(func() { opsIn = os.Stdin }) }
 	withStdin("long enough password\n")
-	mustRun(t, "operator", "add", "--db", db, "alice")
+	mustRun(t, "operator", "add", "--db", db, "--create", "alice")
 	pwFile := filepath.Join(t.TempDir(), "pw")
 	if err := os.WriteFile(pwFile, []byte("another long password\n"), 0o600); err != nil {
 		t.Fatal(err)
@@ -470,7 +470,7 @@ func TestServeConsole(t *testing.T) {
 	if models.Check(models.DefaultDir()) != nil {
 		t.Skip("face models not fetched (portrait models fetch)")
 	}
-	db := filepath.Join(t.TempDir(), "p.db")
+	db := createdDB(t, filepath.Join(t.TempDir(), "p.db"))
 	opsIn = strings.NewReader("long enough password\n")
 	t.Cleanup(func() { opsIn = os.Stdin })
 	mustRun(t, "operator", "add", "--db", db, "alice")

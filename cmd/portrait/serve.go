@@ -89,7 +89,13 @@ func serve(ctx context.Context, args []string) error {
 	case *bodyBudget < 4<<20:
 		return fmt.Errorf("--body-budget %d: must hold at least one body of the 3 MiB limit (4194304)", *bodyBudget)
 	}
+	if *identityTimeout <= 0 {
+		return fmt.Errorf("--identity-timeout %s: must be above 0 (every call would answer 2000)", *identityTimeout)
+	}
 	cfg := sf.config(app.FacesPipeline)
+	// The two-command set-up: serve alone starts on a new database, but only
+	// on the default path, where a typo cannot put it.
+	cfg.MustExist = cfg.MustExist && *sf.db != app.DefaultDB
 	cfg.IdentityTimeout = *identityTimeout
 	cfg.IDDailyLimit, cfg.IDDailyGlobal = *idLimit, *idGlobal
 	cfg.CallTimeout, cfg.PipelineSlots, cfg.PipelineWait, cfg.BodyBudget = *callTimeout, *slots, *pipelineWait, *bodyBudget

@@ -64,10 +64,16 @@ func runVerify(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	if *asJSON {
-		_, err := stdout.Write(res.Raw)
-		return err
+		if _, err := stdout.Write(res.Raw); err != nil {
+			return err
+		}
+	} else {
+		printResponse(stdout, res)
 	}
-	printResponse(stdout, res)
+	if res.Code != client.CodeOK {
+		// Scripts test the exit status: only 0000 is a decided call.
+		return exitError{code: exitNotOK, err: fmt.Errorf("answered %s %s", res.Code, res.Msg)}
+	}
 	return nil
 }
 

@@ -193,6 +193,24 @@ CREATE TABLE audit (
 	remote   text NOT NULL
 );
 CREATE INDEX audit_time ON audit (time);`,
+	// 6: the master key's check value (store.KeyCheck), one row.
+	6: `
+CREATE TABLE key_check (
+	id    integer PRIMARY KEY CHECK (id = 1),
+	value bytea NOT NULL
+);`,
+}
+
+// SetKeyCheck implements store.KeyCheck.
+func (s *Store) SetKeyCheck(ctx context.Context, v []byte) ([]byte, error) {
+	if _, err := s.pool.Exec(ctx, `INSERT INTO key_check (id, value) VALUES (1, $1) ON CONFLICT (id) DO NOTHING`, v); err != nil {
+		return nil, fmt.Errorf("store key check: %w", err)
+	}
+	var stored []byte
+	if err := s.pool.QueryRow(ctx, `SELECT value FROM key_check WHERE id = 1`).Scan(&stored); err != nil {
+		return nil, fmt.Errorf("read key check: %w", err)
+	}
+	return stored, nil
 }
 
 // migrationLock is the advisory lock key under which instances starting at

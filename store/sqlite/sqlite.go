@@ -8,6 +8,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,12 +36,21 @@ type DB struct {
 var _ store.Store = (*DB)(nil)
 
 // Open opens (creating it and its directory when absent) the database file at
-// path and applies pending migrations.
+// path and applies pending migrations. The database holds full ID numbers,
+// names and face templates: a new directory is made 0700 and a new file
+// 0600 (SQLite gives its -wal and -shm files the database's mode), and an
+// existing file readable by others is made 0600.
 func Open(ctx context.Context, path string) (*DB, error) {
-	if dir := filepath.Dir(path); dir != "" {
-		if err := os.MkdirAll(dir, 0o750); err != nil {
-			return nil, fmt.Errorf("create database directory: %w", err)
+	exists, err := Check(path)
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		if err := create(path); err != nil {
+			return nil, err
 		}
+	} else if err := tighten(path); err != nil {
+		return nil, err
 	}
 	w, err := sql.Open("sqlite", dsn(path, false))
 	if err != nil {
@@ -65,6 +76,73 @@ func Open(ctx context.Context, path string) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// header is how every SQLite database file begins.
+const header = "SQLite format 3\x00"
+
+// Check reports whether a database file exists at path, and fails, naming
+// path, when something else is there: a directory, or a file that is not a
+// SQLite database (an empty file is one SQLite has yet to write).
+func Check(path string) (bool, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("database %s: %w", path, err)
+	}
+	if fi.IsDir() {
+		return false, fmt.Errorf("database %s is a directory, not a SQLite file", path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false, fmt.Errorf("database %s: %w", path, err)
+	}
+	defer f.Close()
+	b := make([]byte, len(header))
+	n, err := io.ReadFull(f, b)
+	if n == 0 && fi.Size() == 0 {
+		return true, nil
+	}
+	if err != nil || string(b) != header {
+		return false, fmt.Errorf("database %s is not a SQLite file", path)
+	}
+	return true, nil
+}
+
+func create(path string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+		return fmt.Errorf("create database directory: %w", err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return nil // another process made it first
+	}
+	if err != nil {
+		return fmt.Errorf("create database %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// tighten makes an existing database and its -wal and -shm files 0600 when
+// others may read them (older versions left them to the umask).
+func tighten(path string) error {
+	for _, p := range []string{path, path + "-wal", path + "-shm"} {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("database %s: %w", p, err)
+		}
+		if fi.Mode().Perm()&0o077 != 0 {
+			if err := os.Chmod(p, 0o600); err != nil {
+				return fmt.Errorf("database %s is readable by others and cannot be made 0600: %w", p, err)
+			}
+		}
+	}
+	return nil
 }
 
 // dsn sets what every connection needs: WAL so readers never block the
@@ -232,6 +310,24 @@ CREATE TABLE audit (
 	remote   TEXT NOT NULL
 );
 CREATE INDEX audit_time ON audit (time_ns);`,
+	// 6: the master key's check value (store.KeyCheck), one row.
+	6: `
+CREATE TABLE key_check (
+	id    INTEGER PRIMARY KEY CHECK (id = 1),
+	value BLOB NOT NULL
+);`,
+}
+
+// SetKeyCheck implements store.KeyCheck.
+func (db *DB) SetKeyCheck(ctx context.Context, v []byte) ([]byte, error) {
+	if _, err := db.w.ExecContext(ctx, `INSERT INTO key_check (id, value) VALUES (1, ?) ON CONFLICT (id) DO NOTHING`, v); err != nil {
+		return nil, fmt.Errorf("store key check: %w", err)
+	}
+	var stored []byte
+	if err := db.w.QueryRowContext(ctx, `SELECT value FROM key_check WHERE id = 1`).Scan(&stored); err != nil {
+		return nil, fmt.Errorf("read key check: %w", err)
+	}
+	return stored, nil
 }
 
 func migrate(ctx context.Context, w *sql.DB) error {
