@@ -86,6 +86,10 @@ func seed(t *testing.T, e *env) string {
 					r.Code, r.Result, r.IDName, r.Photo, r.Score, r.Charged = "1002", 0, 0, 0, 0, false
 				case 5:
 					r.Result, r.IDName, r.Photo, r.Score, r.Reason, r.Charged = 2, 0, 0, 0, "blur", false
+				case 6:
+					if d%3 == 0 {
+						r.Code, r.Result, r.IDName, r.Photo, r.Score, r.Charged = "1006", 0, 0, 0, 0, false
+					}
 				}
 				rows = append(rows, r)
 			}

@@ -1,12 +1,16 @@
 package console_test
 
 import (
+	"bytes"
 	"context"
 	"io"
+	"log/slog"
+	"mime/multipart"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -15,6 +19,7 @@ import (
 
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/console"
+	"github.com/portrait-id/portrait/models"
 	"github.com/portrait-id/portrait/store"
 )
 
@@ -34,8 +39,15 @@ type env struct {
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
+	return newEnvWith(t, app.Config{Faces: app.FacesNone})
+}
+
+// newEnvWith is newEnv with the app configured by cfg (DB set here).
+func newEnvWith(t testing.TB, cfg app.Config) *env {
+	t.Helper()
 	db := filepath.Join(t.TempDir(), "p.db")
-	a, err := app.Open(context.Background(), app.Config{DB: db, Faces: app.FacesNone, Notices: io.Discard})
+	cfg.DB, cfg.Notices = db, io.Discard
+	a, err := app.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -393,5 +405,41 @@ func TestRegistryMasksIDNumbers(t *testing.T) {
 	code, csv := b.get("/audit.csv")
 	if code != http.StatusOK || !strings.Contains(csv, "identity.reveal") || !strings.Contains(csv, "identity.remove") {
 		t.Errorf("audit export: %d\n%s", code, csv)
+	}
+}
+
+// TestRegistryPhotoUpload adds a record with a photo through the form, as
+// an operator uploads one, with the real face pipeline.
+func TestRegistryPhotoUpload(t *testing.T) {
+	photo, err := os.ReadFile(filepath.Join("..", "..", "shared", "faces-dev", "lfw_Aaron_Peirsol", "0001.jpg"))
+	if err != nil {
+		t.Skipf("../shared/faces-dev not present: %v", err)
+	}
+	if models.Check(models.DefaultDir()) != nil {
+		t.Skip("face models not fetched (portrait models fetch)")
+	}
+	e := newEnvWith(t, app.Config{Logger: slog.New(slog.DiscardHandler)}) // with the face pipeline
+	a, srv, b := e.app, e.srv, e.browser()
+	_, csrf := b.login(opName, opPassword)
+	var body bytes.Buffer
+	mw := multipart.NewWriter(&body)
+	for k, v := range map[string]string{"csrf": csrf, "id_number": "11010519491231002X", "name": "Aaron"} {
+		mw.WriteField(k, v)
+	}
+	fw, _ := mw.CreateFormFile("photo", "0001.jpg")
+	fw.Write(photo)
+	mw.Close()
+	resp, err := b.c.Post(srv.URL+"/registry", mw.FormDataContentType(), &body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(page), "template ok") {
+		t.Fatalf("upload: %d\n%s", resp.StatusCode, page)
+	}
+	rec, err := a.Registry.Get(context.Background(), "11010519491231002X")
+	if err != nil || rec.TemplateStatus != store.TemplateOK {
+		t.Errorf("stored: %+v, %v", rec, err)
 	}
 }

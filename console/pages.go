@@ -62,19 +62,25 @@ func (c *Console) dashboard(w http.ResponseWriter, r *request) {
 		day := from.AddDate(0, 0, i).Format(time.DateOnly)
 		days[i].Label, dayIndex[day] = day[5:], i
 	}
-	perMerchant, perCode := map[string]*bar{}, map[string]*bar{}
+	perMerchant := map[string]*bar{}
+	perCode := map[string]*series{}
 	for _, u := range usage {
-		if i, ok := dayIndex[u.Day]; ok {
-			days[i].Total += u.Calls
-			days[i].Part += u.Charged
+		i, ok := dayIndex[u.Day]
+		if !ok {
+			continue
 		}
-		for key, m := range map[string]map[string]*bar{u.AppKey: perMerchant, u.Code: perCode} {
-			if m[key] == nil {
-				m[key] = &bar{Label: key}
-			}
-			m[key].Total += u.Calls
-			m[key].Part += u.Charged
+		days[i].Total += u.Calls
+		days[i].Part += u.Charged
+		if perMerchant[u.AppKey] == nil {
+			perMerchant[u.AppKey] = &bar{Label: u.AppKey}
 		}
+		perMerchant[u.AppKey].Total += u.Calls
+		perMerchant[u.AppKey].Part += u.Charged
+		if perCode[u.Code] == nil {
+			perCode[u.Code] = &series{Name: u.Code, Values: make([]int64, dashboardDays)}
+		}
+		perCode[u.Code].Values[i] += u.Calls
+		perCode[u.Code].Total += u.Calls
 		d.Calls += u.Calls
 		d.Charged += u.Charged
 	}
@@ -92,12 +98,16 @@ func (c *Console) dashboard(w http.ResponseWriter, r *request) {
 	top := sortedBars(perMerchant, 10)
 	for i := range top {
 		if n := names[top[i].Label]; n != "" {
-			top[i].Label = n + " (" + top[i].Label[:min(len(top[i].Label), 9)] + "…)"
+			top[i].Label, top[i].Note = n, top[i].Label
 		}
 	}
 	d.Days = columnChart("calls per day; charged in the darker part", days)
 	d.Merchants = rowChart("calls per merchant, top 10", top)
-	d.Codes = rowChart("calls per code", sortedBars(perCode, 0))
+	labels := make([]string, len(days))
+	for i := range days {
+		labels[i] = days[i].Label
+	}
+	d.Codes = stackedChart("calls per day by code", labels, codeSeries(perCode))
 	recent, err := c.cfg.Store.ListLedger(ctx, store.LedgerFilter{Newest: true, Limit: latencySample})
 	if err != nil {
 		c.fail(w, err)
@@ -132,6 +142,27 @@ func sortedBars(m map[string]*bar, n int) []bar {
 	slices.SortFunc(out, func(a, b bar) int { return cmp.Or(cmp.Compare(b.Total, a.Total), strings.Compare(a.Label, b.Label)) })
 	if n > 0 && len(out) > n {
 		out = out[:n]
+	}
+	return out
+}
+
+// codeSeries orders codes by calls, largest first, folding all past the
+// palette's into one "other" series.
+func codeSeries(m map[string]*series) []series {
+	out := make([]series, 0, len(m))
+	for _, s := range m {
+		out = append(out, *s)
+	}
+	slices.SortFunc(out, func(a, b series) int { return cmp.Or(cmp.Compare(b.Total, a.Total), strings.Compare(a.Name, b.Name)) })
+	if keep := len(palette) - 1; len(out) > keep+1 {
+		other := series{Name: "other", Values: make([]int64, len(out[0].Values))}
+		for _, s := range out[keep:] {
+			for i, v := range s.Values {
+				other.Values[i] += v
+			}
+			other.Total += s.Total
+		}
+		out = append(out[:keep], other)
 	}
 	return out
 }
