@@ -162,13 +162,18 @@ class Response:
 
 class PortraitError(Exception):
     """A call that got no answer from the API: a network failure, a timeout
-    (``timeout`` is True; the service may still have decided and billed it,
-    so retry with the same request_id and selfie to get that answer back
-    without a second charge), or a response that is not the API's envelope.
-    Every answer of the service, whatever its code, is a Response instead."""
+    (``timeout`` is True), or a response that is not the API's envelope.
+    Every answer of the service, whatever its code, is a Response instead.
 
-    def __init__(self, message: str, timeout: bool = False):
+    ``request_id`` is the one the call was sent with. After a timeout the
+    service may still have decided and billed the call: verify again with
+    ``request_id=e.request_id`` and the same selfie to get that answer back
+    without a second charge.
+    """
+
+    def __init__(self, message: str, request_id: str, timeout: bool = False):
         super().__init__(message)
+        self.request_id = request_id
         self.timeout = timeout
 
 
@@ -254,8 +259,9 @@ class Client:
         """Signs and sends one verification; returns every answer of the
         service whatever its code, raises PortraitError only when there is none.
 
-        Sending the same request_id, ID number, name and selfie again returns
-        the first answer (same trace_id), billed once.
+        request_id is random when None. Sending the same request_id, ID
+        number, name and selfie again returns the first answer (same
+        trace_id), billed once: see PortraitError.
         """
         params = self.sign(id_number, name, request_id)
         if multipart:
@@ -274,12 +280,14 @@ class Client:
             status = e.code
             raw = e.read(_MAX_RESPONSE_BYTES)
         except urllib.error.URLError as e:
-            raise PortraitError(f"portrait verify: {e.reason}", timeout=isinstance(e.reason, socket.timeout)) from e
+            raise PortraitError(f"portrait verify: {e.reason}", params["request_id"],
+                                timeout=isinstance(e.reason, socket.timeout)) from e
         except socket.timeout as e:  # TimeoutError since Python 3.10
-            raise PortraitError(f"portrait verify: timed out: {e}", timeout=True) from e
+            raise PortraitError(f"portrait verify: timed out: {e}", params["request_id"], timeout=True) from e
         except OSError as e:
-            raise PortraitError(f"portrait verify: {e}") from e
+            raise PortraitError(f"portrait verify: {e}", params["request_id"]) from e
         try:
             return parse_response(raw)
         except ValueError as e:
-            raise PortraitError(f"portrait verify: HTTP {status}, answer is not the API's envelope ({e}): {raw[:200]!r}") from e
+            raise PortraitError(f"portrait verify: HTTP {status}, answer is not the API's envelope ({e}): {raw[:200]!r}",
+                                params["request_id"]) from e

@@ -1,5 +1,6 @@
 """The SDK's parts that need no server: signature, bodies, decoding."""
 
+import socket
 import unittest
 import urllib.parse
 
@@ -61,6 +62,29 @@ class ParseTest(unittest.TestCase):
     def test_messages(self):
         self.assertEqual(p.Code.APP_KEY.message, "App_key 验证失败")
         self.assertEqual(len({c.message for c in p.Code}), len(p.Code))
+
+
+class TimeoutTest(unittest.TestCase):
+    def test_a_silent_server_times_out_naming_the_request_id(self):
+        with socket.socket() as ln:  # listens, accepts into its backlog, never answers
+            ln.bind(("127.0.0.1", 0))
+            ln.listen(1)
+            c = p.Client("http://127.0.0.1:%d" % ln.getsockname()[1], "K1", "S", timeout=0.2)
+            with self.assertRaises(p.PortraitError) as cm:
+                c.verify("110101199003077513", "张三", b"x", request_id="order-1")
+            self.assertTrue(cm.exception.timeout)
+            self.assertEqual(cm.exception.request_id, "order-1")
+            with self.assertRaises(p.PortraitError) as cm:
+                c.verify("110101199003077513", "张三", b"x")
+            self.assertRegex(cm.exception.request_id, "^[0-9a-f]{32}$")
+
+    def test_no_server(self):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]  # bound, not listening: refused
+            with self.assertRaises(p.PortraitError) as cm:
+                p.Client("http://127.0.0.1:%d" % port, "K1", "S", timeout=1).verify("1", "2", b"x")
+            self.assertFalse(cm.exception.timeout)
 
 
 if __name__ == "__main__":

@@ -159,17 +159,16 @@ public final class PortraitClient {
         }
     }
 
-    /** The call's text parameters in wire order: request_id if absent, timestamp now, sign. */
+    /** The call's text parameters in wire order, with the timestamp now and the sign. */
     private Map<String, String> sign(VerifyRequest req) {
-        String requestId = req.requestId != null ? req.requestId : newRequestId();
         String timestamp = Long.toString(clock.millis());
         Map<String, String> p = new LinkedHashMap<>();
         p.put("app_key", appKey);
-        p.put("request_id", requestId);
+        p.put("request_id", req.requestId);
         p.put("id_number", req.idNumber);
         p.put("name", req.name);
         p.put("timestamp", timestamp);
-        p.put("sign", sign(appKey, req.idNumber, req.name, requestId, timestamp, appSecret));
+        p.put("sign", sign(appKey, req.idNumber, req.name, req.requestId, timestamp, appSecret));
         return p;
     }
 

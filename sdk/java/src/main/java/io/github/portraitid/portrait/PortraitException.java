@@ -19,8 +19,9 @@ public class PortraitException extends IOException {
 
     /**
      * Whether the call timed out (connecting, or waiting for the answer). The
-     * service may still have decided and billed it: retry with the same
-     * request_id and selfie to get that answer back without a second charge.
+     * service may still have decided and billed it: send the same
+     * {@link VerifyRequest} again (same request_id and selfie) to get that
+     * answer back without a second charge.
      */
     public boolean isTimeout() {
         return timeout;

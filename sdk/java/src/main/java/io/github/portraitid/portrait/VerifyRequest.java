@@ -2,7 +2,12 @@ package io.github.portraitid.portrait;
 
 import java.util.Objects;
 
-/** One verification to ask for: an ID number, the holder's name and a selfie. */
+/**
+ * One verification to ask for: an ID number, the holder's name and a selfie,
+ * with its request_id. Sending the same request again (after a timeout, say)
+ * sends the same request_id: a call the service already decided answers
+ * with its first answer, billed once.
+ */
 public final class VerifyRequest {
     /** How the selfie travels. */
     public enum Body {
@@ -27,7 +32,7 @@ public final class VerifyRequest {
     }
 
     /**
-     * A form call with a random request_id.
+     * A form call with a fresh random request_id.
      *
      * @param idNumber the 18-character resident ID number
      * @param name the holder's name, e.g. 张三
@@ -35,16 +40,17 @@ public final class VerifyRequest {
      */
     public static VerifyRequest of(String idNumber, String name, byte[] selfie) {
         return new VerifyRequest(Objects.requireNonNull(idNumber, "idNumber"), Objects.requireNonNull(name, "name"),
-                Objects.requireNonNull(selfie, "selfie").clone(), null, Body.FORM);
+                Objects.requireNonNull(selfie, "selfie").clone(), PortraitClient.newRequestId(), Body.FORM);
     }
 
-    /**
-     * This request with the merchant's own serial number. Sending the same
-     * request_id, ID number, name and selfie again returns the first answer
-     * (same trace_id), billed once: use it to retry after a timeout.
-     */
+    /** This request with the merchant's own serial number instead of a random one. */
     public VerifyRequest withRequestId(String requestId) {
         return new VerifyRequest(idNumber, name, selfie, Objects.requireNonNull(requestId, "requestId"), body);
+    }
+
+    /** The request_id this request is sent with. */
+    public String requestId() {
+        return requestId;
     }
 
     /** This request sent with the given body type. */

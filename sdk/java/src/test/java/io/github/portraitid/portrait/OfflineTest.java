@@ -19,6 +19,9 @@ public final class OfflineTest {
                 "cf72a1ca4a7e4ff31436915d3c36ba9d");
         check("empty", PortraitClient.sign("", "", "", "", "", ""), "d41d8cd98f00b204e9800998ecf8427e");
         check("request_id", Boolean.toString(PortraitClient.newRequestId().matches("[0-9a-f]{32}")), "true");
+        VerifyRequest req = VerifyRequest.of("110101199003077513", "张三", new byte[] {1});
+        check("a request keeps its request_id", req.withBody(VerifyRequest.Body.MULTIPART).requestId(), req.requestId());
+        check("requests differ", Boolean.toString(req.requestId().equals(VerifyRequest.of("1", "2", new byte[0]).requestId())), "false");
 
         VerifyResponse r = VerifyResponse.parse("{\"trace_id\":\"TID1\",\"code\":\"0000\",\"msg\":\"调用成功\","
                 + "\"data\":{\"result\":1,\"id_name\":1,\"photo\":1,\"score\":59.99},\"charge\":1}");
