@@ -167,6 +167,22 @@ func TestDecodeRefusesTIFFTiles(t *testing.T) {
 	}
 }
 
+// TestLargeProgressiveReadsCoarser: a progressive 4:4:4 image that would
+// need 192 MiB of coefficients at full size still decodes, and a crop
+// wanting full resolution gets the finest level that fits instead.
+func TestLargeProgressiveReadsCoarser(t *testing.T) {
+	p, err := decodePyramid(context.Background(), imagebomb.ProgressiveColour(4096, 4096), DefaultImageLimits)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, got := p.level(0); got != 3 {
+		t.Errorf("full resolution read level %d, want the base, 3", got)
+	}
+	if m, got := p.level(1); got != 1 || m.W != 2048 {
+		t.Errorf("half resolution read level %d (%d px wide), want 1", got, m.W)
+	}
+}
+
 // TestDecodeRefusesShortBMP: a BMP header declaring pixels the file does not
 // hold is refused before the decoder allocates the image.
 func TestDecodeRefusesShortBMP(t *testing.T) {
@@ -273,6 +289,7 @@ func BenchmarkDecodeBombs(b *testing.B) {
 		{"progressive-64-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, false) }},
 		{"progressive-64-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 64, true) }},
 		{"progressive-1000-refine-scans-4096", func() []byte { return imagebomb.ProgressiveScans(4096, 4096, 1000, true) }},
+		{"progressive-colour-4096", func() []byte { return imagebomb.ProgressiveColour(4096, 4096) }},
 		{"sequential-32-scans-4096", func() []byte { return imagebomb.SequentialScans(4096, 4096, 32) }},
 		{"huffman-tables-60000", func() []byte { return imagebomb.HuffmanTables(60000) }},
 		{"png16-2896", func() []byte { return imagebomb.PNG16(2896, 2896) }},

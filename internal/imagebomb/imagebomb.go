@@ -21,12 +21,23 @@ import (
 // block in every scan. refine picks successive-approximation refinement
 // scans (Ah=1, Al=0), which also walk each block's 63 coefficients looking
 // for nonzero ones to correct, over first scans (Ah=0, Al=0).
-func ProgressiveScans(w, h, n int, refine bool) []byte {
+func ProgressiveScans(w, h, n int, refine bool) []byte { return progressive(w, h, n, refine, 1) }
+
+// ProgressiveColour is a 4:4:4 colour w×h progressive JPEG with one such
+// scan, of its luma: cheap to read, but a decoder keeping every block's
+// coefficients between scans needs 768 bytes a block for them.
+func ProgressiveColour(w, h int) []byte { return progressive(w, h, 1, false, 3) }
+
+func progressive(w, h, n int, refine bool, comps int) []byte {
 	var b bytes.Buffer
 	b.Write([]byte{0xFF, 0xD8})
 	// One quantization table of ones.
 	seg(&b, 0xDB, append([]byte{0x00}, bytes.Repeat([]byte{1}, 64)...))
-	seg(&b, 0xC2, []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), 1, 1, 0x11, 0})
+	sof := []byte{8, byte(h >> 8), byte(h), byte(w >> 8), byte(w), byte(comps)}
+	for c := range comps {
+		sof = append(sof, byte(c+1), 0x11, 0)
+	}
+	seg(&b, 0xC2, sof)
 	// An AC table with one 1-bit code, "0", for symbol 0xE0: an end-of-band
 	// run of 2^14 plus the next 14 bits.
 	dht := append([]byte{0x10, 1}, make([]byte, 15)...)

@@ -123,3 +123,19 @@ func TestSequentialRescan(t *testing.T) {
 		}
 	}
 }
+
+// TestCoefficientLimit: a progressive image whose coefficients would take
+// more than maxCoeffBytes at a scale is a LimitError at that scale only.
+func TestCoefficientLimit(t *testing.T) {
+	colour := imagebomb.ProgressiveColour(4096, 4096)
+	for _, d := range denoms {
+		_, err := DecodeScaled(context.Background(), bytes.NewReader(colour), d)
+		var le LimitError
+		if refused := errors.As(err, &le); refused != (d == 1) {
+			t.Errorf("4:4:4 4096×4096 /%d: err = %v", d, err)
+		}
+	}
+	if _, err := DecodeScaled(context.Background(), bytes.NewReader(imagebomb.ProgressiveScans(4096, 4096, 1, false)), 1); err != nil {
+		t.Errorf("grey 4096×4096 at full scale: %v", err)
+	}
+}

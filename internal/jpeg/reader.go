@@ -104,6 +104,12 @@ func CheckScans(b []byte) error {
 	return nil
 }
 
+// maxCoeffBytes bounds the coefficients a progressive decode keeps between
+// scans (see corners): 64 MiB is a 4096×4096 grey image's at full scale, and
+// a colour one's at half scale. A 4:4:4 image that size would need 192 MiB
+// at full scale; the pipeline then reads the half-scale level instead.
+const maxCoeffBytes = 64 << 20
+
 // errRescan is a sequential scan of a component an earlier scan coded.
 var errRescan = LimitError("a component coded in two sequential scans")
 

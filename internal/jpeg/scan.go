@@ -5,6 +5,7 @@
 package jpeg
 
 import (
+	"fmt"
 	"image"
 	mbits "math/bits"
 )
@@ -146,6 +147,17 @@ func (d *decoder) processSOS(n int) error {
 	h0, v0 := d.comp[0].h, d.comp[0].v // The h and v values from the Y components.
 	mxx := (d.width + 8*h0 - 1) / (8 * h0)
 	myy := (d.height + 8*v0 - 1) / (8 * v0)
+	if d.progressive && d.progNonZero[0] == nil && d.progNonZero[1] == nil && d.progNonZero[2] == nil && d.progNonZero[3] == nil {
+		// Every component may come to keep its coefficients: check
+		// their sum before allocating the first.
+		total := 0
+		for _, c := range d.comp[:d.nComp] {
+			total += mxx * myy * c.h * c.v * corners[d.scale].n * 4
+		}
+		if total > maxCoeffBytes {
+			return LimitError(fmt.Sprintf("progressive coefficients of %d MiB at 1/%d scale, more than %d MiB", total>>20, 1<<d.scale, maxCoeffBytes>>20))
+		}
+	}
 	if d.img1 == nil && d.img3 == nil {
 		d.makeImg(mxx, myy)
 	}
