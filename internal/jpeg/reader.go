@@ -21,9 +21,11 @@
 //
 // At denominator 1 the output is pixel-identical to image/jpeg's, and every
 // input image/jpeg rejects is rejected here with the same message. What it
-// rejects that image/jpeg decodes are files costing far more than their
-// size warrants (see LimitError, maxScans), and a decode whose context ends
-// stops within a row of blocks.
+// rejects that image/jpeg decodes, as a LimitError, are files costing far
+// more than their size warrants: more than maxScans scans, a component in
+// two sequential scans, or a progressive image whose coefficients would
+// take more than maxCoeffBytes at the scale asked for. A decode whose
+// context ends stops within a row of blocks.
 //
 // JPEG is defined in ITU-T T.81: https://www.w3.org/Graphics/JPEG/itu-t81.pdf.
 package jpeg
