@@ -1,6 +1,8 @@
 """The SDK's parts that need no server: signature, bodies, decoding."""
 
+import http.server
 import socket
+import threading
 import unittest
 import urllib.parse
 
@@ -62,6 +64,42 @@ class ParseTest(unittest.TestCase):
     def test_messages(self):
         self.assertEqual(p.Code.APP_KEY.message, "App_key 验证失败")
         self.assertEqual(len({c.message for c in p.Code}), len(p.Code))
+
+
+class _Answer(http.server.BaseHTTPRequestHandler):
+    """Answers every POST with the status and body its server carries."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers["Content-Length"]))
+        self.send_response(self.server.status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.end_headers()
+        self.wfile.write(self.server.body)
+
+    def log_message(self, *args):
+        pass
+
+
+class StatusTest(unittest.TestCase):
+    def answer(self, status, body):
+        srv = http.server.HTTPServer(("127.0.0.1", 0), _Answer)
+        srv.status, srv.body = status, body
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return p.Client("http://127.0.0.1:%d" % srv.server_address[1], "K1", "S", timeout=5)
+
+    def test_an_envelope_under_an_error_status_is_an_answer(self):
+        c = self.answer(404, '{"trace_id":"TID1","code":"9999","msg":"其他错误: no such API","charge":2}'.encode())
+        r = c.verify("110101199003077513", "张三", b"x")
+        self.assertEqual((r.code, r.charged, r.msg), (p.Code.OTHER, False, "其他错误: no such API"))
+
+    def test_anything_else_is_an_error(self):
+        c = self.answer(502, b"<html>bad gateway</html>")
+        with self.assertRaises(p.PortraitError) as cm:
+            c.verify("110101199003077513", "张三", b"x", request_id="order-2")
+        self.assertIn("HTTP 502", str(cm.exception))
+        self.assertEqual((cm.exception.request_id, cm.exception.timeout), ("order-2", False))
 
 
 class TimeoutTest(unittest.TestCase):
