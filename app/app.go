@@ -98,11 +98,13 @@ type Config struct {
 	Limiter merchant.Limiter
 	Claims  verify.Claims
 	// Redis (redis://…), when set and the service verifies calls, shares
-	// rate limits, request_id claims and the per-ID-number daily counts
-	// between instances, falling
-	// back to the in-process state (or Limiter and Claims) while Redis is
-	// down.
+	// rate limits, request_id claims, accepted signs and the per-ID-number
+	// daily counts between instances, falling back to the in-process state
+	// (or Limiter and Claims) while Redis is down.
 	Redis string
+	// RedisPrefix namespaces this service's Redis keys (default
+	// redisstate's), for services or tests sharing one Redis.
+	RedisPrefix string
 	// Metrics, when set, observes storage, face stages, identity lookups and
 	// every answer; OpsHandler serves it with the health checks.
 	Metrics *metrics.Metrics
@@ -220,7 +222,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	var signs merchant.Signs = state.NewSigns()
 	if cfg.Redis != "" && faces != nil {
-		opt := redisstate.Options{}
+		opt := redisstate.Options{Prefix: cfg.RedisPrefix}
 		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = limiter, claims, merchant.NewMemoryCounter(), signs
 		if cfg.Metrics != nil {
 			opt.OnFallback = cfg.Metrics.RedisFallback

@@ -24,8 +24,6 @@ import (
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/metrics"
 	"github.com/portrait-id/portrait/models"
-	"github.com/portrait-id/portrait/state"
-	"github.com/portrait-id/portrait/state/redisstate"
 	"github.com/portrait-id/portrait/store/postgres/pgtest"
 )
 
@@ -77,6 +75,7 @@ func (scoredPipeline) Score(probe, ref face.Template) (float64, error) { return 
 type options struct {
 	source          identity.Source // nil: the registry
 	identityTimeout time.Duration
+	callTimeout     time.Duration // 0: verify's default
 }
 
 type instance struct {
@@ -136,18 +135,11 @@ func newCluster(t *testing.T, n int, opt options) *cluster {
 	c := &cluster{db: proxy, redis: redisProxy}
 	for range n {
 		m := metrics.New()
-		ropt := redisstate.Options{Prefix: prefix, OnFallback: m.RedisFallback}
-		ropt.Fallback.Limiter, ropt.Fallback.Claims = state.NewLimiter(), state.NewClaims()
-		shared, err := redisstate.Open(ctx, redisURL, ropt)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { shared.Close() })
 		a, err := app.Open(ctx, app.Config{
 			DB: dsn, MasterKey: masterKey,
 			Faces: app.FacesGiven, Verifier: m.Faces(scoredPipeline{p}), Enroller: p,
-			Source: opt.source, IdentityTimeout: opt.identityTimeout,
-			Limiter: shared, Claims: shared, Metrics: m,
+			Source: opt.source, IdentityTimeout: opt.identityTimeout, CallTimeout: opt.callTimeout,
+			Redis: redisURL, RedisPrefix: prefix, Metrics: m,
 			Logger: slog.New(slog.NewJSONHandler(logs, nil)), Notices: io.Discard,
 		})
 		if err != nil {

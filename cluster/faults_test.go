@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -97,22 +100,22 @@ func TestRedisOutage(t *testing.T) {
 			t.Errorf("call %d with Redis down: %s after %v", i, r.Raw, d)
 		}
 	}
-	// A call claims its request_id before it takes a token, so the claim
-	// meets the outage first and the limiter then skips Redis.
+	// A call's sign check meets the outage first (authentication comes
+	// before the claim and the token); the later steps then skip Redis.
 	for i, in := range c.instances {
-		if n := scrapeValue(t, in, `portrait_redis_fallbacks_total{op="claim"}`); n < 1 {
-			t.Errorf("instance %d counted %v claim fallbacks, want at least one", i, n)
+		if n := scrapeValue(t, in, `portrait_redis_fallbacks_total{op="sign"}`); n < 1 {
+			t.Errorf("instance %d counted %v sign fallbacks, want at least one", i, n)
 		}
 	}
 	if err := c.redis.Up(); err != nil {
 		t.Fatal(err)
 	}
 	time.Sleep(1500 * time.Millisecond) // past redisstate.DefaultRetryAfter
-	before := scrapeValue(t, c.instances[0], `portrait_redis_fallbacks_total{op="claim"}`)
+	before := scrapeValue(t, c.instances[0], `portrait_redis_fallbacks_total{op="sign"}`)
 	if r, _ := timedCall(t, clients[0], req); r.Code != client.CodeOK {
 		t.Errorf("call after Redis came back: %s", r.Raw)
 	}
-	if after := scrapeValue(t, c.instances[0], `portrait_redis_fallbacks_total{op="claim"}`); after != before {
+	if after := scrapeValue(t, c.instances[0], `portrait_redis_fallbacks_total{op="sign"}`); after != before {
 		t.Errorf("fallbacks went from %v to %v with Redis back", before, after)
 	}
 }
@@ -159,5 +162,92 @@ func TestIdentitySourceFaults(t *testing.T) {
 				t.Errorf("answered after %v with a lookup timeout of %v", d, timeout)
 			}
 		})
+	}
+}
+
+// TestDatabaseStall holds every PostgreSQL connection open without a byte
+// passing (a hung server, a black-holed network): calls answer 9999,
+// uncharged, within their deadline instead of waiting forever, and once the
+// database speaks again the instances serve and the ledger is exact.
+func TestDatabaseStall(t *testing.T) {
+	const deadline = 2 * time.Second
+	c := newCluster(t, 2, options{callTimeout: deadline})
+	key, clients := c.merchant(t, nil)
+	req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
+	for i, cl := range clients {
+		if r, _ := timedCall(t, cl, req); r.Code != client.CodeOK || !r.Charged() {
+			t.Fatalf("instance %d before the stall: %s", i, r.Raw)
+		}
+	}
+	c.db.Stall()
+	for i := range 4 {
+		r, d := timedCall(t, clients[i%2], req)
+		if r.Code != client.CodeOther || r.Charged() || d > deadline+time.Second {
+			t.Errorf("call %d with the database stalled: %s after %v, want 9999 uncharged within the %v deadline", i, r.Raw, d, deadline)
+		}
+	}
+	c.db.Resume()
+	recovered := 0
+	for i, cl := range clients {
+		until := time.Now().Add(15 * time.Second)
+		for {
+			r, _ := timedCall(t, cl, req)
+			if r.Code == client.CodeOK && r.Charged() {
+				recovered++
+				break
+			}
+			if time.Now().After(until) {
+				t.Fatalf("instance %d has not recovered 15 s after the database came back: %s", i, r.Raw)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	rows, err := c.instances[0].app.Store.ListLedger(ctx, store.LedgerFilter{AppKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var charged int
+	for _, r := range rows {
+		if r.Charged {
+			charged++
+		}
+	}
+	// Every charged answer a client saw has its row, and no other row is
+	// charged: the stalled calls' rows were given up, never half-written.
+	if charged != 2+recovered {
+		t.Errorf("%d charged ledger rows, want %d (two before the stall, %d after)", charged, 2+recovered, recovered)
+	}
+}
+
+// TestRedisStall holds every Redis connection without an answer: the
+// instances fall back within their Redis budget and keep answering 0000,
+// and /readyz says degraded, not unready, so a load balancer keeps them.
+func TestRedisStall(t *testing.T) {
+	c := newCluster(t, 2, options{callTimeout: 3 * time.Second})
+	_, clients := c.merchant(t, nil)
+	req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
+	c.redis.Stall()
+	for i := range 4 {
+		if r, d := timedCall(t, clients[i%2], req); r.Code != client.CodeOK || !r.Charged() || d > 3*time.Second {
+			t.Errorf("call %d with Redis stalled: %s after %v", i, r.Raw, d)
+		}
+	}
+	rec := httptest.NewRecorder()
+	c.instances[0].app.OpsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"degraded"`) || !strings.Contains(rec.Body.String(), `"redis":"degraded"`) {
+		t.Errorf("/readyz with Redis stalled: %d %s; want 200 and degraded", rec.Code, rec.Body.String())
+	}
+	if v := scrapeValue(t, c.instances[0], "portrait_degraded"); v != 1 {
+		t.Errorf("portrait_degraded %v with Redis stalled, want 1", v)
+	}
+	c.redis.Resume()
+	time.Sleep(1500 * time.Millisecond) // past redisstate.DefaultRetryAfter
+	if r, _ := timedCall(t, clients[0], req); r.Code != client.CodeOK {
+		t.Errorf("call after Redis answers again: %s", r.Raw)
+	}
+	rec = httptest.NewRecorder()
+	c.instances[0].app.OpsHandler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"status":"ok"`) {
+		t.Errorf("/readyz with Redis back: %d %s", rec.Code, rec.Body.String())
 	}
 }

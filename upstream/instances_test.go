@@ -26,6 +26,7 @@ import (
 
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/client"
+	"github.com/portrait-id/portrait/cluster/faultproxy"
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/models"
@@ -399,6 +400,38 @@ func TestTwoInstancesUpstreamFailures(t *testing.T) {
 				reconcile(t, a, b)
 			}
 		})
+	}
+}
+
+// An upstream that accepts connections and then says nothing (a hung
+// process, a black-holed network) costs A its read timeout, not its
+// merchant's deadline: 2000, uncharged, and A answers from it again once it
+// speaks.
+func TestTwoInstancesUpstreamStalled(t *testing.T) {
+	b := startB(t)
+	stall, err := faultproxy.Start(strings.TrimPrefix(b.srv.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stall.Close)
+	cfg := configFor(b)
+	cfg.URL, cfg.ReadTimeout = "http://"+stall.Addr(), 500*time.Millisecond
+	a := startA(t, cfg, 0)
+	selfie := read(t, samePerson)
+	stall.Stall()
+	start := time.Now()
+	if res := a.verify(t, idNoPhoto, name, selfie); res.Code != client.CodeSupplier || res.Charged() || time.Since(start) > 2500*time.Millisecond {
+		t.Errorf("A with B stalled answered %s after %v; want 2000 uncharged within 2.5 s", res.Raw, time.Since(start))
+	}
+	stall.Resume()
+	// B's own probe of the selfie may take longer than the 500 ms read
+	// timeout on a loaded machine: recovery is an answer within seconds.
+	until := time.Now().Add(10 * time.Second)
+	for res := a.verify(t, idNoPhoto, name, selfie); res.Code != client.CodeOK; res = a.verify(t, idNoPhoto, name, selfie) {
+		if time.Now().After(until) {
+			t.Fatalf("A 10 s after B speaks again: %s", res.Raw)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }
 

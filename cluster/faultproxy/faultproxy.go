@@ -1,7 +1,9 @@
 // Package faultproxy is a TCP proxy for fault tests: it forwards a loopback
 // port to a real server (PostgreSQL, Redis) and can cut every connection and
-// refuse new ones, then come back on the same port, so that a test can take
-// a dependency away and give it back without touching the server itself.
+// refuse new ones, then come back on the same port, or stall — accept and
+// hold every connection without passing a byte either way, as a hung server
+// or a black-holed network does — so that a test can take a dependency away
+// and give it back without touching the server itself.
 package faultproxy
 
 import (
@@ -17,10 +19,11 @@ type Proxy struct {
 	target string
 	addr   string
 
-	mu    sync.Mutex
-	ln    net.Listener
-	conns map[net.Conn]struct{}
-	wg    sync.WaitGroup
+	mu      sync.Mutex
+	ln      net.Listener
+	conns   map[net.Conn]struct{}
+	stalled chan struct{} // closed by Resume; nil while not stalled
+	wg      sync.WaitGroup
 }
 
 // Start listens on a free loopback port and forwards to target.
@@ -67,8 +70,40 @@ func (p *Proxy) Up() error {
 	return nil
 }
 
+// Stall stops passing bytes on every connection, open or new: new ones are
+// accepted and held. Nothing is closed, so clients wait until their own
+// deadlines.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled == nil {
+		p.stalled = make(chan struct{})
+	}
+}
+
+// Resume passes bytes again, those held included.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.stalled != nil {
+		close(p.stalled)
+		p.stalled = nil
+	}
+}
+
+// hold waits while the proxy is stalled.
+func (p *Proxy) hold() {
+	p.mu.Lock()
+	ch := p.stalled
+	p.mu.Unlock()
+	if ch != nil {
+		<-ch
+	}
+}
+
 // Close takes the proxy down for good and waits for its goroutines.
 func (p *Proxy) Close() {
+	p.Resume()
 	p.Down()
 	p.wg.Wait()
 }
@@ -95,6 +130,7 @@ func (p *Proxy) serve(ln net.Listener) {
 }
 
 func (p *Proxy) forward(c net.Conn) {
+	p.hold()
 	up, err := net.Dial("tcp", p.target)
 	if err != nil {
 		c.Close()
@@ -108,7 +144,7 @@ func (p *Proxy) forward(c net.Conn) {
 	defer p.untrack(c, up)
 	done := make(chan struct{}, 2)
 	pipe := func(dst, src net.Conn) {
-		_, err := io.Copy(dst, src)
+		err := p.copy(dst, src)
 		if err != nil && !errors.Is(err, net.ErrClosed) {
 			dst.Close()
 		}
@@ -120,6 +156,26 @@ func (p *Proxy) forward(c net.Conn) {
 	c.Close()
 	up.Close()
 	<-done
+}
+
+// copy is io.Copy that holds each chunk while the proxy is stalled.
+func (p *Proxy) copy(dst, src net.Conn) error {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.hold()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return werr
+			}
+		}
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+	}
 }
 
 // track registers a forwarded pair unless the proxy went down meanwhile.

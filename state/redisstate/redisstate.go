@@ -126,6 +126,14 @@ func Open(ctx context.Context, url string, opt Options) (*State, error) {
 	if ro.DialTimeout == 0 || ro.DialTimeout > time.Second {
 		ro.DialTimeout = time.Second
 	}
+	// Each operation's context (OpTimeout) bounds its reads and writes, and
+	// the wait for a pooled connection: by default go-redis ignores context
+	// deadlines for the 3 s socket timeouts, so a stalled Redis held every
+	// call for 3 s per operation, past its deadline.
+	ro.ContextTimeoutEnabled = true
+	if ro.PoolTimeout == 0 || ro.PoolTimeout > time.Second {
+		ro.PoolTimeout = time.Second
+	}
 	rdb := redis.NewClient(ro)
 	s, err := New(rdb, opt)
 	if err != nil {
