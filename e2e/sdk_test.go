@@ -324,6 +324,8 @@ func sdkCalls(t *testing.T, w *world, files map[string]string, hang string) []sd
 	badID.id = idBadCheck
 	notImage := noFace("1002 not an image", w.main, client.CodeParameter)
 	notImage.selfie = files["text.txt"]
+	elsewhere := noFace("9999 unknown path", w.main, client.CodeOther) // HTTP 404, the envelope all the same
+	elsewhere.url = w.url + "/elsewhere"
 	timeout := noFace("timeout", w.main, "")
 	timeout.url, timeout.timeout = hang, 300*time.Millisecond
 
@@ -366,6 +368,7 @@ func sdkCalls(t *testing.T, w *world, files map[string]string, hang string) []sd
 		replayFirst,
 		replayAgain,
 		replayChanged,
+		elsewhere,
 		timeout,
 	}
 }
