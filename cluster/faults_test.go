@@ -52,30 +52,8 @@ func TestDatabaseOutage(t *testing.T) {
 	if err := c.db.Up(); err != nil {
 		t.Fatal(err)
 	}
-	for i, cl := range clients {
-		deadline := time.Now().Add(15 * time.Second)
-		for {
-			r, _ := timedCall(t, cl, req)
-			if r.Code == client.CodeOK && r.Charged() {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("instance %d has not recovered 15 s after the database came back: %s", i, r.Raw)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	rows, err := c.instances[0].app.Store.ListLedger(ctx, store.LedgerFilter{AppKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var charged int
-	for _, r := range rows {
-		if r.Charged {
-			charged++
-		}
-	}
-	if charged != 4 {
+	awaitRecovery(t, clients, req)
+	if charged := chargedRows(t, c, key); charged != 4 {
 		t.Errorf("%d charged ledger rows, want 4 (two calls before the outage, two after)", charged)
 	}
 	var storageErrors float64
@@ -85,6 +63,42 @@ func TestDatabaseOutage(t *testing.T) {
 	if storageErrors < 6 {
 		t.Errorf("/metrics counts %v uncharged 9999 answers, want at least 6", storageErrors)
 	}
+}
+
+// awaitRecovery calls each instance until it answers 0000 charged (within
+// 15 s of the database coming back) and returns how many calls were charged.
+func awaitRecovery(t *testing.T, clients []*client.Client, req client.Request) int {
+	t.Helper()
+	for i, cl := range clients {
+		until := time.Now().Add(15 * time.Second)
+		for {
+			r, _ := timedCall(t, cl, req)
+			if r.Code == client.CodeOK && r.Charged() {
+				break
+			}
+			if time.Now().After(until) {
+				t.Fatalf("instance %d has not recovered 15 s after the database came back: %s", i, r.Raw)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+	}
+	return len(clients)
+}
+
+// chargedRows counts the merchant's charged ledger rows.
+func chargedRows(t *testing.T, c *cluster, key string) int {
+	t.Helper()
+	rows, err := c.instances[0].app.Store.ListLedger(ctx, store.LedgerFilter{AppKey: key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, r := range rows {
+		if r.Charged {
+			n++
+		}
+	}
+	return n
 }
 
 // TestRedisOutage cuts Redis mid-traffic: the instances fall back to their
@@ -187,31 +201,8 @@ func TestDatabaseStall(t *testing.T) {
 		}
 	}
 	c.db.Resume()
-	recovered := 0
-	for i, cl := range clients {
-		until := time.Now().Add(15 * time.Second)
-		for {
-			r, _ := timedCall(t, cl, req)
-			if r.Code == client.CodeOK && r.Charged() {
-				recovered++
-				break
-			}
-			if time.Now().After(until) {
-				t.Fatalf("instance %d has not recovered 15 s after the database came back: %s", i, r.Raw)
-			}
-			time.Sleep(200 * time.Millisecond)
-		}
-	}
-	rows, err := c.instances[0].app.Store.ListLedger(ctx, store.LedgerFilter{AppKey: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var charged int
-	for _, r := range rows {
-		if r.Charged {
-			charged++
-		}
-	}
+	recovered := awaitRecovery(t, clients, req)
+	charged := chargedRows(t, c, key)
 	// Every charged answer a client saw has its row, and no other row is
 	// charged: the stalled calls' rows were given up, never half-written.
 	if charged != 2+recovered {
