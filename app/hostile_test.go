@@ -234,3 +234,39 @@ func TestFailedAuthenticationBudget(t *testing.T) {
 		t.Errorf("a correctly signed call after the failures: %+v", r)
 	}
 }
+
+// Spellings of a registered name that a person would call the same name
+// match it, over HTTP, and are charged as the match they are (issue 12
+// item 6: they answered id_name 2, charged). Records stored before names
+// were normalised match too.
+func TestNameSpellingsMatch(t *testing.T) {
+	const idLegacy = "110101199003071233"
+	a, srv, m := shop(t, app.Config{}, map[string]string{idMatch: "买买提·艾力", idLatin: "John Smith"})
+	// As an older version stored it: not normalised.
+	if err := a.Store.PutIdentity(ctx, store.Identity{IDNumber: idLegacy, Name: "阿依古丽 • 买买提", TemplateStatus: store.TemplateNone, Sealed: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i, c := range []struct{ id, name string }{
+		{idMatch, "买买提•艾力"},
+		{idMatch, "买买提・艾力"},
+		{idMatch, "买买提･艾力"},
+		{idMatch, "买买提 · 艾力"},
+		{idLatin, "JOHN SMITH"},
+		{idLatin, "john  smith"},
+		{idLatin, "Ｊｏｈｎ　Ｓｍｉｔｈ"},
+		{idLegacy, "阿依古丽·买买提"},
+	} {
+		r := post(t, srv, m.Merchant.AppKey, m.Secret, "n"+strconv.Itoa(i), c.id, c.name, []byte("s"))
+		if r.Code != "0000" || !strings.Contains(string(r.Data), `"id_name":1`) {
+			t.Errorf("%q against the registered name: %+v %s", c.name, r, r.Data)
+		}
+	}
+	r := post(t, srv, m.Merchant.AppKey, m.Secret, "other", idMatch, "买买提·艾尔", []byte("s"))
+	if !strings.Contains(string(r.Data), `"id_name":2`) {
+		t.Errorf("another name matched: %s", r.Data)
+	}
+	rec, err := a.Registry.Get(ctx, idLatin)
+	if err != nil || rec.Name != "JOHN SMITH" {
+		t.Errorf("stored name %q, %v; want the normalised form", rec.Name, err)
+	}
+}

@@ -9,6 +9,9 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
+	"golang.org/x/text/width"
 )
 
 // ErrInvalid is an ID number or name that breaks one of the rules. Every
@@ -116,10 +119,9 @@ const MaxNameRunes = 64
 // between other characters. Beyond that any script is accepted: names of
 // foreign permanent residents are in Latin letters with inner spaces.
 //
-// U+00B7 "·" is the standard middle dot; U+2022 "•", U+30FB "・" and U+FF65 "･"
-// are what common input methods produce instead and are accepted as well. The
-// name is not rewritten: matching it against the registry is the registry's
-// business.
+// Any of the middle-dot variants NormalizeName knows counts as the dot.
+// Names are validated in their normalised form, which is the one stored and
+// compared.
 func ValidateName(s string) error {
 	if s == "" {
 		return broken("name empty")
@@ -145,7 +147,7 @@ func ValidateName(s string) error {
 		case unicode.IsControl(r), unicode.Is(unicode.Cf, r),
 			unicode.Is(unicode.Zl, r), unicode.Is(unicode.Zp, r):
 			return broken("name control character")
-		case isMiddleDot(r):
+		case middleDots[r]:
 			if prevDot {
 				return broken("name middle dot")
 			}
@@ -160,8 +162,52 @@ func ValidateName(s string) error {
 	return nil
 }
 
-func isMiddleDot(r rune) bool {
-	return r == '\u00B7' || r == '\u2022' || r == '\u30FB' || r == '\uFF65'
+// middleDots are the characters people and input methods type for the
+// separator dot of minority and foreign names; NormalizeName makes each the
+// standard U+00B7. (U+0387 needs no entry: NFC makes it U+00B7.)
+var middleDots = map[rune]bool{
+	'\u00B7': true, // · middle dot, the standard
+	'\u2022': true, // • bullet
+	'\u30FB': true, // ・ katakana middle dot
+	'\uFF65': true, // ･ halfwidth katakana middle dot
+	'\u2027': true, // ‧ hyphenation point
+	'\u2219': true, // ∙ bullet operator
+	'\u22C5': true, // ⋅ dot operator
+}
+
+// NormalizeName is the one form of a name that is stored and compared, so
+// that spellings a person would call the same name match: Unicode NFC,
+// full-width Latin letters and digits folded to ASCII (and half-width
+// katakana widened), every middle-dot variant the standard U+00B7 with no
+// space beside it, each run of white space one ASCII space, none at either
+// end, and Latin letters in upper case (the form foreigners' ID cards
+// print). Han characters are left as they are: traditional and simplified
+// forms are different names on an ID card.
+func NormalizeName(s string) string {
+	s = norm.NFC.String(width.Fold.String(s))
+	var b strings.Builder
+	b.Grow(len(s))
+	space, dot := false, false // a space is pending; the last rune written is a dot
+	for _, r := range s {
+		switch {
+		case unicode.IsSpace(r):
+			space = b.Len() > 0 && !dot
+			continue
+		case middleDots[r]:
+			b.WriteRune('\u00B7')
+			space, dot = false, true
+			continue
+		case unicode.Is(unicode.Latin, r):
+			r = unicode.ToUpper(r)
+		}
+		if space {
+			b.WriteByte(' ')
+		}
+		b.WriteRune(r)
+		space, dot = false, false
+	}
+	// Width folding and case may have made a composable pair.
+	return norm.NFC.String(b.String())
 }
 
 // MaskID keeps the first 6 and last 4 characters of an ID number for logs

@@ -169,3 +169,53 @@ func FuzzValidateName(f *testing.F) {
 		}
 	})
 }
+
+// Spellings of one name that people and input methods produce all come out
+// as one form (issue 12 item 6); different names stay different.
+func TestNormalizeName(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"买买提·艾力", "买买提·艾力"},
+		{"买买提•艾力", "买买提·艾力"},  // U+2022
+		{"买买提・艾力", "买买提·艾力"},  // U+30FB
+		{"买买提･艾力", "买买提·艾力"},  // U+FF65
+		{"买买提‧艾力", "买买提·艾力"},  // U+2027
+		{"买买提 · 艾力", "买买提·艾力"}, // spaces beside the dot
+		{"买买提\u0387艾力", "买买提·艾力"},
+		{"  张三\u3000", "张三"},
+		{"John  Smith", "JOHN SMITH"},
+		{"ＪＯＨＮ　ＳＭＩＴＨ", "JOHN SMITH"}, // full-width letters, ideographic space
+		{"Jose\u0301", "JOSÉ"},              // NFD
+		{"José", "JOSÉ"},
+		{"王\u00a0小明", "王 小明"},
+		// Different names stay different.
+		{"張三", "張三"},
+		{"张叁", "张叁"},
+	}
+	for _, tt := range tests {
+		if got := NormalizeName(tt.in); got != tt.want {
+			t.Errorf("NormalizeName(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+	if NormalizeName("张三") == NormalizeName("張三") {
+		t.Error("simplified and traditional forms were made one name")
+	}
+}
+
+// NormalizeName is idempotent and keeps a name within the validator's
+// reach: what it makes of a valid name is valid.
+func FuzzNormalizeName(f *testing.F) {
+	for _, s := range []string{"买买提•艾力", "ＪＯＨＮ　ＳＭＩＴＨ", "Jose\u0301", " · ", "\xd5\xc5", "ﾊﾟ"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		n := NormalizeName(s)
+		if again := NormalizeName(n); again != n {
+			t.Fatalf("NormalizeName(%q) = %q, then %q", s, n, again)
+		}
+		if ValidateName(s) == nil && utf8.RuneCountInString(n) <= MaxNameRunes {
+			if err := ValidateName(n); err != nil {
+				t.Fatalf("valid %q normalised to invalid %q: %v", s, n, err)
+			}
+		}
+	})
+}

@@ -109,9 +109,10 @@ func (r *Registry) template(rec store.Identity) (face.Template, error) {
 	return t, nil
 }
 
-// Lookup implements Source. Names are compared exactly after trimming
-// surrounding white space: registry names are the ID card's, and any looser
-// rule (case, width, middle-dot variants) would let a different name pass.
+// Lookup implements Source. Names are compared in idcard.NormalizeName's
+// form, both sides: spellings of one name (a bullet for the middle dot, NFD,
+// full-width letters, case, doubled spaces) match, and records stored before
+// names were normalised match as well.
 func (r *Registry) Lookup(ctx context.Context, idNumber, name string) (Result, error) {
 	rec, err := r.st.GetIdentity(ctx, idNumber)
 	if errors.Is(err, store.ErrNotFound) {
@@ -120,7 +121,7 @@ func (r *Registry) Lookup(ctx context.Context, idNumber, name string) (Result, e
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	res := Result{Found: true, NameMatch: strings.TrimSpace(rec.Name) == strings.TrimSpace(name)}
+	res := Result{Found: true, NameMatch: idcard.NormalizeName(rec.Name) == idcard.NormalizeName(name)}
 	if !res.NameMatch {
 		return res, nil
 	}
@@ -165,7 +166,7 @@ func (r *Registry) Add(ctx context.Context, idNumber, name string, photo []byte)
 	if err != nil {
 		return Record{}, fmt.Errorf("id_number %s: %w", idcard.MaskID(idNumber), err)
 	}
-	name = strings.TrimSpace(name)
+	name = idcard.NormalizeName(name)
 	if err := idcard.ValidateName(name); err != nil {
 		return Record{}, fmt.Errorf("name: %w", err)
 	}
@@ -256,7 +257,7 @@ func (r *Registry) Has(ctx context.Context, idNumber, name string, photoSHA256 [
 	if err != nil {
 		return false, err
 	}
-	if rec.Name != strings.TrimSpace(name) || string(rec.PhotoSHA256) != string(photoSHA256) {
+	if rec.Name != idcard.NormalizeName(name) || string(rec.PhotoSHA256) != string(photoSHA256) {
 		return false, nil
 	}
 	if photoSHA256 == nil {

@@ -18,6 +18,7 @@ import (
 // "gate" its quality verdict, "down" a failure,
 // "billed" a failure the supplier charged us for; others fall through to
 // the registry double. Its supplier's trace_id is "TIDup-" + the name.
+// Names reach a source normalised, so in upper case.
 type fakeCallSource struct {
 	reg  *fakeSource
 	seen []verify.SourceCall
@@ -25,7 +26,7 @@ type fakeCallSource struct {
 
 func (f *fakeCallSource) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
 	f.seen = append(f.seen, c)
-	switch c.Name {
+	switch strings.ToLower(c.Name) {
 	case "scored":
 		return verify.SourceAnswer{Result: identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true}, Scored: true, Score: 64.126,
 			Upstream: verify.UpstreamCall{TraceID: "TIDup-scored", Charged: true}}, nil

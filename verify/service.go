@@ -51,7 +51,7 @@ type Claims interface {
 type SourceCall struct {
 	TraceID  string // unique per call and the same for its replays
 	IDNumber string // normalised by idcard.ValidateID
-	Name     string
+	Name     string // normalised by idcard.NormalizeName
 	Selfie   []byte // as the merchant sent it; past our quality gate
 	Route    string // the merchant's own route (store.Merchant.Route); "": the source's default
 }
@@ -234,7 +234,10 @@ func (s *Service) decide(ctx context.Context, req Request, acct *merchant.Accoun
 		out.Err = ruleError(err)
 		return out
 	}
-	if err := idcard.ValidateName(req.Name); err != nil {
+	// The name is signed as sent, and looked up in the one form the
+	// registry stores and compares.
+	name := idcard.NormalizeName(req.Name)
+	if err := idcard.ValidateName(name); err != nil {
 		out.Err = ruleError(err)
 		return out
 	}
@@ -254,7 +257,7 @@ func (s *Service) decide(ctx context.Context, req Request, acct *merchant.Accoun
 		out.Err = err
 		return out
 	}
-	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: req.Name, Selfie: req.Selfie, Route: acct.Route})
+	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: name, Selfie: req.Selfie, Route: acct.Route})
 	out.upstream = res.Upstream
 	if errors.As(err, &qe) {
 		out.Data = Data{Result: protocol.ResultBadQuality, Reason: string(qe.Reason)}
