@@ -284,6 +284,13 @@ func TestMerchantsThroughTheConsole(t *testing.T) {
 	if code, page := b.post("/merchants/"+key, url.Values{"csrf": {csrf}, "qps": {"-1"}}); code != http.StatusBadRequest || !strings.Contains(page, "qps") {
 		t.Errorf("bad qps: %d", code)
 	}
+	before := time.Now().Add(-time.Second)
+	if code, _ := b.post("/merchants/"+key, url.Values{"csrf": {csrf}, "expire_now": {"1"}}); code != http.StatusOK {
+		t.Errorf("expire now: %d", code)
+	}
+	if got, _ := e.app.Merchants.Get(context.Background(), key); got.ExpiresAt.Before(before) || got.ExpiresAt.After(time.Now()) {
+		t.Errorf("after expire now: expires %v", got.ExpiresAt)
+	}
 	code, page = b.post("/merchants/"+key+"/rotate", url.Values{"csrf": {csrf}})
 	m = secretRe.FindStringSubmatch(page)
 	if code != http.StatusOK || m == nil || m[1] == secret {
@@ -298,7 +305,7 @@ func TestMerchantsThroughTheConsole(t *testing.T) {
 		}
 	}
 	// The refused qps is not an action.
-	want := "merchant.rotate_secret merchant.update merchant.update merchant.create login"
+	want := "merchant.rotate_secret merchant.update merchant.update merchant.update merchant.create login"
 	if got := strings.Join(actions, " "); got != want {
 		t.Errorf("audit: %s\nwant %s", got, want)
 	}

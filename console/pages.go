@@ -206,6 +206,11 @@ func settingsForm(r *http.Request, s *merchant.Settings) error {
 	num("qps", func(v string) (e error) { s.QPS, e = strconv.ParseFloat(v, 64); return })
 	num("burst", func(v string) (e error) { s.Burst, e = strconv.Atoi(v); return })
 	num("free_quota", func(v string) (e error) { s.FreeQuota, e = strconv.ParseInt(v, 10, 64); return })
+	if f.Has("expire_now") {
+		// The policy refuses a call at or after ExpiresAt: now ends the
+		// account at once, answering 1005 from the next cache refresh.
+		s.ExpiresAt = time.Now().UTC().Truncate(time.Second)
+	}
 	num("expires", func(v string) error {
 		if v == "" {
 			s.ExpiresAt = time.Time{}
