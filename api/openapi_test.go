@@ -71,9 +71,9 @@ func TestOpenAPIGoldens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, dir := range []string{filepath.Join("testdata", "golden"), filepath.Join("..", "e2e", "testdata", "golden")} {
-		if dirs[filepath.Join("..", "api", dir)]+dirs[dir] < 20 {
-			t.Errorf("only %d golden answers found in %s: %v", dirs[dir], dir, dirs)
+	for _, dir := range []string{"../api/testdata/golden", "../e2e/testdata/golden"} {
+		if n := dirs[filepath.FromSlash(dir)]; n < 20 {
+			t.Errorf("only %d golden answers found in %s: %v", n, dir, dirs)
 		}
 	}
 	t.Logf("golden answers validated per directory: %v", dirs)
