@@ -19,6 +19,7 @@ import (
 	"github.com/portrait-id/portrait/client"
 	"github.com/portrait-id/portrait/internal/testkit"
 	"github.com/portrait-id/portrait/merchant"
+	"github.com/portrait-id/portrait/protocol"
 )
 
 // The merchants' Java and Python SDKs (sdk/java, sdk/python) against the
@@ -45,8 +46,7 @@ type sdkCall struct {
 	check func(t *testing.T, r *client.Response, prior map[string]*client.Response)
 }
 
-// sdkCodeNames are the names both SDKs give the document's codes, which are
-// the server's (TestOpenAPICodes holds the document to the same list).
+// sdkCodeNames are the names both SDKs give the document's codes.
 var sdkCodeNames = map[client.Code]string{
 	client.CodeOK: "OK", client.CodeSignature: "SIGNATURE", client.CodeEncoding: "ENCODING",
 	client.CodeParameter: "PARAMETER", client.CodeFrozen: "FROZEN", client.CodeDisabled: "DISABLED",
@@ -158,8 +158,13 @@ func runSDK(t *testing.T, w *world, sdk string, driver *exec.Cmd) {
 		}
 		results[f[0]] = f[1:]
 	}
-	if len(codes) != len(sdkCodeNames) {
-		t.Errorf("the %s SDK has %d codes, the server %d", sdk, len(codes), len(sdkCodeNames))
+	if len(codes) != len(protocol.Codes) {
+		t.Errorf("the %s SDK has %d codes, the server %d", sdk, len(codes), len(protocol.Codes))
+	}
+	for _, c := range protocol.Codes {
+		if !codes[c] {
+			t.Errorf("the %s SDK lacks code %s", sdk, c)
+		}
 	}
 
 	envelope := testkit.OpenAPISchema(t, api.OpenAPI(), "/components/schemas/Envelope")
