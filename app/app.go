@@ -53,6 +53,18 @@ const (
 	DefaultBodyWait     = 2 * time.Second
 )
 
+// The per-ID-number daily limits `portrait serve` applies unless told
+// otherwise. A person verifying themselves needs a handful of calls a day
+// with one app; twenty leave room for retries, and a hundred across all
+// merchants for several apps, while stopping anyone from trying names or
+// selfies against one ID number at scale. One merchant can spend at most a
+// fifth of the ceiling, so locking a person out for the others takes five
+// accounts, not one.
+const (
+	DefaultIDDailyLimit  = 20
+	DefaultIDDailyGlobal = 100
+)
+
 // ErrNoMasterKey is a shared database (PostgreSQL) opened without a master
 // key: generating one there would leave every other instance unable to read
 // the secrets.
@@ -168,51 +180,90 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Notices = os.Stderr
 	}
 	a := &App{descriptor: cmp.Or(cfg.Embedding, face.DefaultEmbedding)}
-	var faces verify.Faces
-	var enroller identity.Enroller
+	if err := a.open(ctx, cfg); err != nil {
+		a.Close()
+		return nil, err
+	}
+	return a, nil
+}
+
+// open assembles a in the order Open's guarantees need; on an error the
+// caller closes what was opened.
+func (a *App) open(ctx context.Context, cfg Config) error {
+	faces, enroller, err := a.openFaces(cfg)
+	if err != nil {
+		return err
+	}
+	sealer, err := a.openStorage(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	limiter, claims, signs, err := a.openState(ctx, cfg, faces != nil)
+	if err != nil {
+		return err
+	}
+	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, Signs: signs, CacheTTL: cfg.MerchantTTL})
+	a.Registry = identity.NewRegistry(a.Store, enroller, sealer)
+	if err := a.sealRegistry(ctx, sealer, cfg.Notices); err != nil {
+		return err
+	}
+	a.Ledger = ledger.Open(a.Store)
+	if faces == nil {
+		return nil
+	}
+	return a.openService(cfg, faces, claims)
+}
+
+// openFaces loads (or takes) the face pipeline Config.Faces names.
+func (a *App) openFaces(cfg Config) (verify.Faces, identity.Enroller, error) {
 	switch cfg.Faces {
 	case FacesPipeline:
 		p, err := OpenFaces(cfg.ModelsDir, cfg.Embedding)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		a.pipeline = p
-		enroller = p
 		if cfg.Metrics != nil {
-			faces = cfg.Metrics.Faces(PipelineFaces{p})
-		} else {
-			faces = PipelineFaces{p}
+			return cfg.Metrics.Faces(PipelineFaces{p}), p, nil
 		}
+		return PipelineFaces{p}, p, nil
 	case FacesGiven:
-		faces, enroller = cfg.Verifier, cfg.Enroller
+		return cfg.Verifier, cfg.Enroller, nil
 	}
-	// The database is checked before the key, and the key after the models:
-	// a refused start creates no key file.
+	return nil, nil, nil
+}
+
+// openStorage checks the database, resolves the master key, opens the
+// store and checks the key against it. The database is checked before the
+// key, and the key after the models: a refused start creates no key file.
+func (a *App) openStorage(ctx context.Context, cfg Config) (*merchant.Sealer, error) {
 	if err := checkDB(cfg); err != nil {
-		a.Close()
 		return nil, err
 	}
 	key, err := masterKey(cfg)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	sealer, err := merchant.NewSealer(key)
 	if err != nil {
-		a.Close()
 		return nil, err
 	}
 	if a.Store, err = OpenStore(ctx, cfg.DB); err != nil {
-		a.Close()
 		return nil, err
 	}
 	if err := merchant.CheckKey(ctx, a.Store, sealer); err != nil {
-		a.Close()
 		return nil, err
 	}
 	if cfg.Metrics != nil {
 		a.Store = cfg.Metrics.Store(a.Store)
 	}
+	return sealer, nil
+}
+
+// openState returns the rate limiter, request_id claims and accepted signs:
+// in process, or on Redis (falling back to the in-process ones) when
+// configured and the service verifies calls.
+func (a *App) openState(ctx context.Context, cfg Config, verifies bool) (merchant.Limiter, verify.Claims, merchant.Signs, error) {
 	limiter, claims := cfg.Limiter, cfg.Claims
 	if limiter == nil {
 		limiter = state.NewLimiter()
@@ -221,28 +272,24 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		claims = state.NewClaims()
 	}
 	var signs merchant.Signs = state.NewSigns()
-	if cfg.Redis != "" && faces != nil {
-		opt := redisstate.Options{Prefix: cfg.RedisPrefix}
-		opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = limiter, claims, merchant.NewMemoryCounter(), signs
-		if cfg.Metrics != nil {
-			opt.OnFallback = cfg.Metrics.RedisFallback
-		}
-		if a.redis, err = redisstate.Open(ctx, cfg.Redis, opt); err != nil {
-			a.Close()
-			return nil, err
-		}
-		limiter, claims, signs = a.redis, a.redis, a.redis
+	if cfg.Redis == "" || !verifies {
+		return limiter, claims, signs, nil
 	}
-	a.Merchants = merchant.New(merchant.Config{Store: a.Store, Sealer: sealer, Limiter: limiter, Signs: signs, CacheTTL: cfg.MerchantTTL})
-	a.Registry = identity.NewRegistry(a.Store, enroller, sealer)
-	if err := a.sealRegistry(ctx, sealer, cfg.Notices); err != nil {
-		a.Close()
-		return nil, err
+	opt := redisstate.Options{Prefix: cfg.RedisPrefix}
+	opt.Fallback.Limiter, opt.Fallback.Claims, opt.Fallback.Counter, opt.Fallback.Signs = limiter, claims, merchant.NewMemoryCounter(), signs
+	if cfg.Metrics != nil {
+		opt.OnFallback = cfg.Metrics.RedisFallback
 	}
-	a.Ledger = ledger.Open(a.Store)
-	if faces == nil {
-		return a, nil
+	var err error
+	if a.redis, err = redisstate.Open(ctx, cfg.Redis, opt); err != nil {
+		return nil, nil, nil, err
 	}
+	return a.redis, a.redis, a.redis, nil
+}
+
+// openService wires the verifier and the HTTP handlers: identity source and
+// routing, capacity gates, per-ID limits.
+func (a *App) openService(cfg Config, faces verify.Faces, claims verify.Claims) error {
 	source := cfg.Source
 	if source == nil {
 		source = a.Registry
@@ -254,8 +301,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	if cfg.Routing != nil {
 		r, err := upstream.Open(source, *cfg.Routing)
 		if err != nil {
-			a.Close()
-			return nil, err
+			return err
 		}
 		routed, a.router = routerSource{r}, r
 	}
@@ -269,13 +315,13 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 			idLimits.Counter = a.redis
 		}
 	}
+	var err error
 	a.Verifier, err = verify.NewService(verify.Config{
 		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
 		IdentityTimeout: cfg.IdentityTimeout, CallTimeout: cfg.CallTimeout, Pipeline: pipeline, IDLimits: idLimits, Logger: cfg.Logger,
 	})
 	if err != nil {
-		a.Close()
-		return nil, err
+		return err
 	}
 	opts := api.Options{Logger: cfg.Logger, Bodies: bodies}
 	if cfg.Metrics != nil {
@@ -283,7 +329,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 	}
 	a.handler = api.NewHandler(a.Verifier, opts)
 	a.ops = a.opsHandler(cfg)
-	return a, nil
+	return nil
 }
 
 // capacity returns the gates Config describes, observed by its metrics.

@@ -135,6 +135,8 @@ func startWorld(modelsDir string) (*world, error) {
 
 	a, err := app.Open(ctx, app.Config{
 		DB: w.db, ModelsDir: modelsDir, Notices: io.Discard,
+		// serve's per-ID limits, so that every call takes the production path
+		IDDailyLimit: app.DefaultIDDailyLimit, IDDailyGlobal: app.DefaultIDDailyGlobal,
 		Logger: slog.New(slog.NewJSONHandler(w.logs, nil)),
 	})
 	if err != nil {

@@ -25,17 +25,6 @@ func init() {
 	register("serve", "run the verification service (defaults: 127.0.0.1:8080, ./data/portrait.db)", serve)
 }
 
-// The per-ID-number daily limits. A person verifying themselves needs a
-// handful of calls a day with one app; twenty leave room for retries, and
-// a hundred across all merchants for several apps, while stopping anyone
-// from trying names or selfies against one ID number at scale. One merchant
-// can spend at most a fifth of the ceiling, so locking a person out for the
-// others takes five accounts, not one.
-const (
-	defaultIDDailyLimit  = 20
-	defaultIDDailyGlobal = 100
-)
-
 // shutdownGrace is how long SIGTERM waits for calls in flight; a face
 // comparison takes well under a second, so this is ample.
 const shutdownGrace = 30 * time.Second
@@ -54,8 +43,8 @@ func serve(ctx context.Context, args []string) error {
 	pipelineWait := fs.Duration("pipeline-wait", app.DefaultPipelineWait, "how long a call queues for a pipeline slot before it answers 1006 busy, uncharged")
 	bodyBudget := fs.Int64("body-budget", app.DefaultBodyBudget, "bytes of request bodies read and held at once; a body that does not fit within 2 s answers 1006 busy unread")
 	uf := addUpstreamFlags(fs)
-	idLimit := fs.Int64("id-daily-limit", envInt("PORTRAIT_ID_DAILY_LIMIT", defaultIDDailyLimit), "verifications of one ID number by one merchant per UTC day, then 1006 (env PORTRAIT_ID_DAILY_LIMIT; 0: no limit)")
-	idGlobal := fs.Int64("id-daily-global", envInt("PORTRAIT_ID_DAILY_GLOBAL", defaultIDDailyGlobal), "verifications of one ID number by all merchants together per UTC day, then 1006 (env PORTRAIT_ID_DAILY_GLOBAL; 0: no limit)")
+	idLimit := fs.Int64("id-daily-limit", envInt("PORTRAIT_ID_DAILY_LIMIT", app.DefaultIDDailyLimit), "verifications of one ID number by one merchant per UTC day, then 1006 (env PORTRAIT_ID_DAILY_LIMIT; 0: no limit)")
+	idGlobal := fs.Int64("id-daily-global", envInt("PORTRAIT_ID_DAILY_GLOBAL", app.DefaultIDDailyGlobal), "verifications of one ID number by all merchants together per UTC day, then 1006 (env PORTRAIT_ID_DAILY_GLOBAL; 0: no limit)")
 	if _, err := parseArgs(fs, args); err != nil {
 		return err
 	}
