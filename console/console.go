@@ -293,6 +293,10 @@ func (c *Console) login(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	name, password := r.PostFormValue("name"), r.PostFormValue("password")
+	// No valid name is longer, nor holds other bytes than ASCII: what is
+	// typed must neither grow the limiter's keys and the audit log nor be
+	// refused by a database that stores only valid UTF-8.
+	name = strings.ReplaceAll(strings.ToValidUTF8(name[:min(len(name), 64)], "?"), "\x00", "?")
 	ctx, addr := r.Context(), remote(r)
 	now := c.now()
 	// Both buckets are always charged, so that alternating names from one

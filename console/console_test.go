@@ -140,6 +140,9 @@ func TestLoginAndPagesNeedASession(t *testing.T) {
 	if code, _ := b.login("nobody", opPassword); code != http.StatusUnauthorized {
 		t.Errorf("unknown operator: %d, want 401", code)
 	}
+	if code, _ := b.login(strings.Repeat("\xff\x00", 100), opPassword); code != http.StatusUnauthorized {
+		t.Errorf("a name of bad bytes: %d, want 401", code)
+	}
 	code, csrf := b.login(opName, opPassword)
 	if code != http.StatusSeeOther || csrf == "" {
 		t.Fatalf("login: %d", code)
@@ -169,7 +172,7 @@ func TestLoginAndPagesNeedASession(t *testing.T) {
 	for _, en := range entries {
 		actions = append(actions, en.Operator+":"+en.Action)
 	}
-	want := "alice:logout alice:login nobody:login.failed alice:login.failed cli:operator.add"
+	want := "alice:logout alice:login " + strings.Repeat("??", 32) + ":login.failed nobody:login.failed alice:login.failed cli:operator.add"
 	if got := strings.Join(actions, " "); got != want {
 		t.Errorf("audit log: %s\nwant %s", got, want)
 	}
