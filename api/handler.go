@@ -37,6 +37,11 @@ type Options struct {
 	// held by calls in flight: a body that does not fit in time is answered
 	// gate.ErrBusy before a byte of it is read.
 	Bodies *gate.Budget
+	// FailureBudget, when set, draws one failure from the budget of a
+	// caller's address (http.Request.RemoteAddr) and reports whether it was
+	// spent (merchant.Service.OverFailureBudget); a call refused at parse
+	// past it is answered as always but not logged.
+	FailureBudget func(source string) bool
 }
 
 // Observer is told of each answer at Path as the caller got it: merchant is
@@ -60,7 +65,7 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	h := &handler{verifier: v, log: logger, observer: opts.Observer, bodies: opts.Bodies}
+	h := &handler{verifier: v, log: logger, observer: opts.Observer, bodies: opts.Bodies, failureBudget: opts.FailureBudget}
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST "+Path, h.verify)
 	mux.HandleFunc(Path, h.wrongMethod)
@@ -73,10 +78,11 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 var errPanic = errors.New("internal error: parsing the call panicked")
 
 type handler struct {
-	verifier verify.Verifier
-	log      *slog.Logger
-	observer Observer
-	bodies   *gate.Budget
+	verifier      verify.Verifier
+	log           *slog.Logger
+	observer      Observer
+	bodies        *gate.Budget
+	failureBudget func(source string) bool
 }
 
 func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
@@ -113,8 +119,9 @@ func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
 // logCall records one call, masked, before its answer is written, so that a
 // caller that has the answer also finds the record.
 //
-// A failed authentication past its budget is not logged: anyone can send
-// those at line rate, and the metrics still count their answers.
+// A failed authentication or a malformed call past its source's budget is
+// not logged: anyone can send those at line rate, and the metrics still
+// count their answers.
 func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outcome, env envelope, start time.Time) {
 	if errors.Is(out.Err, merchant.ErrAuthThrottled) {
 		return
@@ -178,6 +185,9 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Reques
 		err = p.check()
 	}
 	if err != nil {
+		if h.failureBudget != nil && h.failureBudget(r.RemoteAddr) {
+			err = fmt.Errorf("%w (%w)", err, merchant.ErrAuthThrottled)
+		}
 		return verify.Outcome{Err: err}
 	}
 	req.AppKey = string(p.text[fieldAppKey])

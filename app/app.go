@@ -323,7 +323,9 @@ func (a *App) openService(cfg Config, faces verify.Faces, claims verify.Claims) 
 	if err != nil {
 		return err
 	}
-	opts := api.Options{Logger: cfg.Logger, Bodies: bodies}
+	opts := api.Options{Logger: cfg.Logger, Bodies: bodies, FailureBudget: func(source string) bool {
+		return a.Merchants.OverFailureBudget(source, time.Now())
+	}}
 	if cfg.Metrics != nil {
 		opts.Observer = cfg.Metrics
 	}

@@ -228,6 +228,19 @@ func TestFailedAuthenticationBudget(t *testing.T) {
 		t.Errorf("%d log records for %d unknown app_keys", n, calls)
 	}
 
+	// Malformed calls (a 3 MB request_id, refused at parse) draw from the
+	// same, now spent, budget of the source.
+	before = strings.Count(logs.String(), "\n")
+	for range 20 {
+		c := newSigned(m.Merchant.AppKey, m.Secret, strings.Repeat("r", 3<<20-1000), idMatch, "张三", []byte("s"))
+		if r := c.post(t, srv); r.Code != "1002" {
+			t.Fatalf("%+v, want 1002 throughout", r)
+		}
+	}
+	if n := strings.Count(logs.String(), "\n") - before; n > 2 {
+		t.Errorf("%d log records for 20 malformed calls past the budget", n)
+	}
+
 	// A merchant that signs correctly is not held back by the failures.
 	good := newSigned(m.Merchant.AppKey, m.Secret, "ok-1", idMatch, "张三", []byte("s"))
 	if r := good.post(t, srv); r.Code == "1000" || r.Code == "1006" {

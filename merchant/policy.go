@@ -169,10 +169,7 @@ func (s *Service) useSign(ctx context.Context, c Call, window time.Duration) err
 // app_key is known, its app_key, and joins ErrAuthThrottled to it when one
 // of them is spent.
 func (s *Service) failed(c Call, knownKey bool, err error) error {
-	over := false
-	if src := sourceKey(c.Source); src != "" {
-		over = !s.cfg.Limiter.Allow("authfail:src:"+src, FailuresPerSourceRate, FailuresPerSourceBurst, c.Now)
-	}
+	over := s.OverFailureBudget(c.Source, c.Now)
 	if knownKey && !s.cfg.Limiter.Allow("authfail:key:"+c.AppKey, FailuresPerKeyRate, FailuresPerKeyBurst, c.Now) {
 		over = true
 	}
@@ -180,6 +177,15 @@ func (s *Service) failed(c Call, knownKey bool, err error) error {
 		return fmt.Errorf("%w (%w)", err, ErrAuthThrottled)
 	}
 	return err
+}
+
+// OverFailureBudget draws one failure from the budget of source (a caller's
+// address) and reports whether that budget was spent. Authenticate draws
+// its own failures; the HTTP layer draws those of calls refused before
+// there is anything to authenticate (malformed bodies).
+func (s *Service) OverFailureBudget(source string, now time.Time) bool {
+	src := sourceKey(source)
+	return src != "" && !s.cfg.Limiter.Allow("authfail:src:"+src, FailuresPerSourceRate, FailuresPerSourceBurst, now)
 }
 
 // sourceKey is the budget key of a caller's address: the IP, or its /64 for
