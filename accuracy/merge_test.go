@@ -6,6 +6,20 @@ import (
 	"testing"
 )
 
+// loadEmbedded loads a writeSet set and embeds it with angle.
+func loadEmbedded(t *testing.T, dir string) (*Set, *Embeddings) {
+	t.Helper()
+	s, err := LoadSet(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := Embed(context.Background(), s, angle, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, e
+}
+
 // TestMergeKeepsImpostorsInsideSets: two sets of different people measured
 // together keep every set's genuine pairs and every set's impostors — and
 // no pair across the sets, even between two people of one group.
@@ -17,14 +31,7 @@ func TestMergeKeepsImpostorsInsideSets(t *testing.T) {
 	var sets []*Set
 	var embs []*Embeddings
 	for _, dir := range []string{one, two} {
-		s, err := LoadSet(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e, err := Embed(context.Background(), s, angle, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
+		s, e := loadEmbedded(t, dir)
 		sets, embs = append(sets, s), append(embs, e)
 	}
 	s, e, err := Merge(sets, embs)

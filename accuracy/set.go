@@ -220,9 +220,21 @@ func (s *Set) Subset(keep func(identity int) bool) (sub *Set, images []int) {
 			}
 		}
 	}
+	images = s.keepImages(out, func(i int) (int, bool) {
+		id, ok := newID[s.Identity[i]]
+		return id, ok
+	})
+	return out, images
+}
+
+// keepImages fills out's images and pairs with the images of s that idOf
+// keeps, giving each its identity in out; a pair labelled different whose
+// two images now have one identity goes. It returns each kept image's
+// index in s.
+func (s *Set) keepImages(out *Set, idOf func(img int) (int, bool)) (images []int) {
 	newImg := map[int]int{}
 	for i, rel := range s.Images {
-		if id, ok := newID[s.Identity[i]]; ok {
+		if id, ok := idOf(i); ok {
 			newImg[i] = len(out.Images)
 			out.Images = append(out.Images, rel)
 			out.Identity = append(out.Identity, id)
@@ -232,9 +244,9 @@ func (s *Set) Subset(keep func(identity int) bool) (sub *Set, images []int) {
 	for _, p := range s.Pairs {
 		a, okA := newImg[p.A]
 		b, okB := newImg[p.B]
-		if okA && okB {
+		if okA && okB && (p.Same || out.Identity[a] != out.Identity[b]) {
 			out.Pairs = append(out.Pairs, Pair{A: a, B: b, Same: p.Same})
 		}
 	}
-	return out, images
+	return images
 }

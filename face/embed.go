@@ -42,9 +42,9 @@ const FlipSuffix = "+flip"
 // DefaultEmbedding is the embedding model the service uses unless
 // configured otherwise, chosen by `portrait bench accuracy` on faces-dev and
 // faces-east-asian: fr_feature. TAR at FAR 1e-4 among East-Asian faces
-// (faces-dev / faces-east-asian): fr_feature 96.7 % / 84.0 %, with flip
-// 98.0 % / 83.6 %, the former default faceapi-resnet128+faceres
-// 72.5 % / 42.0 %. Flip averaging is no better on the larger set and
+// (faces-dev / faces-east-asian): fr_feature 96.7 % / 85.2 %, with flip
+// 98.0 % / 84.5 %, the former default faceapi-resnet128+faceres
+// 72.5 % / 42.6 %. Flip averaging is no better on the larger set and
 // doubles the embedding time (≈ 2.3 → 4.6 ms), past the 8 ms of a whole
 // verification, so it is left to configuration.
 const DefaultEmbedding = EmbedFRFeature

@@ -35,6 +35,7 @@ type accuracyFlags struct {
 	gate       bool
 	sample     int
 	jsonOut    bool
+	errata     bool
 }
 
 func newAccuracyFlags(name string) *accuracyFlags {
@@ -47,6 +48,7 @@ func newAccuracyFlags(name string) *accuracyFlags {
 	f.fs.BoolVar(&f.gate, "gate", false, "treat every photo as a selfie: apply the quality gate (default: as a reference photo, detection only)")
 	f.fs.IntVar(&f.sample, "sample", 1, "keep every k-th identity, for a quick run")
 	f.fs.BoolVar(&f.jsonOut, "json", false, "print the report as JSON")
+	f.fs.BoolVar(&f.errata, "errata", true, "correct the known label errors of the shared sets (accuracy/errata/<set>.tsv) after embedding; --errata=false measures a set as it is")
 	return f
 }
 
@@ -132,6 +134,12 @@ func (f *accuracyFlags) measure(ctx context.Context) (*measured, error) {
 				}
 			}
 		}
+		if f.errata {
+			if set, emb, err = correct(set, emb); err != nil {
+				return nil, err
+			}
+			ms.sets[len(ms.sets)-1] = set
+		}
 		m, err := accuracy.Measure(set, emb)
 		if err != nil {
 			return nil, err
@@ -154,6 +162,18 @@ func (f *accuracyFlags) measure(ctx context.Context) (*measured, error) {
 		return nil, err
 	}
 	return ms, nil
+}
+
+// correct applies the set's shipped errata to it and its embeddings.
+func correct(set *accuracy.Set, emb *accuracy.Embeddings) (*accuracy.Set, *accuracy.Embeddings, error) {
+	name := filepath.Base(filepath.Clean(set.Dir))
+	errata, err := accuracy.Errata(name)
+	if err != nil || len(errata) == 0 {
+		return set, emb, err
+	}
+	fixed, images, n := set.Correct(errata)
+	fmt.Fprintf(os.Stderr, "%s: %d of %d label corrections applied (accuracy/errata/%s.tsv)\n", name, n, len(errata), name)
+	return fixed, emb.Subset(images), nil
 }
 
 func saveEmbeddings(dir string, e *accuracy.Embeddings) error {
