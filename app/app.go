@@ -303,7 +303,7 @@ func (a *App) openService(cfg Config, faces verify.Faces, claims verify.Claims) 
 		if err != nil {
 			return err
 		}
-		routed, a.router = routerSource{r}, r
+		routed, a.router = r, r
 	}
 	pipeline, bodies := capacity(cfg)
 	var idLimits *merchant.IDLimits
@@ -546,25 +546,6 @@ func OpenFaces(modelsDir, embedding string) (*face.Pipeline, error) {
 		return nil, fmt.Errorf("embedding %s: %w (calibrated: %s; fit one with `portrait bench calibrate`)", embedding, err, strings.Join(calibration.Models(), ", "))
 	}
 	return face.Open(face.Config{ModelsDir: modelsDir, Embedding: face.EmbedderConfig{Model: embedding}})
-}
-
-// routerSource adapts upstream.Router to verify.CallSource. The upstream
-// call's request_id is our trace_id's hex: unique per call, the same for its
-// replays (so the upstream's own idempotency makes a retry safe), and the key
-// that reconciles the upstream's bill with our ledger. A merchant's own route
-// overrides the Router's default; without Config.Routing there is no Router
-// and merchants' routes are not consulted.
-type routerSource struct{ r *upstream.Router }
-
-func (s routerSource) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
-	res, err := s.r.Lookup(ctx, upstream.Query{
-		RequestID: strings.TrimPrefix(c.TraceID, "TID"), IDNumber: c.IDNumber, Name: c.Name, Selfie: c.Selfie,
-	}, upstream.Mode(c.Route))
-	ans := verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}
-	if res.Upstream != nil {
-		ans.Upstream = verify.UpstreamCall{TraceID: res.Upstream.TraceID, Charged: res.Upstream.Charged}
-	}
-	return ans, err
 }
 
 // PipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/portrait-id/portrait/protocol"
+	"github.com/portrait-id/portrait/verify"
 
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
@@ -131,6 +133,25 @@ func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error)
 	}
 	return resultOf(ans), nil
 }
+
+// LookupCall implements verify.CallSource, so that the router is the
+// service's identity source as it stands. The upstream call's request_id is
+// our trace_id's hex: unique per call, the same for its replays (so the
+// upstream's own idempotency makes a retry safe), and the key that
+// reconciles the upstream's bill with our ledger. A merchant's own route
+// overrides the Router's default.
+func (r *Router) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
+	res, err := r.Lookup(ctx, Query{
+		RequestID: strings.TrimPrefix(c.TraceID, "TID"), IDNumber: c.IDNumber, Name: c.Name, Selfie: c.Selfie,
+	}, Mode(c.Route))
+	ans := verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}
+	if res.Upstream != nil {
+		ans.Upstream = verify.UpstreamCall{TraceID: res.Upstream.TraceID, Charged: res.Upstream.Charged}
+	}
+	return ans, err
+}
+
+var _ verify.CallSource = (*Router)(nil)
 
 // registryLacks reports whether the registry's answer is a gap the upstream
 // may fill rather than an answer.
