@@ -9,10 +9,20 @@ import (
 	"unicode/utf8"
 
 	"github.com/portrait-id/portrait/client"
+	"github.com/portrait-id/portrait/internal/imagebomb"
 )
+
+// bombParams are testParams carrying a scan bomb as the selfie: the
+// parsers pass its bytes on untouched, whatever they cost to decode.
+var bombParams = func() client.Params {
+	p := testParams
+	p.Selfie = imagebomb.ProgressiveScans(64, 64, 65, true)
+	return p
+}()
 
 func FuzzParseForm(f *testing.F) {
 	f.Add(client.FormBody(testParams))
+	f.Add(client.FormBody(bombParams))
 	f.Add([]byte("app_key=k&name=张三&selfie_base64=ab+c/-_==&x=%zz%4"))
 	f.Add([]byte("name=%D5%C5&&=&==&%"))
 	f.Fuzz(func(t *testing.T, body []byte) {
@@ -56,9 +66,10 @@ func FuzzUnescape(f *testing.F) {
 }
 
 func FuzzParseMultipart(f *testing.F) {
-	body, ct := client.MultipartBody(testParams)
-	boundary := ct[strings.Index(ct, "boundary=")+len("boundary="):]
-	f.Add(body, boundary)
+	for _, p := range []client.Params{testParams, bombParams} {
+		body, ct := client.MultipartBody(p)
+		f.Add(body, ct[strings.Index(ct, "boundary=")+len("boundary="):])
+	}
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n张三\r\n--b--\r\n"), "b")
 	f.Add([]byte("--b\r\n\r\n"), "b")
 	f.Fuzz(func(t *testing.T, body []byte, boundary string) {

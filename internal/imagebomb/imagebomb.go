@@ -4,11 +4,13 @@
 //
 // Every file is valid enough to get past a header check: what makes it
 // expensive is a legal feature of its format repeated (JPEG scans), or
-// pixels compressed near deflate's 1032:1 limit (16-bit PNG and TIFF).
+// pixels compressed near deflate's 1032:1 limit (16-bit PNG and TIFF), or
+// frames a decoder of every frame would pay for (GIF).
 package imagebomb
 
 import (
 	"bytes"
+	"compress/lzw"
 	"compress/zlib"
 	"encoding/binary"
 	"hash/crc32"
@@ -89,7 +91,7 @@ func SequentialScans(w, h, n int) []byte {
 }
 
 // HuffmanTables is a 64×64 baseline JPEG that redefines a Huffman table n
-// times before its frame, 21 bytes a definition (a 2 MB file holds 100,000),
+// times before its frame, 37 bytes a definition (a 2 MB file holds 56,000),
 // each of which a decoder may build look-up tables for.
 func HuffmanTables(n int) []byte {
 	img := SequentialScans(64, 64, 1)
@@ -298,4 +300,39 @@ func TIFF16(w, h int) []byte {
 		b = binary.LittleEndian.AppendUint16(b, 16)
 	}
 	return append(b, strip...)
+}
+
+// GIFFrames is a w×h two-colour GIF of n frames: the first of stripes, the
+// others black, about 800 bytes each at 512×512 (LZW of one colour): 1,500
+// frames in 1.2 MB are 393 M pixels to a decoder of every frame.
+func GIFFrames(w, h, n int) []byte {
+	b := []byte("GIF89a")
+	b = binary.LittleEndian.AppendUint16(b, uint16(w))
+	b = binary.LittleEndian.AppendUint16(b, uint16(h))
+	b = append(b, 0x80, 0, 0, 0, 0, 0, 0xFF, 0xFF, 0xFF) // a global table: black, white
+	stripes := make([]byte, w*h)
+	for i := range stripes {
+		stripes[i] = byte(i / 7 % 2)
+	}
+	frame := func(pix []byte) []byte {
+		f := []byte{0x2C, 0, 0, 0, 0}
+		f = binary.LittleEndian.AppendUint16(f, uint16(w))
+		f = binary.LittleEndian.AppendUint16(f, uint16(h))
+		f = append(f, 0, 2) // no local table; LZW minimum code size 2
+		var data bytes.Buffer
+		z := lzw.NewWriter(&data, lzw.LSB, 2)
+		z.Write(pix)
+		z.Close()
+		for d := data.Bytes(); len(d) > 0; d = d[min(len(d), 255):] {
+			f = append(f, byte(min(len(d), 255)))
+			f = append(f, d[:min(len(d), 255)]...)
+		}
+		return append(f, 0)
+	}
+	b = append(b, frame(stripes)...)
+	black := frame(make([]byte, w*h))
+	for range n - 1 {
+		b = append(b, black...)
+	}
+	return append(b, 0x3B)
 }
