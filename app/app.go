@@ -102,9 +102,9 @@ type Config struct {
 
 	// Source replaces the embedded registry as the identity source.
 	Source identity.Source
-	// Routing, when set, puts an upstream.Router in front of the source:
-	// an upstream supplier and the registry/upstream route, as `portrait
-	// serve`'s flags describe them.
+	// Routing is the upstream supplier and the registry/upstream route the
+	// upstream.Router in front of the source takes, as `portrait serve`'s
+	// flags describe them; nil: the source alone.
 	Routing *upstream.Settings
 	// Limiter and Claims replace the in-process state.
 	Limiter merchant.Limiter
@@ -167,7 +167,7 @@ type App struct {
 	ops        http.Handler
 	pipeline   *face.Pipeline
 	redis      *redisstate.State
-	router     *upstream.Router // nil without Config.Routing
+	router     *upstream.Router // registry only without Config.Routing
 	descriptor string
 }
 
@@ -297,14 +297,17 @@ func (a *App) openService(cfg Config, faces verify.Faces, claims verify.Claims) 
 	if cfg.Metrics != nil {
 		source = cfg.Metrics.Source(source)
 	}
-	var routed verify.CallSource
+	// The router runs with or without an upstream, so that every instance
+	// (and every test) answers a merchant's route the way serve does.
+	var routing upstream.Settings
 	if cfg.Routing != nil {
-		r, err := upstream.Open(source, *cfg.Routing)
-		if err != nil {
-			return err
-		}
-		routed, a.router = r, r
+		routing = *cfg.Routing
 	}
+	router, err := upstream.Open(source, routing)
+	if err != nil {
+		return err
+	}
+	a.router = router
 	pipeline, bodies := capacity(cfg)
 	var idLimits *merchant.IDLimits
 	if cfg.IDDailyLimit > 0 || cfg.IDDailyGlobal > 0 {
@@ -315,9 +318,8 @@ func (a *App) openService(cfg Config, faces verify.Faces, claims verify.Claims) 
 			idLimits.Counter = a.redis
 		}
 	}
-	var err error
 	a.Verifier, err = verify.NewService(verify.Config{
-		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: source, CallSource: routed, Ledger: a.Ledger,
+		Merchants: a.Merchants, Claims: claims, Faces: faces, Identities: router, Ledger: a.Ledger,
 		IdentityTimeout: cfg.IdentityTimeout, CallTimeout: cfg.CallTimeout, Pipeline: pipeline, IDLimits: idLimits, Logger: cfg.Logger,
 	})
 	if err != nil {

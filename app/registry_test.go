@@ -11,6 +11,7 @@ import (
 
 	"github.com/portrait-id/portrait/app"
 	"github.com/portrait-id/portrait/face"
+	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/store"
 )
@@ -52,7 +53,7 @@ func TestOpenSealsLegacyTemplates(t *testing.T) {
 	if !raw.Sealed || bytes.Equal(raw.Template, clear) {
 		t.Errorf("template not sealed: %+v", raw)
 	}
-	if res, err := a.Registry.Lookup(ctx, idMatch, "张三"); err != nil || !res.Usable || res.Template.Model != "old" {
+	if res, err := a.Registry.Lookup(ctx, identity.Query{IDNumber: idMatch, Name: "张三"}); err != nil || !res.Usable || res.Template.Model != "old" {
 		t.Errorf("Lookup after sealing = %+v, %v", res, err)
 	}
 }

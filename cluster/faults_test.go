@@ -142,7 +142,7 @@ type slowSource struct {
 	err   error
 }
 
-func (s slowSource) Lookup(ctx context.Context, _, _ string) (identity.Result, error) {
+func (s slowSource) Lookup(ctx context.Context, _ identity.Query) (identity.Result, error) {
 	select {
 	case <-time.After(s.delay):
 		return identity.Result{}, s.err

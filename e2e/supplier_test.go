@@ -18,7 +18,7 @@ import (
 // gone away behind a load balancer does.
 type downSupplier struct{}
 
-func (downSupplier) Lookup(ctx context.Context, _, _ string) (identity.Result, error) {
+func (downSupplier) Lookup(ctx context.Context, _ identity.Query) (identity.Result, error) {
 	<-ctx.Done()
 	return identity.Result{}, ctx.Err()
 }

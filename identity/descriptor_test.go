@@ -65,7 +65,7 @@ func testPhotoAndTemplateSealed(t *testing.T, db store.Store) {
 		bytes.Contains(raw.Photo, photo[2:]) || bytes.Contains(raw.Template, clear[1:]) {
 		t.Errorf("stored record is not sealed: %+v", raw)
 	}
-	if res, err := reg.Lookup(ctx, idX, "张三"); err != nil || !res.Usable || res.Template.Model != "test" {
+	if res, err := reg.Lookup(ctx, identity.Query{IDNumber: idX, Name: "张三"}); err != nil || !res.Usable || res.Template.Model != "test" {
 		t.Errorf("Lookup of a sealed record = %+v, %v", res, err)
 	}
 
@@ -73,7 +73,7 @@ func testPhotoAndTemplateSealed(t *testing.T, db store.Store) {
 	// record, the template does not open: the call fails as unavailable
 	// rather than comparing with something else.
 	otherKey, _ := merchant.NewSealer(bytes.Repeat([]byte{8}, merchant.KeySize))
-	if _, err := identity.NewRegistry(db, nil, otherKey).Lookup(ctx, idX, "张三"); !errors.Is(err, identity.ErrUnavailable) || !errors.Is(err, merchant.ErrMasterKey) {
+	if _, err := identity.NewRegistry(db, nil, otherKey).Lookup(ctx, identity.Query{IDNumber: idX, Name: "张三"}); !errors.Is(err, identity.ErrUnavailable) || !errors.Is(err, merchant.ErrMasterKey) {
 		t.Errorf("Lookup under another key: %v, want ErrUnavailable and ErrMasterKey", err)
 	}
 	moved, _ := db.GetIdentity(ctx, id2)
@@ -81,7 +81,7 @@ func testPhotoAndTemplateSealed(t *testing.T, db store.Store) {
 	if err := db.PutIdentity(ctx, moved); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := reg.Lookup(ctx, id2, "李四"); !errors.Is(err, identity.ErrUnavailable) {
+	if _, err := reg.Lookup(ctx, identity.Query{IDNumber: id2, Name: "李四"}); !errors.Is(err, identity.ErrUnavailable) {
 		t.Errorf("Lookup of a template moved from another record: %v, want ErrUnavailable", err)
 	}
 }
@@ -137,7 +137,7 @@ func testSealLegacy(t *testing.T, db store.Store) {
 	}
 	want := identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true, Template: tmpl}
 	for round := range 2 {
-		if res, err := reg.Lookup(ctx, idX, "张三"); err != nil || fmt.Sprint(res) != fmt.Sprint(want) {
+		if res, err := reg.Lookup(ctx, identity.Query{IDNumber: idX, Name: "张三"}); err != nil || fmt.Sprint(res) != fmt.Sprint(want) {
 			t.Errorf("round %d: Lookup = %+v, %v; want %+v", round, res, err, want)
 		}
 		n, err := reg.SealLegacy(ctx)
@@ -240,7 +240,7 @@ func testReembedResumes(t *testing.T, db store.Store) {
 		strings.Join(sum.NotKept, ",") != strings.Join(notKept, ",") || len(sum.Unreadable) != 0 || sum.Changed != 0 {
 		t.Errorf("resumed run: %+v (made before %d, not kept %q)", sum, madeNew, notKept)
 	}
-	res, err := reg.Lookup(ctx, validID(t, "11010119900307000"), "张三")
+	res, err := reg.Lookup(ctx, identity.Query{IDNumber: validID(t, "11010119900307000"), Name: "张三"})
 	if err != nil || !res.Usable || res.Template.Model != "new" {
 		t.Errorf("Lookup after Reembed = %+v, %v", res, err)
 	}

@@ -29,20 +29,47 @@ const MaxPhotoBytes = 8 << 20
 // ErrPhotoTooLarge is a reference photo over MaxPhotoBytes.
 var ErrPhotoTooLarge = fmt.Errorf("reference photo over %d MiB", MaxPhotoBytes>>20)
 
-// Result is what a source knows of an ID number and a name.
+// Query is one lookup: the ID number and name, and what a source that
+// verifies by itself (an upstream supplier speaking this same API) needs of
+// the call besides.
+type Query struct {
+	TraceID  string // unique per call and the same for its replays
+	IDNumber string // normalised by idcard.ValidateID
+	Name     string // normalised by idcard.NormalizeName
+	Selfie   []byte // as the merchant sent it; past our quality gate
+	Route    string // the merchant's own route (store.Merchant.Route); "": the source's default
+}
+
+// Result is what a source knows of an ID number and a name: a reference
+// template to compare with, or, when Scored, a comparison the source made
+// itself.
 type Result struct {
 	Found     bool // the source holds the ID number
 	NameMatch bool // and the name given is the holder's
 	HasPhoto  bool // and it has a reference photo
 	Usable    bool // from which a face template could be extracted
 	Template  face.Template
+	Scored    bool    // Score comes from the source; there is no Template
+	Score     float64 // calibrated 0..100, when Scored
+	// Upstream is the supplier's call behind the result, when one was
+	// made. A source sets it beside an error too when the supplier
+	// answered (it may have billed a call we cannot use).
+	Upstream UpstreamCall
 }
 
-// Source answers lookups: the embedded Registry, or an upstream supplier. A
-// source that fails or times out returns an error; callers answer it as
-// ErrUnavailable.
+// UpstreamCall is what a supplier said of its bill for one call, recorded
+// beside our own row so that an operator can reconcile both bills.
+type UpstreamCall struct {
+	TraceID string // the supplier's trace_id; "" when it was not asked or did not answer
+	Charged bool   // the supplier's charge was 1
+}
+
+// Source answers lookups: the embedded Registry, an upstream supplier, or a
+// router choosing between them. A source that fails or times out returns an
+// error, which callers answer as ErrUnavailable; a source with a quality
+// gate of its own may return a *face.QualityError (result 2, as with ours).
 type Source interface {
-	Lookup(ctx context.Context, idNumber, name string) (Result, error)
+	Lookup(ctx context.Context, q Query) (Result, error)
 }
 
 // Enroller turns a reference photo into a template of the descriptor Model
@@ -113,15 +140,15 @@ func (r *Registry) template(rec store.Identity) (face.Template, error) {
 // form, both sides: spellings of one name (a bullet for the middle dot, NFD,
 // full-width letters, case, doubled spaces) match, and records stored before
 // names were normalised match as well.
-func (r *Registry) Lookup(ctx context.Context, idNumber, name string) (Result, error) {
-	rec, err := r.st.GetIdentity(ctx, idNumber)
+func (r *Registry) Lookup(ctx context.Context, q Query) (Result, error) {
+	rec, err := r.st.GetIdentity(ctx, q.IDNumber)
 	if errors.Is(err, store.ErrNotFound) {
 		return Result{}, nil
 	}
 	if err != nil {
 		return Result{}, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
-	res := Result{Found: true, NameMatch: idcard.NormalizeName(rec.Name) == idcard.NormalizeName(name)}
+	res := Result{Found: true, NameMatch: idcard.NormalizeName(rec.Name) == idcard.NormalizeName(q.Name)}
 	if !res.NameMatch {
 		return res, nil
 	}

@@ -97,7 +97,7 @@ func TestLookupShapes(t *testing.T) {
 		{"440304198501010013", "张三", identity.Result{}},
 	}
 	for _, c := range cases {
-		got, err := reg.Lookup(ctx, c.id, c.name)
+		got, err := reg.Lookup(ctx, identity.Query{IDNumber: c.id, Name: c.name})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -116,7 +116,7 @@ func TestAddPhotoOutcomes(t *testing.T) {
 	if rec.IDNumber != idX || rec.TemplateStatus != store.TemplateNoFace || len(rec.PhotoSHA256) != 64 {
 		t.Errorf("record %+v", rec)
 	}
-	res, _ := reg.Lookup(ctx, idX, "张三")
+	res, _ := reg.Lookup(ctx, identity.Query{IDNumber: idX, Name: "张三"})
 	if !res.HasPhoto || res.Usable {
 		t.Errorf("no-face photo looks up as %+v, want photo present but unusable", res)
 	}
@@ -171,7 +171,7 @@ func TestHasGetRemove(t *testing.T) {
 	if err := reg.Remove(ctx, idX); !errors.Is(err, identity.ErrNotFound) {
 		t.Errorf("second Remove: %v", err)
 	}
-	if res, _ := reg.Lookup(ctx, idX, "张三"); res.Found {
+	if res, _ := reg.Lookup(ctx, identity.Query{IDNumber: idX, Name: "张三"}); res.Found {
 		t.Error("removed record still found")
 	}
 }
@@ -184,7 +184,7 @@ func (brokenStore) GetIdentity(context.Context, string) (store.Identity, error) 
 
 func TestLookupFailureIsUnavailable(t *testing.T) {
 	reg := identity.NewRegistry(brokenStore{}, nil, nil)
-	if _, err := reg.Lookup(ctx, idX, "张三"); !errors.Is(err, identity.ErrUnavailable) {
+	if _, err := reg.Lookup(ctx, identity.Query{IDNumber: idX, Name: "张三"}); !errors.Is(err, identity.ErrUnavailable) {
 		t.Errorf("Lookup on a failing store: %v, want ErrUnavailable", err)
 	}
 }

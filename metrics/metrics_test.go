@@ -161,7 +161,7 @@ func TestFacesRecordStagesThatRan(t *testing.T) {
 
 type source struct{ err error }
 
-func (s source) Lookup(context.Context, string, string) (identity.Result, error) {
+func (s source) Lookup(context.Context, identity.Query) (identity.Result, error) {
 	time.Sleep(time.Millisecond)
 	return identity.Result{Found: true}, s.err
 }
@@ -169,7 +169,7 @@ func (s source) Lookup(context.Context, string, string) (identity.Result, error)
 func TestSourceRecordsLookups(t *testing.T) {
 	m := New()
 	for _, err := range []error{nil, identity.ErrUnavailable} {
-		if _, got := m.Source(source{err}).Lookup(context.Background(), "id", "name"); got != err {
+		if _, got := m.Source(source{err}).Lookup(context.Background(), identity.Query{IDNumber: "id", Name: "name"}); got != err {
 			t.Errorf("Lookup error %v, want %v", got, err)
 		}
 	}

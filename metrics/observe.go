@@ -58,9 +58,9 @@ type observedSource struct {
 	m *Metrics
 }
 
-func (o observedSource) Lookup(ctx context.Context, idNumber, name string) (identity.Result, error) {
+func (o observedSource) Lookup(ctx context.Context, q identity.Query) (identity.Result, error) {
 	start := time.Now()
-	r, err := o.Source.Lookup(ctx, idNumber, name)
+	r, err := o.Source.Lookup(ctx, q)
 	o.m.ObserveStage(StageLookup, time.Since(start))
 	return r, err
 }

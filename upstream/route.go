@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/portrait-id/portrait/protocol"
-	"github.com/portrait-id/portrait/verify"
 
 	"github.com/portrait-id/portrait/face"
 	"github.com/portrait-id/portrait/identity"
@@ -42,21 +40,10 @@ func ParseMode(s string, def Mode) (Mode, error) {
 	return "", fmt.Errorf("route %q: want %s, %s or %s", s, ModeRegistry, ModeRegistryFirst, ModeUpstream)
 }
 
-// Result is a routed lookup: the registry's identity.Result, to be compared
-// locally with Template when Usable, or the upstream's verdict, already
-// scored (Scored, Score), with the upstream call to record beside ours.
-type Result struct {
-	identity.Result
-	Scored bool    // Score comes from the upstream; there is no Template
-	Score  float64 // calibrated 0..100, when Scored
-	// Upstream is the upstream's trace_id and charge, to be recorded
-	// beside ours; set whenever the upstream answered, failures included,
-	// and nil when it was not asked or did not answer.
-	Upstream *Answer
-}
-
 // Router is the identity source verify.Service consults: it answers from the
-// registry, the upstream, or both, by mode.
+// registry, the upstream, or both, by mode. A registry result is to be
+// compared locally with its Template when Usable; an upstream's is already
+// scored (Scored, Score) and carries the upstream call to record beside ours.
 type Router struct {
 	registry identity.Source
 	upstream *Client
@@ -102,56 +89,40 @@ func (r *Router) check(m Mode) error {
 // the identity source, with this error in the call's log record.
 var ErrNoUpstream = errors.New("merchant routed to an upstream but none is configured")
 
-// Lookup answers q in mode ("" for the Router's default, e.g. a merchant's
-// own setting). The selfie must already have passed the local quality gate.
-// Errors wrap identity.ErrUnavailable (2000), or are
-// a *face.QualityError when the upstream's stricter gate refused the selfie
-// (result 2, as with our own gate); the Result's Upstream may be set beside
-// an error.
-func (r *Router) Lookup(ctx context.Context, q Query, mode Mode) (Result, error) {
+// Lookup implements identity.Source: it answers q in q.Route, the
+// merchant's own route ("" for the Router's default). The selfie must
+// already have passed the local quality gate. Errors wrap
+// identity.ErrUnavailable (2000), or are a *face.QualityError when the
+// upstream's stricter gate refused the selfie (result 2, as with our own
+// gate); the Result's Upstream may be set beside an error.
+func (r *Router) Lookup(ctx context.Context, q identity.Query) (identity.Result, error) {
+	mode := Mode(q.Route)
 	if mode == "" {
 		mode = r.mode
 	}
 	if err := r.check(mode); err != nil {
-		return Result{}, fmt.Errorf("%w: %w", ErrNoUpstream, err)
+		return identity.Result{}, fmt.Errorf("%w: %w", ErrNoUpstream, err)
 	}
 	if mode != ModeUpstream {
-		res, err := r.registry.Lookup(ctx, q.IDNumber, q.Name)
+		res, err := r.registry.Lookup(ctx, q)
 		if err != nil || mode == ModeRegistry || !registryLacks(res) {
-			return Result{Result: res}, err
+			return res, err
 		}
 	}
 	ans, err := r.upstream.Verify(ctx, q)
 	if f := (*Failure)(nil); errors.As(err, &f) && f.TraceID != "" {
-		return Result{Upstream: &Answer{TraceID: f.TraceID, Charged: f.Charged}}, err
+		return identity.Result{Upstream: identity.UpstreamCall{TraceID: f.TraceID, Charged: f.Charged}}, err
 	}
 	if err != nil {
-		return Result{}, err
+		return identity.Result{}, err
 	}
 	if ans.Data.Result == protocol.ResultBadQuality {
-		return Result{Upstream: &ans}, &face.QualityError{Reason: face.Reason(ans.Data.Reason), Detail: "upstream's quality gate, trace_id " + ans.TraceID}
+		return identity.Result{Upstream: ans.call()}, &face.QualityError{Reason: face.Reason(ans.Data.Reason), Detail: "upstream's quality gate, trace_id " + ans.TraceID}
 	}
 	return resultOf(ans), nil
 }
 
-// LookupCall implements verify.CallSource, so that the router is the
-// service's identity source as it stands. The upstream call's request_id is
-// our trace_id's hex: unique per call, the same for its replays (so the
-// upstream's own idempotency makes a retry safe), and the key that
-// reconciles the upstream's bill with our ledger. A merchant's own route
-// overrides the Router's default.
-func (r *Router) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
-	res, err := r.Lookup(ctx, Query{
-		RequestID: strings.TrimPrefix(c.TraceID, "TID"), IDNumber: c.IDNumber, Name: c.Name, Selfie: c.Selfie,
-	}, Mode(c.Route))
-	ans := verify.SourceAnswer{Result: res.Result, Scored: res.Scored, Score: res.Score}
-	if res.Upstream != nil {
-		ans.Upstream = verify.UpstreamCall{TraceID: res.Upstream.TraceID, Charged: res.Upstream.Charged}
-	}
-	return ans, err
-}
-
-var _ verify.CallSource = (*Router)(nil)
+var _ identity.Source = (*Router)(nil)
 
 // registryLacks reports whether the registry's answer is a gap the upstream
 // may fill rather than an answer.
@@ -161,19 +132,22 @@ func registryLacks(res identity.Result) bool {
 
 // resultOf restates the upstream's data as an identity.Result, so a caller
 // that reads Found/NameMatch/HasPhoto/Usable decides as for the registry.
-func resultOf(ans Answer) Result {
+func resultOf(ans Answer) identity.Result {
 	d := ans.Data
-	return Result{
-		Result: identity.Result{
-			Found:     d.IDName == protocol.IDNameMatch,
-			NameMatch: d.IDName == protocol.IDNameMatch,
-			HasPhoto:  d.Photo == protocol.PhotoCompared || d.Photo == protocol.PhotoFeatureFailed,
-			Usable:    d.Photo == protocol.PhotoCompared,
-		},
-		Scored:   d.Photo == protocol.PhotoCompared,
-		Score:    d.Score,
-		Upstream: &ans,
+	return identity.Result{
+		Found:     d.IDName == protocol.IDNameMatch,
+		NameMatch: d.IDName == protocol.IDNameMatch,
+		HasPhoto:  d.Photo == protocol.PhotoCompared || d.Photo == protocol.PhotoFeatureFailed,
+		Usable:    d.Photo == protocol.PhotoCompared,
+		Scored:    d.Photo == protocol.PhotoCompared,
+		Score:     d.Score,
+		Upstream:  ans.call(),
 	}
+}
+
+// call is the upstream call behind ans, for the ledger.
+func (ans Answer) call() identity.UpstreamCall {
+	return identity.UpstreamCall{TraceID: ans.TraceID, Charged: ans.Charged}
 }
 
 // Settings are the operator's choices about identity sources, as `portrait

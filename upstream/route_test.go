@@ -21,7 +21,7 @@ type registryStub struct {
 	calls int
 }
 
-func (r *registryStub) Lookup(context.Context, string, string) (identity.Result, error) {
+func (r *registryStub) Lookup(context.Context, identity.Query) (identity.Result, error) {
 	r.calls++
 	return r.res, r.err
 }
@@ -54,7 +54,7 @@ func TestRouteModes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			res, err := r.Lookup(context.Background(), query("r"), tc.mode)
+			res, err := r.Lookup(context.Background(), routed(query("r"), tc.mode))
 			if !errors.Is(err, tc.wantErr) || (tc.wantErr == nil && err != nil) {
 				t.Fatalf("err %v, want %v", err, tc.wantErr)
 			}
@@ -68,10 +68,10 @@ func TestRouteModes(t *testing.T) {
 				return
 			}
 			if tc.wantUpstream {
-				if res.Upstream == nil || res.Upstream.Data != upData || !res.Upstream.Charged || !res.Scored || res.Score != 91 || !res.Usable || !res.NameMatch {
+				if res.Upstream.TraceID == "" || !res.Upstream.Charged || !res.Scored || res.Score != 91 || !res.Usable || !res.NameMatch {
 					t.Errorf("result %+v, want the upstream's scored answer", res)
 				}
-			} else if res.Upstream != nil || res.Scored || res.Result.Found != tc.registry.Found || res.Result.Usable != tc.registry.Usable {
+			} else if res.Upstream.TraceID != "" || res.Scored || res.Found != tc.registry.Found || res.Usable != tc.registry.Usable {
 				t.Errorf("result %+v, want the registry's %+v", res, tc.registry)
 			}
 		})
@@ -93,7 +93,7 @@ func TestRouteUpstreamShapes(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		res, err := r.Lookup(context.Background(), query("r"), "")
+		res, err := r.Lookup(context.Background(), query("r"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -106,12 +106,12 @@ func TestRouteUpstreamShapes(t *testing.T) {
 func TestRouteUpstreamQualityGate(t *testing.T) {
 	_, srv := newFake(t, answering(verify.Data{Result: 2, Reason: "pose"}, nil))
 	r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream)
-	res, err := r.Lookup(context.Background(), query("r"), "")
+	res, err := r.Lookup(context.Background(), query("r"))
 	var qe *face.QualityError
 	if !errors.As(err, &qe) || qe.Reason != face.ReasonPose {
 		t.Fatalf("err %v, want a *face.QualityError with reason pose", err)
 	}
-	if res.Upstream == nil || res.Upstream.TraceID == "" || res.Upstream.Charged {
+	if res.Upstream.TraceID == "" || res.Upstream.Charged {
 		t.Errorf("upstream call %+v not kept for the ledger", res.Upstream)
 	}
 }
@@ -136,7 +136,7 @@ func TestRouteConfig(t *testing.T) {
 		}
 	}
 	r, _ := upstream.Route(reg, nil, upstream.ModeRegistry)
-	if _, err := r.Lookup(context.Background(), query("r"), upstream.ModeUpstream); !errors.Is(err, upstream.ErrNoUpstream) {
+	if _, err := r.Lookup(context.Background(), routed(query("r"), upstream.ModeUpstream)); !errors.Is(err, upstream.ErrNoUpstream) {
 		t.Errorf("merchant routed to a missing upstream: %v", err)
 	}
 	for in, want := range map[string]upstream.Mode{"": upstream.ModeRegistryFirst, "registry": upstream.ModeRegistry, "upstream": upstream.ModeUpstream, "registry-first": upstream.ModeRegistryFirst} {
@@ -175,12 +175,12 @@ func TestOpenDefaults(t *testing.T) {
 			if err != nil {
 				return
 			}
-			res, err := r.Lookup(context.Background(), query("r"), "")
+			res, err := r.Lookup(context.Background(), query("r"))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if (res.Upstream != nil) != tc.wantUpstream {
-				t.Errorf("upstream asked: %v, want %v", res.Upstream != nil, tc.wantUpstream)
+			if asked := res.Upstream.TraceID != ""; asked != tc.wantUpstream {
+				t.Errorf("upstream asked: %v, want %v", asked, tc.wantUpstream)
 			}
 		})
 	}
@@ -190,21 +190,21 @@ func TestRouteUpstreamFailureKeepsItsBill(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		body string
-		want *upstream.Answer // the upstream call for the ledger
+		want identity.UpstreamCall // the upstream call for the ledger
 	}{
-		{"our account refused", `{"trace_id":"TIDa","code":"1000","msg":"验签失败","charge":2}`, &upstream.Answer{TraceID: "TIDa"}},
-		{"charged but malformed", `{"trace_id":"TIDb","code":"0000","data":{"result":1,"id_name":1,"photo":1,"score":150},"charge":1}`, &upstream.Answer{TraceID: "TIDb", Charged: true}},
-		{"no envelope", `<html>502</html>`, nil},
+		{"our account refused", `{"trace_id":"TIDa","code":"1000","msg":"验签失败","charge":2}`, identity.UpstreamCall{TraceID: "TIDa"}},
+		{"charged but malformed", `{"trace_id":"TIDb","code":"0000","data":{"result":1,"id_name":1,"photo":1,"score":150},"charge":1}`, identity.UpstreamCall{TraceID: "TIDb", Charged: true}},
+		{"no envelope", `<html>502</html>`, identity.UpstreamCall{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, tc.body) }))
 			t.Cleanup(srv.Close)
 			r, _ := upstream.Route(nil, newClient(t, srv.URL, nil), upstream.ModeUpstream)
-			res, err := r.Lookup(context.Background(), query("r"), "")
+			res, err := r.Lookup(context.Background(), query("r"))
 			if !errors.Is(err, identity.ErrUnavailable) {
 				t.Fatalf("err %v, want identity.ErrUnavailable", err)
 			}
-			if (res.Upstream == nil) != (tc.want == nil) || (tc.want != nil && *res.Upstream != *tc.want) {
+			if res.Upstream != tc.want {
 				t.Errorf("upstream call %+v, want %+v", res.Upstream, tc.want)
 			}
 		})

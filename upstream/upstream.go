@@ -13,6 +13,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"time"
 
 	"github.com/portrait-id/portrait/protocol"
@@ -95,18 +96,6 @@ func (c *Config) setDefaults() {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-}
-
-// Query is one verification to forward. The selfie has already passed the
-// local quality gate, so a bad selfie never costs an upstream call.
-type Query struct {
-	// RequestID is the upstream call's request_id. It must be unique per
-	// our call and stable across its retries (our trace_id's hex is), so
-	// that the upstream's idempotent replay makes a retry safe.
-	RequestID string
-	IDNumber  string // normalised by idcard.ValidateID
-	Name      string
-	Selfie    []byte // the image bytes as our merchant sent them
 }
 
 // Answer is the upstream's verdict, in our data's terms, and what the
@@ -207,10 +196,15 @@ func newHTTPClient(cfg Config) *http.Client {
 	}
 }
 
-// Verify forwards q and returns the upstream's answer, or an error: a
-// *Failure (wrapping identity.ErrUnavailable) for everything that is not a
-// well-formed 0000 answer.
-func (c *Client) Verify(ctx context.Context, q Query) (Answer, error) {
+// Verify forwards q, whose selfie has already passed the local quality gate
+// (so a bad selfie never costs an upstream call), and returns the
+// upstream's answer, or an error: a *Failure (wrapping
+// identity.ErrUnavailable) for everything that is not a well-formed 0000
+// answer. The upstream call's request_id is q's trace_id's hex: unique per
+// call, the same for its replays (so the upstream's own idempotency makes a
+// retry safe), and the key that reconciles the upstream's bill with our
+// ledger.
+func (c *Client) Verify(ctx context.Context, q identity.Query) (Answer, error) {
 	ok, probe := c.breaker.allow()
 	if !ok {
 		return Answer{}, &Failure{Msg: "not sent", cause: ErrBreakerOpen}
@@ -264,8 +258,8 @@ func (c *Client) acquire(ctx context.Context) (release func(), err error) {
 // send makes the call, retrying connect failures only: a request that never
 // reached the upstream cannot have been billed, and the retry carries the
 // same request_id anyway, which the protocol's idempotent replay makes safe.
-func (c *Client) send(ctx context.Context, q Query) (*client.Response, error) {
-	req := client.Request{RequestID: q.RequestID, IDNumber: q.IDNumber, Name: q.Name, Selfie: q.Selfie, UseMultipart: true}
+func (c *Client) send(ctx context.Context, q identity.Query) (*client.Response, error) {
+	req := client.Request{RequestID: strings.TrimPrefix(q.TraceID, "TID"), IDNumber: q.IDNumber, Name: q.Name, Selfie: q.Selfie, UseMultipart: true}
 	var err error
 	for attempt := 0; attempt <= c.cfg.Retries; attempt++ {
 		var res *client.Response

@@ -91,8 +91,16 @@ func newClient(t *testing.T, url string, edit func(*upstream.Config)) *upstream.
 	return c
 }
 
-func query(reqID string) upstream.Query {
-	return upstream.Query{RequestID: reqID, IDNumber: testID, Name: testName, Selfie: testSelfie}
+// query is a lookup of our call with trace_id "TID" + reqID, which the
+// upstream must receive as request_id reqID.
+func query(reqID string) identity.Query {
+	return identity.Query{TraceID: "TID" + reqID, IDNumber: testID, Name: testName, Selfie: testSelfie}
+}
+
+// routed is q in the merchant's route m.
+func routed(q identity.Query, m upstream.Mode) identity.Query {
+	q.Route = string(m)
+	return q
 }
 
 func TestVerifyDataShapes(t *testing.T) {

@@ -46,51 +46,13 @@ type Claims interface {
 	Claim(ctx context.Context, key string, digest [32]byte) (release func(), holder *[32]byte, err error)
 }
 
-// SourceCall is what a source that verifies by itself (an upstream supplier
-// speaking this same API) needs of the call, beyond the ID number and name.
-type SourceCall struct {
-	TraceID  string // unique per call and the same for its replays
-	IDNumber string // normalised by idcard.ValidateID
-	Name     string // normalised by idcard.NormalizeName
-	Selfie   []byte // as the merchant sent it; past our quality gate
-	Route    string // the merchant's own route (store.Merchant.Route); "": the source's default
-}
-
-// SourceAnswer is a CallSource's answer: a lookup as identity.Source gives
-// it, or, when Scored, a comparison the source made itself.
-type SourceAnswer struct {
-	identity.Result
-	Scored bool
-	Score  float64 // calibrated 0..100, when Scored
-	// Upstream is the supplier's call behind the answer, when one was
-	// made. A CallSource sets it beside an error too when the supplier
-	// answered (it may have billed a call we cannot use).
-	Upstream UpstreamCall
-}
-
-// UpstreamCall is what a supplier said of its bill for one call, recorded
-// beside our own row so that an operator can reconcile both bills.
-type UpstreamCall struct {
-	TraceID string // the supplier's trace_id; "" when it was not asked or did not answer
-	Charged bool   // the supplier's charge was 1
-}
-
-// CallSource is an identity source that sees the whole call (upstream
-// routing). Its errors may also be a *face.QualityError (the source's own
-// gate refused the selfie: result 2, as with ours).
-type CallSource interface {
-	LookupCall(ctx context.Context, call SourceCall) (SourceAnswer, error)
-}
-
-// Config wires a Service. Every field but CallSource, IdentityTimeout,
+// Config wires a Service. Every field but IdentityTimeout,
 // ReplayWait, Now and Logger is required.
 type Config struct {
 	Merchants  *merchant.Service
 	Claims     Claims
 	Faces      Faces
 	Identities identity.Source
-	// CallSource, when set, answers lookups in place of Identities.
-	CallSource CallSource
 	Ledger     Ledger
 	// IdentityTimeout bounds one identity lookup; past it the call answers
 	// identity.ErrUnavailable. Default 3 s.
@@ -132,9 +94,8 @@ var _ Verifier = (*Service)(nil)
 
 // NewService checks cfg and returns a Service.
 func NewService(cfg Config) (*Service, error) {
-	if cfg.Merchants == nil || cfg.Claims == nil || cfg.Faces == nil || (cfg.Identities == nil && cfg.CallSource == nil) ||
-		cfg.Ledger == nil {
-		return nil, errors.New("verify: Merchants, Claims, Faces, Identities (or CallSource) and Ledger are required")
+	if cfg.Merchants == nil || cfg.Claims == nil || cfg.Faces == nil || cfg.Identities == nil || cfg.Ledger == nil {
+		return nil, errors.New("verify: Merchants, Claims, Faces, Identities and Ledger are required")
 	}
 	if cfg.IdentityTimeout == 0 {
 		cfg.IdentityTimeout = 3 * time.Second
@@ -257,7 +218,7 @@ func (s *Service) decide(ctx context.Context, req Request, acct *merchant.Accoun
 		out.Err = err
 		return out
 	}
-	res, err := s.lookup(ctx, SourceCall{TraceID: req.TraceID, IDNumber: id, Name: name, Selfie: req.Selfie, Route: acct.Route})
+	res, err := s.lookup(ctx, identity.Query{TraceID: req.TraceID, IDNumber: id, Name: name, Selfie: req.Selfie, Route: acct.Route})
 	out.upstream = res.Upstream
 	if errors.As(err, &qe) {
 		out.Data = Data{Result: protocol.ResultBadQuality, Reason: string(qe.Reason)}
@@ -301,29 +262,24 @@ func (s *Service) probe(ctx context.Context, selfie []byte) (face.Template, erro
 }
 
 // lookup asks the identity source under IdentityTimeout. Its failures are
-// answered as identity.ErrUnavailable, except the quality verdict a
-// CallSource decides itself. The answer's Upstream survives every error.
-func (s *Service) lookup(ctx context.Context, call SourceCall) (SourceAnswer, error) {
+// answered as identity.ErrUnavailable, except the quality verdict a source
+// with a gate of its own decides. The result's Upstream survives every
+// error.
+func (s *Service) lookup(ctx context.Context, q identity.Query) (identity.Result, error) {
 	lctx, cancel := context.WithTimeout(ctx, s.cfg.IdentityTimeout)
 	defer cancel()
-	var ans SourceAnswer
-	var err error
-	if s.cfg.CallSource != nil {
-		ans, err = s.cfg.CallSource.LookupCall(lctx, call)
-		var qe *face.QualityError
-		if errors.As(err, &qe) {
-			return SourceAnswer{Upstream: ans.Upstream}, err
-		}
-	} else {
-		ans.Result, err = s.cfg.Identities.Lookup(lctx, call.IDNumber, call.Name)
+	res, err := s.cfg.Identities.Lookup(lctx, q)
+	if err == nil {
+		return res, nil
 	}
-	if err != nil {
-		if !errors.Is(err, identity.ErrUnavailable) {
-			err = fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
-		}
-		return SourceAnswer{Upstream: ans.Upstream}, fmt.Errorf("identity lookup: %w", err)
+	var qe *face.QualityError
+	if errors.As(err, &qe) {
+		return identity.Result{Upstream: res.Upstream}, err
 	}
-	return ans, nil
+	if !errors.Is(err, identity.ErrUnavailable) {
+		err = fmt.Errorf("%w: %w", identity.ErrUnavailable, err)
+	}
+	return identity.Result{Upstream: res.Upstream}, fmt.Errorf("identity lookup: %w", err)
 }
 
 // ruleError answers an ID number or name that breaks idcard's rules with

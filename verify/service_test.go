@@ -80,7 +80,8 @@ type fakeSource struct {
 	delay time.Duration
 }
 
-func (s *fakeSource) Lookup(ctx context.Context, id, name string) (identity.Result, error) {
+func (s *fakeSource) Lookup(ctx context.Context, q identity.Query) (identity.Result, error) {
+	id, name := q.IDNumber, q.Name
 	if s.delay > 0 {
 		select {
 		case <-time.After(s.delay):

@@ -7,6 +7,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/portrait-id/portrait/identity"
 	"github.com/portrait-id/portrait/protocol"
 )
 
@@ -50,7 +51,7 @@ type Outcome struct {
 	Merchant string
 	// upstream goes to the ledger row only: the merchant never sees our
 	// supplier.
-	upstream UpstreamCall
+	upstream identity.UpstreamCall
 }
 
 // Verifier is what the HTTP layer needs of the domain.

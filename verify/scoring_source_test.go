@@ -14,41 +14,41 @@ import (
 	"github.com/portrait-id/portrait/verify"
 )
 
-// fakeCallSource answers by the name: "scored" a comparison of its own,
+// scoringSource is a source that verifies by itself, as upstream routing
+// is. It answers by the name: "scored" a comparison of its own,
 // "gate" its quality verdict, "down" a failure,
 // "billed" a failure the supplier charged us for; others fall through to
 // the registry double. Its supplier's trace_id is "TIDup-" + the name.
 // Names reach a source normalised, so in upper case.
-type fakeCallSource struct {
+type scoringSource struct {
 	reg  *fakeSource
-	seen []verify.SourceCall
+	seen []identity.Query
 }
 
-func (f *fakeCallSource) LookupCall(ctx context.Context, c verify.SourceCall) (verify.SourceAnswer, error) {
+func (f *scoringSource) Lookup(ctx context.Context, c identity.Query) (identity.Result, error) {
 	f.seen = append(f.seen, c)
 	switch strings.ToLower(c.Name) {
 	case "scored":
-		return verify.SourceAnswer{Result: identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true}, Scored: true, Score: 64.126,
-			Upstream: verify.UpstreamCall{TraceID: "TIDup-scored", Charged: true}}, nil
+		return identity.Result{Found: true, NameMatch: true, HasPhoto: true, Usable: true, Scored: true, Score: 64.126,
+			Upstream: identity.UpstreamCall{TraceID: "TIDup-scored", Charged: true}}, nil
 	case "gate":
-		return verify.SourceAnswer{Upstream: verify.UpstreamCall{TraceID: "TIDup-gate"}}, &face.QualityError{Reason: face.ReasonPose, Detail: "upstream"}
+		return identity.Result{Upstream: identity.UpstreamCall{TraceID: "TIDup-gate"}}, &face.QualityError{Reason: face.ReasonPose, Detail: "upstream"}
 	case "billed":
-		return verify.SourceAnswer{Upstream: verify.UpstreamCall{TraceID: "TIDup-billed", Charged: true}}, errors.New("data.score 101")
+		return identity.Result{Upstream: identity.UpstreamCall{TraceID: "TIDup-billed", Charged: true}}, errors.New("data.score 101")
 	case "down":
-		return verify.SourceAnswer{}, errors.New("connection reset")
+		return identity.Result{}, errors.New("connection reset")
 	}
-	res, err := f.reg.Lookup(ctx, c.IDNumber, c.Name)
-	return verify.SourceAnswer{Result: res}, err
+	return f.reg.Lookup(ctx, c)
 }
 
-func TestCallSource(t *testing.T) {
+func TestScoringSource(t *testing.T) {
 	// The merchant's own route reaches the source with every call.
 	e := newEnv(t, func(s *merchant.Settings) { s.Route = "upstream" })
-	src := &fakeCallSource{reg: newSource()}
+	src := &scoringSource{reg: newSource()}
 	book := ledger.Open(e.db)
 	t.Cleanup(func() { book.Close() })
 	svc, err := verify.NewService(verify.Config{
-		Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces, CallSource: src,
+		Merchants: e.merch, Claims: state.NewClaims(), Faces: e.faces, Identities: src,
 		Ledger: book,
 	})
 	if err != nil {
@@ -58,13 +58,13 @@ func TestCallSource(t *testing.T) {
 		name         string
 		wantCode     string
 		want         verify.Data
-		wantUpstream verify.UpstreamCall // as the ledger row must keep it
+		wantUpstream identity.UpstreamCall // as the ledger row must keep it
 	}{
-		{"scored", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 64.13}, verify.UpstreamCall{TraceID: "TIDup-scored", Charged: true}},
-		{"gate", "0000", verify.Data{Result: 2, Reason: "pose"}, verify.UpstreamCall{TraceID: "TIDup-gate"}},
-		{"down", "2000", verify.Data{}, verify.UpstreamCall{}},
-		{"billed", "2000", verify.Data{}, verify.UpstreamCall{TraceID: "TIDup-billed", Charged: true}},
-		{"张三", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 87.46}, verify.UpstreamCall{}}, // compared here
+		{"scored", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 64.13}, identity.UpstreamCall{TraceID: "TIDup-scored", Charged: true}},
+		{"gate", "0000", verify.Data{Result: 2, Reason: "pose"}, identity.UpstreamCall{TraceID: "TIDup-gate"}},
+		{"down", "2000", verify.Data{}, identity.UpstreamCall{}},
+		{"billed", "2000", verify.Data{}, identity.UpstreamCall{TraceID: "TIDup-billed", Charged: true}},
+		{"张三", "0000", verify.Data{Result: 1, IDName: 1, Photo: 1, Score: 87.46}, identity.UpstreamCall{}}, // compared here
 	}
 	for _, c := range cases {
 		req := e.request(strings.ToLower(idMatch), c.name, "selfie bytes")
@@ -76,7 +76,7 @@ func TestCallSource(t *testing.T) {
 			t.Errorf("%s: charged %v", c.name, out.Charged)
 		}
 		row, n := e.rowOf(req.TraceID)
-		if got := (verify.UpstreamCall{TraceID: row.UpstreamTraceID, Charged: row.UpstreamCharged}); n != 1 || got != c.wantUpstream {
+		if got := (identity.UpstreamCall{TraceID: row.UpstreamTraceID, Charged: row.UpstreamCharged}); n != 1 || got != c.wantUpstream {
 			t.Errorf("%s: %d ledger rows %+v; want one with upstream %+v", c.name, n, row, c.wantUpstream)
 		}
 		last := src.seen[len(src.seen)-1]
