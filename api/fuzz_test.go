@@ -26,11 +26,11 @@ func FuzzParseForm(f *testing.F) {
 	f.Add([]byte("app_key=k&name=张三&selfie_base64=ab+c/-_==&x=%zz%4"))
 	f.Add([]byte("name=%D5%C5&&=&==&%"))
 	f.Fuzz(func(t *testing.T, body []byte) {
-		p := parseForm(body)
-		if err := p.check(); err != nil {
+		p := parseForm(body, verificationFields)
+		if err := p.check(verificationFields); err != nil {
 			return
 		}
-		for _, field := range requiredFields {
+		for _, field := range verificationFields.required {
 			if v := p.text[field]; len(v) == 0 || !utf8.Valid(v) {
 				t.Fatalf("%s = %q passed the check", field, v)
 			}
@@ -73,7 +73,7 @@ func FuzzParseMultipart(f *testing.F) {
 	f.Add([]byte("--b\r\nContent-Disposition: form-data; name=\"name\"\r\n\r\n张三\r\n--b--\r\n"), "b")
 	f.Add([]byte("--b\r\n\r\n"), "b")
 	f.Fuzz(func(t *testing.T, body []byte, boundary string) {
-		p, err := parseMultipart(bytes.NewReader(body), boundary)
+		p, err := parseMultipart(bytes.NewReader(body), boundary, verificationFields)
 		if err != nil {
 			// The message reaches the log and the caller: it may name a
 			// field, never repeat the body.
@@ -86,7 +86,7 @@ func FuzzParseMultipart(f *testing.F) {
 			t.Fatalf("selfie_file of %d bytes accepted", len(p.selfieFile))
 		}
 		for name, v := range p.text {
-			if !isTextField(name) || len(v) > MaxBodyBytes {
+			if !verificationFields.isText(name) || len(v) > MaxBodyBytes {
 				t.Fatalf("kept field %q of %d bytes", name, len(v))
 			}
 		}

@@ -65,30 +65,63 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 	if logger == nil {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	h := &handler{verifier: v, log: logger, observer: opts.Observer, bodies: opts.Bodies, failureBudget: opts.FailureBudget}
+	h := &handler{log: logger, observer: opts.Observer, bodies: opts.Bodies, failureBudget: opts.FailureBudget}
 	mux := http.NewServeMux()
-	mux.HandleFunc("POST "+Path, h.verify)
-	mux.HandleFunc(Path, h.wrongMethod)
+	for _, e := range endpoints(v) {
+		mux.HandleFunc("POST "+e.path, h.serve(e))
+		mux.HandleFunc(e.path, h.wrongMethod)
+	}
 	mux.HandleFunc("GET "+OpenAPIPath, serveOpenAPI)
 	mux.HandleFunc("/", h.notFound)
 	return mux
+}
+
+// endpoint is one API of the document: where it lives, the parameters its
+// body carries, how they make the service's request, and the service that
+// decides it. Every endpoint runs the same lifecycle (body budget, parse,
+// decision, envelope, log, metrics), so another API costs an entry here and
+// a service, not a copy of the handler.
+type endpoint struct {
+	path    string
+	fields  *fields
+	request func(p *params, req *verify.Request) // p has passed fields' checks
+	service verify.Verifier
+}
+
+// endpoints are the APIs served, v deciding the verifications.
+func endpoints(v verify.Verifier) []endpoint {
+	return []endpoint{{path: Path, fields: verificationFields, request: verificationRequest, service: v}}
+}
+
+// verificationRequest fills req with a verification's parameters.
+func verificationRequest(p *params, req *verify.Request) {
+	req.AppKey = string(p.text[fieldAppKey])
+	req.RequestID = string(p.text[fieldRequestID])
+	req.IDNumber = string(p.text[fieldIDNumber])
+	req.Name = string(p.text[fieldName])
+	req.Timestamp = string(p.text[fieldTimestamp])
+	req.Sign = string(p.text[fieldSign])
 }
 
 // errPanic is a call whose parsing panicked: a bug, answered 9999.
 var errPanic = errors.New("internal error: parsing the call panicked")
 
 type handler struct {
-	verifier      verify.Verifier
 	log           *slog.Logger
 	observer      Observer
 	bodies        *gate.Budget
 	failureBudget func(source string) bool
 }
 
-func (h *handler) verify(w http.ResponseWriter, r *http.Request) {
+// serve answers calls at e.path.
+func (h *handler) serve(e endpoint) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) { h.call(w, r, e) }
+}
+
+func (h *handler) call(w http.ResponseWriter, r *http.Request, e endpoint) {
 	start := time.Now()
 	req := verify.Request{TraceID: newTraceID(), Received: start, Source: r.RemoteAddr}
-	out := h.run(w, r, &req)
+	out := h.run(w, r, e, &req)
 	code, detail := protocol.Classify(out.Err)
 	env := envelope{
 		TraceID: out.TraceID,
@@ -158,9 +191,9 @@ func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outco
 	h.log.LogAttrs(r.Context(), level, "portrait_verification", attrs...)
 }
 
-// run parses the call into req and has the verifier decide it; a parse
+// run parses the call into req and has e's service decide it; a parse
 // failure is an Outcome like any other.
-func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Request) (out verify.Outcome) {
+func (h *handler) run(w http.ResponseWriter, r *http.Request, e endpoint, req *verify.Request) (out verify.Outcome) {
 	defer func() {
 		if v := recover(); v != nil {
 			h.log.Error("call panicked", slog.String("trace_id", req.TraceID),
@@ -180,9 +213,9 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Reques
 		}
 		defer release()
 	}
-	p, err := readParams(w, r)
+	p, err := readParams(w, r, e.fields)
 	if err == nil {
-		err = p.check()
+		err = p.check(e.fields)
 	}
 	if err != nil {
 		if h.failureBudget != nil && h.failureBudget(r.RemoteAddr) {
@@ -190,16 +223,11 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request, req *verify.Reques
 		}
 		return verify.Outcome{Err: err}
 	}
-	req.AppKey = string(p.text[fieldAppKey])
-	req.RequestID = string(p.text[fieldRequestID])
-	req.IDNumber = string(p.text[fieldIDNumber])
-	req.Name = string(p.text[fieldName])
-	req.Timestamp = string(p.text[fieldTimestamp])
-	req.Sign = string(p.text[fieldSign])
+	e.request(p, req)
 	if req.Selfie, err = p.selfie(); err != nil {
 		return verify.Outcome{Err: err}
 	}
-	return h.verifier.Verify(r.Context(), *req)
+	return e.service.Verify(r.Context(), *req)
 }
 
 func (h *handler) wrongMethod(w http.ResponseWriter, r *http.Request) {

@@ -38,10 +38,36 @@ const (
 	fieldSelfieRaw = "selfie_file"
 )
 
-var (
-	requiredFields = []string{fieldAppKey, fieldRequestID, fieldIDNumber, fieldName, fieldTimestamp, fieldSign}
-	textFields     = append(requiredFields[:len(requiredFields):len(requiredFields)], fieldSelfieB64)
-)
+// fields are the text parameters an endpoint's body carries and the bounds
+// the parse layer enforces on them. Every endpoint's body also carries the
+// selfie, as selfie_base64 or selfie_file.
+type fields struct {
+	required []string     // in the order a missing one is reported
+	text     []string     // required and optional: those the parser keeps
+	bounds   []fieldBound // in the order a breach is reported
+}
+
+// fieldBound is the shape the parse layer enforces on one field.
+type fieldBound struct {
+	field string
+	check func([]byte) error
+}
+
+// verificationFields are the portrait verification's parameters.
+var verificationFields = func() *fields {
+	required := []string{fieldAppKey, fieldRequestID, fieldIDNumber, fieldName, fieldTimestamp, fieldSign}
+	return &fields{required: required, text: append(required[:len(required):len(required)], fieldSelfieB64), bounds: verificationBounds}
+}()
+
+// isText reports whether name is one of f's text parameters.
+func (f *fields) isText(name string) bool {
+	for _, t := range f.text {
+		if t == name {
+			return true
+		}
+	}
+	return false
+}
 
 // params is a call's parameters as received, before any check.
 type params struct {
@@ -76,18 +102,18 @@ func (p *params) selfie() ([]byte, error) {
 // each one's bounds (1002 naming it), so that nothing later — the log, the
 // ledger, the signature check — ever holds a field larger than a real client
 // sends.
-func (p *params) check() error {
-	for _, f := range textFields {
+func (p *params) check(fs *fields) error {
+	for _, f := range fs.text {
 		if !utf8.Valid(p.text[f]) {
 			return notUTF8(f)
 		}
 	}
-	for _, f := range requiredFields {
+	for _, f := range fs.required {
 		if len(p.text[f]) == 0 {
 			return missingParam(f)
 		}
 	}
-	for _, b := range fieldBounds {
+	for _, b := range fs.bounds {
 		if err := b.check(p.text[b.field]); err != nil {
 			return err
 		}
@@ -105,13 +131,10 @@ const MaxTokenLength = 64
 // normalised name.
 const maxNameBytes = 4 * idcard.MaxNameRunes
 
-// fieldBounds are the shapes the parse layer enforces, in the order a
-// breach is reported. The ID number's and name's full rules are idcard's,
-// checked after the signature; here only their size is bounded.
-var fieldBounds = []struct {
-	field string
-	check func([]byte) error
-}{
+// verificationBounds are the shapes the parse layer enforces on a
+// verification. The ID number's and name's full rules are idcard's, checked
+// after the signature; here only their size is bounded.
+var verificationBounds = []fieldBound{
 	{fieldAppKey, func(v []byte) error { return token(fieldAppKey, v) }},
 	{fieldRequestID, func(v []byte) error { return token(fieldRequestID, v) }},
 	{fieldIDNumber, func(v []byte) error {
@@ -159,7 +182,7 @@ func token(field string, v []byte) error {
 // readParams reads a call's body in either of the document's forms. Anything
 // that is not multipart/form-data is read as a form body, whatever its
 // Content-Type says: the document's Java client sets none.
-func readParams(w http.ResponseWriter, r *http.Request) (*params, error) {
+func readParams(w http.ResponseWriter, r *http.Request, fs *fields) (*params, error) {
 	if r.ContentLength > MaxBodyBytes {
 		// Refuse before reading a byte of it.
 		return nil, badParam("body over 3 MB")
@@ -171,7 +194,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, error) {
 		if boundary == "" {
 			return nil, badParam("multipart body without boundary")
 		}
-		return parseMultipart(body, boundary)
+		return parseMultipart(body, boundary, fs)
 	}
 	// Sized from the declared length, so that reading a body costs its
 	// length and not the doubling of a growing buffer.
@@ -180,7 +203,7 @@ func readParams(w http.ResponseWriter, r *http.Request) (*params, error) {
 		return nil, bodyError(err)
 	}
 	raw := buf.Bytes()
-	return parseForm(raw), nil
+	return parseForm(raw, fs), nil
 }
 
 func bodyError(err error) error {
@@ -195,28 +218,19 @@ func bodyError(err error) error {
 // clients in the wild send raw UTF-8 and raw base64 unescaped, so bytes
 // that are not valid escapes pass through unchanged instead of failing the
 // whole body as url.ParseQuery would.
-func parseForm(body []byte) *params {
-	p := &params{text: make(map[string][]byte, len(textFields))}
+func parseForm(body []byte, fs *fields) *params {
+	p := &params{text: make(map[string][]byte, len(fs.text))}
 	for len(body) > 0 {
 		var pair []byte
 		pair, body, _ = bytes.Cut(body, []byte("&"))
 		key, value, _ := bytes.Cut(pair, []byte("="))
 		name := string(unescape(key))
-		if _, seen := p.text[name]; seen || !isTextField(name) {
+		if _, seen := p.text[name]; seen || !fs.isText(name) {
 			continue
 		}
 		p.text[name] = unescape(value)
 	}
 	return p
-}
-
-func isTextField(name string) bool {
-	for _, f := range textFields {
-		if f == name {
-			return true
-		}
-	}
-	return false
 }
 
 // unescape decodes form escaping: "+" is a space and "%XY" a byte; a "%" not
@@ -261,8 +275,8 @@ const maxFieldBytes = 4 << 10
 // parseMultipart reads a multipart/form-data body. Parts are read one by one
 // with their own limits instead of through Request.ParseMultipartForm, which
 // would spill large parts to temporary files.
-func parseMultipart(body io.Reader, boundary string) (*params, error) {
-	p := &params{text: make(map[string][]byte, len(textFields))}
+func parseMultipart(body io.Reader, boundary string, fs *fields) (*params, error) {
+	p := &params{text: make(map[string][]byte, len(fs.text))}
 	mr := multipart.NewReader(body, boundary)
 	for {
 		part, err := mr.NextRawPart()
@@ -279,7 +293,7 @@ func parseMultipart(body io.Reader, boundary string) (*params, error) {
 			limit = MaxSelfieBytes
 		case name == fieldSelfieB64:
 			limit = MaxBodyBytes
-		case isTextField(name):
+		case fs.isText(name):
 			limit = maxFieldBytes
 		}
 		if limit == 0 {
