@@ -77,20 +77,26 @@ func NewHandler(v verify.Verifier, opts Options) http.Handler {
 }
 
 // endpoint is one API of the document: where it lives, the parameters its
-// body carries, how they make the service's request, and the service that
-// decides it. Every endpoint runs the same lifecycle (body budget, parse,
+// body carries and those of them signed, in signing order, the merchant
+// service it sells, how its parameters make the request, and the decider. Every endpoint runs the same lifecycle (body budget, parse,
 // decision, envelope, log, metrics), so another API costs an entry here and
 // a service, not a copy of the handler.
 type endpoint struct {
 	path    string
 	fields  *fields
+	signed  []string
+	service string                               // as merchants are granted it (merchant.Services)
 	request func(p *params, req *verify.Request) // p has passed fields' checks
-	service verify.Verifier
+	decider verify.Verifier
 }
 
 // endpoints are the APIs served, v deciding the verifications.
 func endpoints(v verify.Verifier) []endpoint {
-	return []endpoint{{path: Path, fields: verificationFields, request: verificationRequest, service: v}}
+	return []endpoint{{
+		path: Path, fields: verificationFields,
+		signed:  []string{fieldAppKey, fieldIDNumber, fieldName, fieldRequestID, fieldTimestamp},
+		service: merchant.ServicePortrait, request: verificationRequest, decider: v,
+	}}
 }
 
 // verificationRequest fills req with a verification's parameters.
@@ -191,7 +197,7 @@ func (h *handler) logCall(r *http.Request, req *verify.Request, out verify.Outco
 	h.log.LogAttrs(r.Context(), level, "portrait_verification", attrs...)
 }
 
-// run parses the call into req and has e's service decide it; a parse
+// run parses the call into req and has e's decider decide it; a parse
 // failure is an Outcome like any other.
 func (h *handler) run(w http.ResponseWriter, r *http.Request, e endpoint, req *verify.Request) (out verify.Outcome) {
 	defer func() {
@@ -224,10 +230,15 @@ func (h *handler) run(w http.ResponseWriter, r *http.Request, e endpoint, req *v
 		return verify.Outcome{Err: err}
 	}
 	e.request(p, req)
+	req.Service = e.service
+	req.Signed = make([]string, len(e.signed))
+	for i, f := range e.signed {
+		req.Signed[i] = string(p.text[f])
+	}
 	if req.Selfie, err = p.selfie(); err != nil {
 		return verify.Outcome{Err: err}
 	}
-	return e.service.Verify(r.Context(), *req)
+	return e.decider.Verify(r.Context(), *req)
 }
 
 func (h *handler) wrongMethod(w http.ResponseWriter, r *http.Request) {

@@ -329,6 +329,8 @@ func TestBodyVariants(t *testing.T) {
 				TraceID: got.TraceID, Received: got.Received, Source: got.Source,
 				AppKey: "ak_test", RequestID: testParams.RequestID, IDNumber: testParams.IDNumber,
 				Name: tt.wantName, Timestamp: testParams.Timestamp, Sign: testParams.Sign,
+				Service: merchant.ServicePortrait,
+				Signed:  []string{"ak_test", testParams.IDNumber, tt.wantName, testParams.RequestID, testParams.Timestamp},
 			}
 			if !bytes.Equal(got.Selfie, testSelfie) {
 				t.Errorf("selfie %q, want %q", got.Selfie, testSelfie)

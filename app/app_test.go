@@ -110,9 +110,10 @@ func TestPostgresNeedsAKey(t *testing.T) {
 }
 
 func call(appKey, secret string) merchant.Call {
-	c := merchant.Call{AppKey: appKey, IDNumber: idMatch, Name: "张三", RequestID: "r",
-		Timestamp: strconv.FormatInt(time.Now().UnixMilli(), 10), Service: merchant.ServicePortrait, Now: time.Now()}
-	c.Sign = sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, secret)
+	ts := strconv.FormatInt(time.Now().UnixMilli(), 10)
+	c := merchant.Call{AppKey: appKey, Signed: []string{appKey, idMatch, "张三", "r", ts},
+		Timestamp: ts, Service: merchant.ServicePortrait, Now: time.Now()}
+	c.Sign = sign.Compute(appKey, idMatch, "张三", "r", ts, secret)
 	return c
 }
 

@@ -131,16 +131,16 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) call(appKey string) merchant.Call {
 	ts := strconv.FormatInt(f.now.UnixMilli(), 10)
-	c := merchant.Call{AppKey: appKey, IDNumber: "11010119900307663X", Name: "张三", RequestID: "r1",
+	c := merchant.Call{AppKey: appKey, Signed: []string{appKey, "11010119900307663X", "张三", "r1", ts},
 		Timestamp: ts, Service: merchant.ServicePortrait, Now: f.now}
-	c.Sign = sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, f.secret[appKey])
+	c.Sign = sign.Compute(appKey, "11010119900307663X", "张三", "r1", ts, f.secret[appKey])
 	return c
 }
 
 func TestAuthenticateOrder(t *testing.T) {
 	f := newFixture(t)
 	badSign := func(c *merchant.Call) {
-		c.Sign = sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, "wrong")
+		c.Sign = sign.Over("wrong", c.Signed...)
 	}
 	cases := []struct {
 		label string
@@ -153,7 +153,7 @@ func TestAuthenticateOrder(t *testing.T) {
 		{"active", func(c *merchant.Call) { c.Timestamp = "12x" }, sign.ErrTimestampFormat},
 		{"active", func(c *merchant.Call) { c.Timestamp = strconv.FormatInt(f.now.Add(-6*time.Minute).UnixMilli(), 10) }, sign.ErrExpired},
 		{"active", badSign, sign.ErrSignature},
-		{"active", func(c *merchant.Call) { c.Name = "李四" }, sign.ErrSignature}, // signed content changed
+		{"active", func(c *merchant.Call) { c.Signed = append(c.Signed[:2:2], "李四", "r1", c.Timestamp) }, sign.ErrSignature}, // signed content changed
 		{"frozen", nil, merchant.ErrFrozen},
 		{"disabled", nil, merchant.ErrDisabled},
 		{"expired", nil, merchant.ErrExpired},
@@ -430,9 +430,10 @@ func TestFreezeAndRotateAtOnce(t *testing.T) {
 			}
 		}()
 		wg.Wait()
-		call := merchant.Call{AppKey: key, IDNumber: "11010119900307663X", Name: "张三", RequestID: fmt.Sprint("r", round),
-			Timestamp: strconv.FormatInt(time.Now().UnixMilli(), 10), Service: merchant.ServicePortrait, Now: time.Now()}
-		call.Sign = sign.Compute(call.AppKey, call.IDNumber, call.Name, call.RequestID, call.Timestamp, secret)
+		ts, reqID := strconv.FormatInt(time.Now().UnixMilli(), 10), fmt.Sprint("r", round)
+		call := merchant.Call{AppKey: key, Signed: []string{key, "11010119900307663X", "张三", reqID, ts},
+			Timestamp: ts, Service: merchant.ServicePortrait, Now: time.Now()}
+		call.Sign = sign.Compute(key, "11010119900307663X", "张三", reqID, ts, secret)
 		// ErrFrozen comes after the signature check: the new secret signs,
 		// and the freeze holds.
 		if _, err := svcs[0].Authenticate(ctx, call); !errors.Is(err, merchant.ErrFrozen) {

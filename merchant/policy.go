@@ -20,10 +20,10 @@ import (
 
 // Call is what the policy needs of one request, as sent.
 type Call struct {
-	AppKey    string
-	IDNumber  string
-	Name      string
-	RequestID string
+	AppKey string
+	// Signed are the values of the API's signed parameters, in signing
+	// order; AppKey and Timestamp are among them.
+	Signed    []string
 	Timestamp string
 	Sign      string
 	Service   string
@@ -95,7 +95,7 @@ func (s *Service) Authenticate(ctx context.Context, c Call) (*Account, error) {
 	if err := sign.CheckTimestamp(c.Timestamp, c.Now, window); err != nil {
 		return a, s.failed(c, true, fmt.Errorf("merchant %s: %w", c.AppKey, TimestampError(err)))
 	}
-	want := sign.Compute(c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp, a.secret)
+	want := sign.Over(a.secret, c.Signed...)
 	if !sign.Equal(want, c.Sign) {
 		return a, s.failed(c, true, fmt.Errorf("merchant %s: %w", c.AppKey, protocol.Wrap(protocol.CodeSignature, "", sign.ErrSignature)))
 	}
@@ -144,7 +144,7 @@ func (s *Service) useSign(ctx context.Context, c Call, window time.Duration) err
 		return nil
 	}
 	h := sha256.New()
-	for _, f := range [...]string{c.AppKey, c.IDNumber, c.Name, c.RequestID, c.Timestamp} {
+	for _, f := range c.Signed {
 		binary.Write(h, binary.LittleEndian, uint64(len(f)))
 		h.Write([]byte(f))
 	}

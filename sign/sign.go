@@ -31,10 +31,18 @@ var (
 // app_key + id_number + name + request_id + timestamp + app_secret, taken over
 // the UTF-8 bytes exactly as sent (Go strings already hold those bytes).
 func Compute(appKey, idNumber, name, requestID, timestamp, secret string) string {
+	return Over(secret, appKey, idNumber, name, requestID, timestamp)
+}
+
+// Over returns the document's kind of signature over any API's signed
+// parameters: the lowercase hex MD5 of their values, in signing order, then
+// the app_secret.
+func Over(secret string, values ...string) string {
 	h := md5.New()
-	for _, s := range [...]string{appKey, idNumber, name, requestID, timestamp, secret} {
+	for _, s := range values {
 		h.Write([]byte(s))
 	}
+	h.Write([]byte(secret))
 	return hex.EncodeToString(h.Sum(nil))
 }
 

@@ -71,8 +71,7 @@ func (c *call) run(ctx context.Context) Outcome {
 	req := c.req
 	digest := contentDigest(req)
 	acct, err := c.s.cfg.Merchants.Authenticate(ctx, merchant.Call{
-		AppKey: req.AppKey, IDNumber: req.IDNumber, Name: req.Name, RequestID: req.RequestID,
-		Timestamp: req.Timestamp, Sign: req.Sign, Service: merchant.ServicePortrait, Now: c.start,
+		AppKey: req.AppKey, Signed: req.Signed, Timestamp: req.Timestamp, Sign: req.Sign, Service: req.Service, Now: c.start,
 		Unsigned: digest, Source: req.Source,
 	})
 	if errors.Is(err, merchant.ErrUnknownAppKey) || errors.Is(err, merchant.ErrAuthThrottled) {

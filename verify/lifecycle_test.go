@@ -9,7 +9,6 @@ import (
 	"github.com/portrait-id/portrait/gate"
 	"github.com/portrait-id/portrait/merchant"
 	"github.com/portrait-id/portrait/protocol"
-	"github.com/portrait-id/portrait/sign"
 	"github.com/portrait-id/portrait/verify"
 )
 
@@ -105,7 +104,7 @@ func TestIDDailyLimits(t *testing.T) {
 	}
 	as := func(key, secret string, r verify.Request) verify.Request {
 		r.AppKey = key
-		r.Sign = sign.Compute(r.AppKey, r.IDNumber, r.Name, r.RequestID, r.Timestamp, secret)
+		signAs(&r, secret)
 		return r
 	}
 	var got []string

@@ -181,7 +181,14 @@ func (e *env) request(id, name, selfie string) verify.Request {
 }
 
 func (e *env) sign(r *verify.Request) {
-	r.Sign = sign.Compute(r.AppKey, r.IDNumber, r.Name, r.RequestID, r.Timestamp, e.secret)
+	signAs(r, e.secret)
+}
+
+// signAs signs r with secret as the API's handler would present it.
+func signAs(r *verify.Request, secret string) {
+	r.Service = merchant.ServicePortrait
+	r.Signed = []string{r.AppKey, r.IDNumber, r.Name, r.RequestID, r.Timestamp}
+	r.Sign = sign.Compute(r.AppKey, r.IDNumber, r.Name, r.RequestID, r.Timestamp, secret)
 }
 
 func (e *env) rows() []store.LedgerRow {

@@ -23,7 +23,9 @@ type Request struct {
 	Sign      string
 	Selfie    []byte // decoded image bytes
 	Received  time.Time
-	Source    string // the caller's address (http.Request.RemoteAddr), for the failed-authentication budget
+	Source    string   // the caller's address (http.Request.RemoteAddr), for the failed-authentication budget
+	Service   string   // the merchant service the API sells (merchant.ServicePortrait)
+	Signed    []string // the values of the API's signed parameters, in signing order
 }
 
 // Data is the document's data object. Fields beyond Result are meaningful only
