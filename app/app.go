@@ -90,29 +90,22 @@ type Config struct {
 	// Faces selects what the service compares faces with:
 	// FacesPipeline (default) loads the models from ModelsDir;
 	// FacesNone builds no verifier (administrative commands), and photos
-	// cannot be enrolled; FacesGiven uses Faces and Enroller as given.
+	// cannot be enrolled.
 	Faces     FacesMode
 	ModelsDir string // default models.DefaultDir()
 	// Embedding names the descriptor (default face.DefaultEmbedding). Serving
 	// and enrolment must use the same one: templates of another model do not
 	// compare.
 	Embedding string
-	Verifier  verify.Faces
-	Enroller  identity.Enroller
 
-	// Source replaces the embedded registry as the identity source.
-	Source identity.Source
 	// Routing is the upstream supplier and the registry/upstream route the
 	// upstream.Router in front of the source takes, as `portrait serve`'s
 	// flags describe them; nil: the source alone.
 	Routing *upstream.Settings
-	// Limiter and Claims replace the in-process state.
-	Limiter merchant.Limiter
-	Claims  verify.Claims
 	// Redis (redis://…), when set and the service verifies calls, shares
 	// rate limits, request_id claims, accepted signs and the per-ID-number
 	// daily counts between instances, falling back to the in-process state
-	// (or Limiter and Claims) while Redis is down.
+	// while Redis is down.
 	Redis string
 	// RedisPrefix namespaces this service's Redis keys (default
 	// redisstate's), for services or tests sharing one Redis.
@@ -152,8 +145,21 @@ type FacesMode int
 const (
 	FacesPipeline FacesMode = iota
 	FacesNone
-	FacesGiven
 )
+
+// Seams are the parts of the production wiring a test may replace, and
+// nothing else: what stands for them is wired exactly as the production
+// part would be (metrics, routing, gates, Redis), so that a test with seams
+// runs serve's wiring around them.
+type Seams struct {
+	// Faces and Enroller replace the face pipeline (Config.Faces is then
+	// not read).
+	Faces    verify.Faces
+	Enroller identity.Enroller
+	// Source replaces the embedded registry as the identity source behind
+	// the router.
+	Source identity.Source
+}
 
 // App is the assembled service.
 type App struct {
@@ -172,7 +178,11 @@ type App struct {
 }
 
 // Open assembles the service; Close releases it.
-func Open(ctx context.Context, cfg Config) (*App, error) {
+func Open(ctx context.Context, cfg Config) (*App, error) { return OpenWith(ctx, cfg, Seams{}) }
+
+// OpenWith assembles the service as Open does, with the parts s gives in
+// place of production's.
+func OpenWith(ctx context.Context, cfg Config, s Seams) (*App, error) {
 	if cfg.DB == "" {
 		cfg.DB = DefaultDB
 	}
@@ -180,7 +190,7 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 		cfg.Notices = os.Stderr
 	}
 	a := &App{descriptor: cmp.Or(cfg.Embedding, face.DefaultEmbedding)}
-	if err := a.open(ctx, cfg); err != nil {
+	if err := a.open(ctx, cfg, s); err != nil {
 		a.Close()
 		return nil, err
 	}
@@ -189,8 +199,8 @@ func Open(ctx context.Context, cfg Config) (*App, error) {
 
 // open assembles a in the order Open's guarantees need; on an error the
 // caller closes what was opened.
-func (a *App) open(ctx context.Context, cfg Config) error {
-	faces, enroller, err := a.openFaces(cfg)
+func (a *App) open(ctx context.Context, cfg Config, s Seams) error {
+	faces, enroller, err := a.openFaces(cfg, s)
 	if err != nil {
 		return err
 	}
@@ -211,26 +221,31 @@ func (a *App) open(ctx context.Context, cfg Config) error {
 	if faces == nil {
 		return nil
 	}
-	return a.openService(cfg, faces, claims)
+	return a.openService(cfg, s.Source, faces, claims)
 }
 
-// openFaces loads (or takes) the face pipeline Config.Faces names.
-func (a *App) openFaces(cfg Config) (verify.Faces, identity.Enroller, error) {
-	switch cfg.Faces {
-	case FacesPipeline:
+// openFaces loads the face pipeline Config.Faces names, or takes the
+// seams'.
+func (a *App) openFaces(cfg Config, s Seams) (verify.Faces, identity.Enroller, error) {
+	faces, enroller := s.Faces, s.Enroller
+	switch {
+	case faces != nil:
+	case cfg.Faces == FacesPipeline:
 		p, err := OpenFaces(cfg.ModelsDir, cfg.Embedding)
 		if err != nil {
 			return nil, nil, err
 		}
 		a.pipeline = p
-		if cfg.Metrics != nil {
-			return cfg.Metrics.Faces(PipelineFaces{p}), p, nil
-		}
-		return PipelineFaces{p}, p, nil
-	case FacesGiven:
-		return cfg.Verifier, cfg.Enroller, nil
+		faces, enroller = PipelineFaces{p}, p
+	default:
+		return nil, nil, nil
 	}
-	return nil, nil, nil
+	// Stage timings need a pipeline that reports them; a stand-in that
+	// does not is left unobserved.
+	if t, ok := faces.(metrics.TracingFaces); ok && cfg.Metrics != nil {
+		faces = cfg.Metrics.Faces(t)
+	}
+	return faces, enroller, nil
 }
 
 // openStorage checks the database, resolves the master key, opens the
@@ -264,13 +279,8 @@ func (a *App) openStorage(ctx context.Context, cfg Config) (*merchant.Sealer, er
 // in process, or on Redis (falling back to the in-process ones) when
 // configured and the service verifies calls.
 func (a *App) openState(ctx context.Context, cfg Config, verifies bool) (merchant.Limiter, verify.Claims, merchant.Signs, error) {
-	limiter, claims := cfg.Limiter, cfg.Claims
-	if limiter == nil {
-		limiter = state.NewLimiter()
-	}
-	if claims == nil {
-		claims = state.NewClaims()
-	}
+	var limiter merchant.Limiter = state.NewLimiter()
+	var claims verify.Claims = state.NewClaims()
 	var signs merchant.Signs = state.NewSigns()
 	if cfg.Redis == "" || !verifies {
 		return limiter, claims, signs, nil
@@ -289,8 +299,7 @@ func (a *App) openState(ctx context.Context, cfg Config, verifies bool) (merchan
 
 // openService wires the verifier and the HTTP handlers: identity source and
 // routing, capacity gates, per-ID limits.
-func (a *App) openService(cfg Config, faces verify.Faces, claims verify.Claims) error {
-	source := cfg.Source
+func (a *App) openService(cfg Config, source identity.Source, faces verify.Faces, claims verify.Claims) error {
 	if source == nil {
 		source = a.Registry
 	}
@@ -552,8 +561,8 @@ func OpenFaces(modelsDir, embedding string) (*face.Pipeline, error) {
 
 // PipelineFaces adapts face.Pipeline to verify.Faces: scoring is a function
 // of two templates, not of the loaded models. It is what Open uses with
-// FacesPipeline, for callers that load the pipeline themselves and open
-// with FacesGiven.
+// FacesPipeline, for callers that load the pipeline themselves and give it
+// as Seams.Faces.
 type PipelineFaces struct{ *face.Pipeline }
 
 func (PipelineFaces) Score(probe, ref face.Template) (float64, error) { return face.Score(probe, ref) }

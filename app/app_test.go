@@ -134,8 +134,8 @@ func post(t *testing.T, srv *httptest.Server, appKey, secret, requestID, id, nam
 // (faces stubbed), and checks that the ledger agrees with the answers.
 func TestServeOverHTTP(t *testing.T) {
 	db := filepath.Join(t.TempDir(), "p.db")
-	a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
-		Notices: io.Discard, Logger: discardLogger()})
+	a, err := app.OpenWith(ctx, app.Config{DB: db,
+		Notices: io.Discard, Logger: discardLogger()}, app.Seams{Faces: stubFaces{}, Enroller: stubFaces{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -25,8 +25,8 @@ import (
 // policy, ledger row) through the real handler over loopback HTTP, with
 // concurrent keep-alive clients; it reports calls/s and latency quantiles.
 func BenchmarkProtocolPath(b *testing.B) {
-	a, err := app.Open(ctx, app.Config{DB: filepath.Join(b.TempDir(), "p.db"), Faces: app.FacesGiven,
-		Verifier: stubFaces{}, Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
+	a, err := app.OpenWith(ctx, app.Config{DB: filepath.Join(b.TempDir(), "p.db"),
+		Notices: io.Discard, Logger: discardLogger()}, app.Seams{Faces: stubFaces{}, Enroller: stubFaces{}})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -55,14 +55,14 @@ func (c signed) post(t *testing.T, srv *httptest.Server) response {
 // registered identity per name given.
 func shop(t *testing.T, cfg app.Config, people map[string]string) (*app.App, *httptest.Server, merchant.Created) {
 	t.Helper()
-	cfg.Faces, cfg.Verifier, cfg.Enroller, cfg.Notices = app.FacesGiven, stubFaces{}, stubFaces{}, io.Discard
+	cfg.Notices = io.Discard
 	if cfg.DB == "" {
 		cfg.DB = filepath.Join(t.TempDir(), "p.db")
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = discardLogger()
 	}
-	a, err := app.Open(ctx, cfg)
+	a, err := app.OpenWith(ctx, cfg, app.Seams{Faces: stubFaces{}, Enroller: stubFaces{}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,8 +26,8 @@ func get(t *testing.T, h http.Handler, path string) (int, string) {
 }
 
 func TestOpsHandlerWithMetrics(t *testing.T) {
-	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "p.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
-		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger(), Metrics: metrics.New()})
+	a, err := app.OpenWith(ctx, app.Config{DB: filepath.Join(t.TempDir(), "p.db"),
+		Notices: io.Discard, Logger: discardLogger(), Metrics: metrics.New()}, app.Seams{Faces: stubFaces{}, Enroller: stubFaces{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +98,8 @@ func testRedis(t *testing.T) string {
 // the Redis at url, on stub faces; it closes with the test.
 func openOnRedis(t *testing.T, db, url string, idDailyLimit int64) *app.App {
 	t.Helper()
-	a, err := app.Open(ctx, app.Config{DB: db, Faces: app.FacesGiven, Verifier: stubFaces{}, Enroller: stubFaces{},
-		Notices: io.Discard, Logger: discardLogger(), Redis: url, IDDailyLimit: idDailyLimit})
+	a, err := app.OpenWith(ctx, app.Config{DB: db,
+		Notices: io.Discard, Logger: discardLogger(), Redis: url, IDDailyLimit: idDailyLimit}, app.Seams{Faces: stubFaces{}, Enroller: stubFaces{}})
 	if err != nil {
 		t.Fatal(err)
 	}

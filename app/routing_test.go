@@ -80,8 +80,8 @@ type routedPair struct {
 
 func startRoutedPair(t *testing.T, mode upstream.Mode, idDailyLimit int64) routedPair {
 	t.Helper()
-	b, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
-		Enroller: stubFaces{}, Notices: io.Discard, Logger: discardLogger()})
+	b, err := app.OpenWith(ctx, app.Config{DB: filepath.Join(t.TempDir(), "b.db"),
+		Notices: io.Discard, Logger: discardLogger()}, app.Seams{Faces: stubFaces{}, Enroller: stubFaces{}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,11 +95,11 @@ func startRoutedPair(t *testing.T, mode upstream.Mode, idDailyLimit int64) route
 	}
 	bSrv := httptest.NewServer(b.Handler())
 	t.Cleanup(bSrv.Close)
-	a, err := app.Open(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"), Faces: app.FacesGiven, Verifier: stubFaces{},
+	a, err := app.OpenWith(ctx, app.Config{DB: filepath.Join(t.TempDir(), "a.db"),
 		Notices: io.Discard, Logger: discardLogger(), Routing: &upstream.Settings{
 			Upstream: &upstream.Config{URL: bSrv.URL, AppKey: aAtB.Merchant.AppKey, AppSecret: aAtB.Secret},
 			Mode:     mode,
-		}, IDDailyLimit: idDailyLimit})
+		}, IDDailyLimit: idDailyLimit}, app.Seams{Faces: stubFaces{}})
 	if err != nil {
 		t.Fatal(err)
 	}

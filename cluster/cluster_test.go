@@ -135,19 +135,18 @@ func newCluster(t *testing.T, n int, opt options) *cluster {
 	c := &cluster{db: proxy, redis: redisProxy}
 	for range n {
 		m := metrics.New()
-		a, err := app.Open(ctx, app.Config{
+		a, err := app.OpenWith(ctx, app.Config{
 			DB: dsn, MasterKey: masterKey,
-			Faces: app.FacesGiven, Verifier: m.Faces(scoredPipeline{p}), Enroller: p,
-			Source: opt.source, IdentityTimeout: opt.identityTimeout, CallTimeout: opt.callTimeout,
+			IdentityTimeout: opt.identityTimeout, CallTimeout: opt.callTimeout,
 			Redis: redisURL, RedisPrefix: prefix, Metrics: m,
 			Logger: slog.New(slog.NewJSONHandler(logs, nil)), Notices: io.Discard,
-		})
+		}, app.Seams{Faces: scoredPipeline{p}, Enroller: p, Source: opt.source})
 		if err != nil {
 			t.Fatal(err)
 		}
 		mux := http.NewServeMux()
 		mux.Handle(api.Path, a.Handler())
-		mux.Handle("GET /metrics", m.Handler())
+		mux.Handle("GET /metrics", a.OpsHandler())
 		srv := api.NewServer("", mux)
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
 		if err != nil {

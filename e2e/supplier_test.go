@@ -29,10 +29,10 @@ func TestSupplierDown(t *testing.T) {
 	w := getWorld(t)
 	w.needFaces(t)
 	const timeout = 300 * time.Millisecond
-	a, err := app.Open(context.Background(), app.Config{
-		DB: w.db, ModelsDir: w.modelsD, Notices: io.Discard, Source: downSupplier{},
+	a, err := app.OpenWith(context.Background(), app.Config{
+		DB: w.db, ModelsDir: w.modelsD, Notices: io.Discard,
 		IdentityTimeout: timeout, Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-	})
+	}, app.Seams{Source: downSupplier{}})
 	if err != nil {
 		t.Fatal(err)
 	}

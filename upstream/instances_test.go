@@ -107,11 +107,10 @@ func quiet() *slog.Logger { return slog.New(slog.DiscardHandler) }
 func openInstance(t *testing.T, file string, routing *upstream.Settings, idDailyLimit int64) *app.App {
 	t.Helper()
 	p := facePipeline(t)
-	a, err := app.Open(context.Background(), app.Config{
+	a, err := app.OpenWith(context.Background(), app.Config{
 		DB: filepath.Join(t.TempDir(), file), Notices: io.Discard, Logger: quiet(),
-		Faces: app.FacesGiven, Verifier: app.PipelineFaces{Pipeline: p}, Enroller: p,
 		Routing: routing, IDDailyLimit: idDailyLimit,
-	})
+	}, app.Seams{Faces: app.PipelineFaces{Pipeline: p}, Enroller: p})
 	if err != nil {
 		t.Fatal(err)
 	}
