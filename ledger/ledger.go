@@ -12,6 +12,7 @@ import (
 	"io"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/portrait-id/portrait/internal/safecsv"
@@ -39,6 +40,21 @@ type pending struct {
 	ctx    context.Context
 	row    store.LedgerRow
 	result chan error
+	// state is who has the row: its caller while queued, the writer once
+	// it takes the row into a transaction, or nobody once its caller gave
+	// up on it at its deadline. Whoever moves it from queued decides.
+	state atomic.Int32
+}
+
+const (
+	queued int32 = iota
+	taken
+	abandoned
+)
+
+// take gives the row to the writer unless its caller gave up on it.
+func (p *pending) take() bool {
+	return p.state.CompareAndSwap(queued, taken) || p.state.Load() == taken
 }
 
 // maxCommit bounds a commit of rows whose callers set no deadline, so that
@@ -56,10 +72,11 @@ func Open(st store.Ledger) *Book {
 // Record commits row and returns once it is durable: nil, an error wrapping
 // store.ErrQuotaExhausted when row is charged and the merchant's quota is used
 // up (row not written), or the store's failure. ctx's deadline bounds the
-// whole write: a row still queued at its deadline is not written, and the
-// transaction holding it is given up (rolled back) at the earliest deadline
-// of its rows, so that the answer follows the ledger's fate and arrives
-// within the deadline. Cancelling ctx without a deadline stops only the wait
+// whole write: a row still queued at its deadline is not written and its
+// caller is answered then, even while the writer is held by an earlier
+// transaction; the transaction holding it is given up (rolled back) at the
+// earliest deadline of its rows, so that the answer follows the ledger's
+// fate and arrives within the deadline. Cancelling ctx stops only the wait
 // for a place in the queue.
 func (b *Book) Record(ctx context.Context, row store.LedgerRow) error {
 	p := &pending{ctx: ctx, row: row, result: make(chan error, 1)}
@@ -75,7 +92,24 @@ func (b *Book) Record(ctx context.Context, row store.LedgerRow) error {
 		return fmt.Errorf("queue ledger row %s: %w", row.TraceID, ctx.Err())
 	}
 	b.mu.RUnlock()
-	return <-p.result
+	// Only the deadline gives the row up: a caller that went away (ctx
+	// cancelled) still has its row written, as without a deadline.
+	d, ok := ctx.Deadline()
+	if !ok {
+		return <-p.result
+	}
+	t := time.NewTimer(time.Until(d))
+	defer t.Stop()
+	select {
+	case err := <-p.result:
+		return err
+	case <-t.C:
+		if p.state.CompareAndSwap(queued, abandoned) {
+			return fmt.Errorf("ledger row %s: deadline passed while queued: %w", row.TraceID, context.DeadlineExceeded)
+		}
+		// Taken into a transaction, which ends by this row's deadline.
+		return <-p.result
+	}
 }
 
 // Close commits what is queued and stops the writer.
@@ -117,6 +151,9 @@ func (b *Book) commit(batch []*pending) {
 	live := batch[:0:0]
 	deadline := time.Now().Add(maxCommit)
 	for _, p := range batch {
+		if !p.take() {
+			continue // its caller has its answer: the row is not written
+		}
 		d, ok := p.ctx.Deadline()
 		if ok && !time.Now().Before(d) {
 			p.result <- fmt.Errorf("ledger row %s: deadline passed while queued: %w", p.row.TraceID, context.DeadlineExceeded)

@@ -214,3 +214,32 @@ func TestUsage(t *testing.T) {
 		t.Errorf("usage:\n got %+v\nwant %+v", got, want)
 	}
 }
+
+// A row still queued at its deadline, behind a transaction that the store
+// holds, is answered at its deadline and never written, even once the store
+// lets the writer go on.
+func TestRowQueuedPastItsDeadline(t *testing.T) {
+	st := &slowStore{gate: make(chan struct{})}
+	book := ledger.Open(st)
+	held := make(chan error, 1)
+	go func() { held <- book.Record(ctx, row("held", "pk_a", false, time.Now())) }()
+	// Let the writer take the held row into AppendLedger, where the gate
+	// holds it; the row has no deadline, so nothing else ends it.
+	time.Sleep(20 * time.Millisecond)
+	const deadline = 100 * time.Millisecond
+	dctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	start := time.Now()
+	err := book.Record(dctx, row("late", "pk_a", false, time.Now()))
+	if took := time.Since(start); !errors.Is(err, context.DeadlineExceeded) || took > deadline+500*time.Millisecond {
+		t.Fatalf("Record = %v after %v; want a deadline error within %v", err, took, deadline)
+	}
+	close(st.gate)
+	if err := <-held; err != nil {
+		t.Errorf("the held row: %v", err)
+	}
+	book.Close()
+	if len(st.written) != 1 || st.written[0] != "held" {
+		t.Errorf("written %v; want only the held row", st.written)
+	}
+}
