@@ -222,11 +222,7 @@ func TIFFTiles(w, h int) []byte {
 	tile := zeros(side * side)
 	n := ((w + side - 1) / side) * ((h + side - 1) / side)
 	const ifdAt = 8
-	type entry struct {
-		tag, typ     uint16
-		count, value uint32
-	}
-	entries := []entry{
+	entries := []tiffEntry{
 		{256, 4, 1, uint32(w)},
 		{257, 4, 1, uint32(h)},
 		{258, 3, 1, 8},
@@ -242,16 +238,7 @@ func TIFFTiles(w, h int) []byte {
 	countsAt := offsetsAt + 4*uint32(n)
 	dataAt := countsAt + 4*uint32(n)
 	entries[8].value, entries[9].value = offsetsAt, countsAt
-	b := []byte("II*\x00")
-	b = binary.LittleEndian.AppendUint32(b, ifdAt)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(entries)))
-	for _, e := range entries {
-		b = binary.LittleEndian.AppendUint16(b, e.tag)
-		b = binary.LittleEndian.AppendUint16(b, e.typ)
-		b = binary.LittleEndian.AppendUint32(b, e.count)
-		b = binary.LittleEndian.AppendUint32(b, e.value)
-	}
-	b = binary.LittleEndian.AppendUint32(b, 0)
+	b := tiffHeader(ifdAt, entries)
 	// Every tile points at the one stream.
 	for range n {
 		b = binary.LittleEndian.AppendUint32(b, dataAt)
@@ -266,13 +253,8 @@ func TIFFTiles(w, h int) []byte {
 // about w·h/170 bytes: decoded it is 6 bytes a pixel (8 in image.RGBA64).
 func TIFF16(w, h int) []byte {
 	strip := zeros(6 * w * h)
-	type entry struct {
-		tag, typ uint16
-		count    uint32
-		val      uint32
-	}
 	const ifdAt = 8
-	entries := []entry{
+	entries := []tiffEntry{
 		{256, 4, 1, uint32(w)},
 		{257, 4, 1, uint32(h)},
 		{258, 3, 3, 0}, // BitsPerSample 16,16,16, at bpsAt
@@ -285,17 +267,8 @@ func TIFF16(w, h int) []byte {
 	}
 	bpsAt := uint32(ifdAt + 2 + 12*len(entries) + 4)
 	dataAt := bpsAt + 6
-	entries[2].val, entries[5].val = bpsAt, dataAt
-	b := []byte("II*\x00")
-	b = binary.LittleEndian.AppendUint32(b, ifdAt)
-	b = binary.LittleEndian.AppendUint16(b, uint16(len(entries)))
-	for _, e := range entries {
-		b = binary.LittleEndian.AppendUint16(b, e.tag)
-		b = binary.LittleEndian.AppendUint16(b, e.typ)
-		b = binary.LittleEndian.AppendUint32(b, e.count)
-		b = binary.LittleEndian.AppendUint32(b, e.val)
-	}
-	b = binary.LittleEndian.AppendUint32(b, 0)
+	entries[2].value, entries[5].value = bpsAt, dataAt
+	b := tiffHeader(ifdAt, entries)
 	for range 3 {
 		b = binary.LittleEndian.AppendUint16(b, 16)
 	}
@@ -335,4 +308,26 @@ func GIFFrames(w, h, n int) []byte {
 		b = append(b, black...)
 	}
 	return append(b, 0x3B)
+}
+
+// tiffEntry is one 12-byte IFD entry; value holds the datum itself or, for
+// data longer than 4 bytes, its offset.
+type tiffEntry struct {
+	tag, typ     uint16
+	count, value uint32
+}
+
+// tiffHeader is a little-endian TIFF header whose one IFD, at ifdAt right
+// after the header, holds entries and ends the IFD chain.
+func tiffHeader(ifdAt uint32, entries []tiffEntry) []byte {
+	b := []byte("II*\x00")
+	b = binary.LittleEndian.AppendUint32(b, ifdAt)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(entries)))
+	for _, e := range entries {
+		b = binary.LittleEndian.AppendUint16(b, e.tag)
+		b = binary.LittleEndian.AppendUint16(b, e.typ)
+		b = binary.LittleEndian.AppendUint32(b, e.count)
+		b = binary.LittleEndian.AppendUint32(b, e.value)
+	}
+	return binary.LittleEndian.AppendUint32(b, 0)
 }
