@@ -175,16 +175,16 @@ func FuzzValidateName(f *testing.F) {
 func TestNormalizeName(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"买买提·艾力", "买买提·艾力"},
-		{"买买提•艾力", "买买提·艾力"},  // U+2022
-		{"买买提・艾力", "买买提·艾力"},  // U+30FB
-		{"买买提･艾力", "买买提·艾力"},  // U+FF65
-		{"买买提‧艾力", "买买提·艾力"},  // U+2027
+		{"买买提•艾力", "买买提·艾力"},   // U+2022
+		{"买买提・艾力", "买买提·艾力"},   // U+30FB
+		{"买买提･艾力", "买买提·艾力"},   // U+FF65
+		{"买买提‧艾力", "买买提·艾力"},   // U+2027
 		{"买买提 · 艾力", "买买提·艾力"}, // spaces beside the dot
 		{"买买提\u0387艾力", "买买提·艾力"},
 		{"  张三\u3000", "张三"},
 		{"John  Smith", "JOHN SMITH"},
 		{"ＪＯＨＮ　ＳＭＩＴＨ", "JOHN SMITH"}, // full-width letters, ideographic space
-		{"Jose\u0301", "JOSÉ"},              // NFD
+		{"Jose\u0301", "JOSÉ"},       // NFD
 		{"José", "JOSÉ"},
 		{"王\u00a0小明", "王 小明"},
 		// Different names stay different.
