@@ -38,23 +38,12 @@ func assertListings(t *testing.T, s store.Store, cases []listing) {
 // testLedgerSearch covers what a dispute needs: one call by trace_id or
 // request_id, calls by code, newest first.
 func testLedgerSearch(t *testing.T, s store.Store) {
-	mustCreate(t, s, merchant("pk_a"))
-	mustCreate(t, s, merchant("pk_b"))
-	var all []store.LedgerRow
-	for i := range 6 {
-		key := "pk_a"
-		if i%2 == 1 {
-			key = "pk_b"
-		}
-		r := row(fmt.Sprintf("s%d", i), key, i%3 == 0)
+	all := appendAlternating(t, s, "s", func(i int) bool { return i%3 == 0 }, func(i int, r *store.LedgerRow) {
 		r.RequestID = fmt.Sprintf("order-%d", i/2) // one request_id per merchant pair
-		r.Time = base.Add(time.Duration(i) * time.Hour)
 		if i >= 4 {
 			r.Code, r.Result, r.IDName, r.Photo, r.Score = "1006", 0, 0, 0, 0
 		}
-		all = append(all, r)
-	}
-	appendOK(t, s, all...)
+	})
 	assertListings(t, s, []listing{
 		{"trace_id", store.LedgerFilter{TraceID: "s3"}, []string{"s3"}},
 		{"unknown trace_id", store.LedgerFilter{TraceID: "nope"}, nil},

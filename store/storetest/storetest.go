@@ -464,7 +464,11 @@ func testLedgerBatchAtomic(t *testing.T, s store.Store) {
 	}
 }
 
-func testLedgerFilters(t *testing.T, s store.Store) {
+// appendAlternating writes six rows an hour apart, trace_ids prefix0 to
+// prefix5, alternating between merchants pk_a (even) and pk_b (odd), which
+// it creates; charged and edit, when set, shape row i. It returns the rows.
+func appendAlternating(t *testing.T, s store.Store, prefix string, charged func(i int) bool, edit func(i int, r *store.LedgerRow)) []store.LedgerRow {
+	t.Helper()
 	mustCreate(t, s, merchant("pk_a"))
 	mustCreate(t, s, merchant("pk_b"))
 	var all []store.LedgerRow
@@ -473,11 +477,19 @@ func testLedgerFilters(t *testing.T, s store.Store) {
 		if i%2 == 1 {
 			key = "pk_b"
 		}
-		r := row(fmt.Sprintf("f%d", i), key, false)
+		r := row(fmt.Sprintf("%s%d", prefix, i), key, charged != nil && charged(i))
 		r.Time = base.Add(time.Duration(i) * time.Hour)
+		if edit != nil {
+			edit(i, &r)
+		}
 		all = append(all, r)
 	}
 	appendOK(t, s, all...)
+	return all
+}
+
+func testLedgerFilters(t *testing.T, s store.Store) {
+	appendAlternating(t, s, "f", nil, nil)
 	assertListings(t, s, []listing{
 		{"all", store.LedgerFilter{}, []string{"f0", "f1", "f2", "f3", "f4", "f5"}},
 		{"merchant", store.LedgerFilter{AppKey: "pk_b"}, []string{"f1", "f3", "f5"}},
