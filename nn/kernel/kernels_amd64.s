@@ -3,7 +3,12 @@
 #include "textflag.h"
 
 // func gemmTile512(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask uint32, res *float32, ldr int, rmask uint32, slices, sliceStep int)
-TEXT ·gemmTile512(SB), NOSPLIT, $0-128
+TEXT ·gemmTile512(SB), NOSPLIT, $8-128
+	STMXCSR mxcsr-4(SP)
+	MOVL mxcsr-4(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-8(SP)
+	LDMXCSR ftz-8(SP)
 	MOVQ mr+0(FP), AX
 	MOVQ kc+8(FP), CX
 	MOVQ a+16(FP), SI
@@ -46,6 +51,7 @@ TEXT ·gemmTile512(SB), NOSPLIT, $0-128
 	JEQ gemm512_m2
 	CMPQ AX, $1
 	JEQ gemm512_m1
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m14:
 	VPXORD Z0, Z0, Z0
@@ -517,6 +523,7 @@ gemm512_m14_store:
 	VMOVUPS Z26, K2, 0(DX)
 	VMOVUPS Z27, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m13:
 	VPXORD Z0, Z0, Z0
@@ -960,6 +967,7 @@ gemm512_m13_store:
 	VMOVUPS Z24, K2, 0(DX)
 	VMOVUPS Z25, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m12:
 	VPXORD Z0, Z0, Z0
@@ -1373,6 +1381,7 @@ gemm512_m12_store:
 	VMOVUPS Z22, K2, 0(DX)
 	VMOVUPS Z23, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m11:
 	VPXORD Z0, Z0, Z0
@@ -1758,6 +1767,7 @@ gemm512_m11_store:
 	VMOVUPS Z20, K2, 0(DX)
 	VMOVUPS Z21, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m10:
 	VPXORD Z0, Z0, Z0
@@ -2115,6 +2125,7 @@ gemm512_m10_store:
 	VMOVUPS Z18, K2, 0(DX)
 	VMOVUPS Z19, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m9:
 	VPXORD Z0, Z0, Z0
@@ -2444,6 +2455,7 @@ gemm512_m9_store:
 	VMOVUPS Z16, K2, 0(DX)
 	VMOVUPS Z17, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m8:
 	VPXORD Z0, Z0, Z0
@@ -2743,6 +2755,7 @@ gemm512_m8_store:
 	VMOVUPS Z14, K2, 0(DX)
 	VMOVUPS Z15, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m7:
 	VPXORD Z0, Z0, Z0
@@ -3014,6 +3027,7 @@ gemm512_m7_store:
 	VMOVUPS Z12, K2, 0(DX)
 	VMOVUPS Z13, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m6:
 	VPXORD Z0, Z0, Z0
@@ -3257,6 +3271,7 @@ gemm512_m6_store:
 	VMOVUPS Z10, K2, 0(DX)
 	VMOVUPS Z11, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m5:
 	VPXORD Z0, Z0, Z0
@@ -3472,6 +3487,7 @@ gemm512_m5_store:
 	VMOVUPS Z8, K2, 0(DX)
 	VMOVUPS Z9, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m4:
 	VPXORD Z0, Z0, Z0
@@ -3657,6 +3673,7 @@ gemm512_m4_store:
 	VMOVUPS Z6, K2, 0(DX)
 	VMOVUPS Z7, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m3:
 	VPXORD Z0, Z0, Z0
@@ -3856,6 +3873,7 @@ gemm512_m3_store:
 	VMOVUPS Z4, K2, 0(DX)
 	VMOVUPS Z5, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m2:
 	VPXORD Z0, Z0, Z0
@@ -4017,6 +4035,7 @@ gemm512_m2_store:
 	VMOVUPS Z2, K2, 0(DX)
 	VMOVUPS Z3, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm512_m1:
 	VPXORD Z0, Z0, Z0
@@ -4158,10 +4177,16 @@ gemm512_m1_store:
 	VMOVUPS Z0, K2, 0(DX)
 	VMOVUPS Z1, K3, 64(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 
 // func gemmTile256(mr, kc int, a *float32, lda int, b, c *float32, ldc, mode int, bias, alpha *float32, leak float32, mask *int32, res *float32, ldr int, rmask *int32, slices, sliceStep int)
-TEXT ·gemmTile256(SB), NOSPLIT, $0-136
+TEXT ·gemmTile256(SB), NOSPLIT, $8-136
+	STMXCSR mxcsr-4(SP)
+	MOVL mxcsr-4(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-8(SP)
+	LDMXCSR ftz-8(SP)
 	MOVQ mr+0(FP), AX
 	MOVQ kc+8(FP), CX
 	MOVQ a+16(FP), SI
@@ -4186,6 +4211,7 @@ TEXT ·gemmTile256(SB), NOSPLIT, $0-136
 	JEQ gemm256_m2
 	CMPQ AX, $1
 	JEQ gemm256_m1
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m6:
 	VXORPS Y0, Y0, Y0
@@ -4499,6 +4525,7 @@ gemm256_m6_store:
 	VMASKMOVPS Y10, Y12, 0(DX)
 	VMASKMOVPS Y11, Y13, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m6_storefull:
 	VMOVUPS Y0, 0(DX)
@@ -4519,6 +4546,7 @@ gemm256_m6_storefull:
 	VMOVUPS Y10, 0(DX)
 	VMOVUPS Y11, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m5:
 	VXORPS Y0, Y0, Y0
@@ -4794,6 +4822,7 @@ gemm256_m5_store:
 	VMASKMOVPS Y8, Y10, 0(DX)
 	VMASKMOVPS Y9, Y11, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m5_storefull:
 	VMOVUPS Y0, 0(DX)
@@ -4811,6 +4840,7 @@ gemm256_m5_storefull:
 	VMOVUPS Y8, 0(DX)
 	VMOVUPS Y9, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m4:
 	VXORPS Y0, Y0, Y0
@@ -5046,6 +5076,7 @@ gemm256_m4_store:
 	VMASKMOVPS Y6, Y8, 0(DX)
 	VMASKMOVPS Y7, Y9, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m4_storefull:
 	VMOVUPS Y0, 0(DX)
@@ -5060,6 +5091,7 @@ gemm256_m4_storefull:
 	VMOVUPS Y6, 0(DX)
 	VMOVUPS Y7, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m3:
 	VXORPS Y0, Y0, Y0
@@ -5299,6 +5331,7 @@ gemm256_m3_store:
 	VMASKMOVPS Y4, Y6, 0(DX)
 	VMASKMOVPS Y5, Y7, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m3_storefull:
 	VMOVUPS Y0, 0(DX)
@@ -5310,6 +5343,7 @@ gemm256_m3_storefull:
 	VMOVUPS Y4, 0(DX)
 	VMOVUPS Y5, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m2:
 	VXORPS Y0, Y0, Y0
@@ -5501,6 +5535,7 @@ gemm256_m2_store:
 	VMASKMOVPS Y2, Y4, 0(DX)
 	VMASKMOVPS Y3, Y5, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m2_storefull:
 	VMOVUPS Y0, 0(DX)
@@ -5509,6 +5544,7 @@ gemm256_m2_storefull:
 	VMOVUPS Y2, 0(DX)
 	VMOVUPS Y3, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m1:
 	VXORPS Y0, Y0, Y0
@@ -5670,15 +5706,22 @@ gemm256_m1_store:
 	VMASKMOVPS Y0, Y2, 0(DX)
 	VMASKMOVPS Y1, Y3, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 gemm256_m1_storefull:
 	VMOVUPS Y0, 0(DX)
 	VMOVUPS Y1, 32(DX)
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 
 // func depthwise512(p *dwArgs)
-TEXT ·depthwise512(SB), NOSPLIT, $0-8
+TEXT ·depthwise512(SB), NOSPLIT, $8-8
+	STMXCSR mxcsr-4(SP)
+	MOVL mxcsr-4(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-8(SP)
+	LDMXCSR ftz-8(SP)
 	MOVQ p+0(FP), R14
 	MOVQ 0(R14), DX
 	MOVQ 8(R14), SI
@@ -6222,10 +6265,16 @@ dw512_next:
 	JNZ dw512_pix
 dw512_end:
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 
 // func depthwise256(p *dwArgs)
-TEXT ·depthwise256(SB), NOSPLIT, $0-8
+TEXT ·depthwise256(SB), NOSPLIT, $8-8
+	STMXCSR mxcsr-4(SP)
+	MOVL mxcsr-4(SP), AX
+	ORL $0x8040, AX
+	MOVL AX, ftz-8(SP)
+	LDMXCSR ftz-8(SP)
 	MOVQ p+0(FP), R14
 	MOVQ 0(R14), DX
 	MOVQ 8(R14), SI
@@ -7097,6 +7146,7 @@ dw256_next:
 	JNZ dw256_pix
 dw256_end:
 	VZEROUPPER
+	LDMXCSR mxcsr-4(SP)
 	RET
 
 // func maxPool512(out, in *float32, row, npix, c, step int)
