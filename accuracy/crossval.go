@@ -144,8 +144,9 @@ func Folds(s *Set, k int, seed uint64) []int {
 }
 
 // CrossValidate runs k-fold cross-validation by identity: for each fold it
-// fits the calibration table on the measurement of the other folds'
-// identities (Fit with cv.Group, as `portrait bench calibrate`) and measures
+// fits the calibration table on the other folds' identities (Calibrate with
+// cv.Group, as `portrait bench calibrate`: their own center, their own
+// thresholds) and measures
 // on the fold's identities the false and true accept rates at the table's
 // score bands and at the other folds' own FAR thresholds, per population.
 func CrossValidate(s *Set, e *Embeddings, cv CrossValidation) (*Holdout, error) {
@@ -174,16 +175,16 @@ func CrossValidate(s *Set, e *Embeddings, cv CrossValidation) (*Holdout, error) 
 	name := filepath.Base(filepath.Clean(s.Dir))
 	for f := range k {
 		train, trainImgs := s.Subset(func(id int) bool { return fold[id] != f })
-		tm, err := Measure(train, e.Subset(trainImgs))
-		if err != nil {
-			return nil, fmt.Errorf("cross-validate fold %d/%d: %w", f+1, k, err)
-		}
-		table, err := Fit(tm, cv.Group, fmt.Sprintf("%s without fold %d/%d", name, f+1, k), time.Time{})
+		table, tm, err := Calibrate(train, e.Subset(trainImgs), cv.Group, fmt.Sprintf("%s without fold %d/%d", name, f+1, k), time.Time{})
 		if err != nil {
 			return nil, fmt.Errorf("cross-validate fold %d/%d: %w", f+1, k, err)
 		}
 		test, testImgs := s.Subset(func(id int) bool { return fold[id] == f })
-		hm, err := Measure(test, e.Subset(testImgs))
+		te, err := e.Subset(testImgs).Compared(table)
+		if err != nil {
+			return nil, fmt.Errorf("cross-validate fold %d/%d: %w", f+1, k, err)
+		}
+		hm, err := Measure(test, te)
 		if err != nil {
 			return nil, fmt.Errorf("cross-validate fold %d/%d: %w", f+1, k, err)
 		}

@@ -3,7 +3,6 @@ package face
 import (
 	"errors"
 	"fmt"
-	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -15,41 +14,46 @@ import (
 // models (or of different lengths): their similarity means nothing.
 var ErrModelMismatch = errors.New("templates of different models")
 
-// Similarity is the cosine similarity of two templates of the same model.
-// Vectors are stored L2-normalised, but the norm is divided out anyway so a
-// template from an older build cannot skew the score.
+// Similarity is the plain cosine similarity of two templates of the same
+// model (scores compare them through their table instead, see Score).
 func Similarity(a, b Template) (float64, error) {
-	if a.Model != b.Model || len(a.Vector) != len(b.Vector) {
-		return 0, fmt.Errorf("%w: %q (%d) vs %q (%d)", ErrModelMismatch, a.Model, len(a.Vector), b.Model, len(b.Vector))
+	if err := sameModel(a, b); err != nil {
+		return 0, err
 	}
-	if len(a.Vector) == 0 {
-		return 0, fmt.Errorf("compare templates of %q: empty vector", a.Model)
-	}
-	var dot, na, nb float64
-	for i, x := range a.Vector {
-		y := float64(b.Vector[i])
-		dot += float64(x) * y
-		na += float64(x) * float64(x)
-		nb += y * y
-	}
-	if na == 0 || nb == 0 {
-		return 0, fmt.Errorf("compare templates of %q: zero vector", a.Model)
-	}
-	return dot / math.Sqrt(na*nb), nil
+	return compare(a, b, calibration.Table{})
 }
 
 // Score is the calibrated 0..100 score (2 decimals) of a probe against a
-// reference, through the embedded calibration table of their model.
+// reference, through the calibration table of their model, which also says
+// how to compare them (calibration.Table.Compare).
 func Score(probe, ref Template) (float64, error) {
-	sim, err := Similarity(probe, ref)
-	if err != nil {
+	if err := sameModel(probe, ref); err != nil {
 		return 0, err
 	}
 	t, err := calibrationTable(probe.Model)
 	if err != nil {
 		return 0, err
 	}
+	sim, err := compare(probe, ref, t)
+	if err != nil {
+		return 0, err
+	}
 	return t.Score(sim), nil
+}
+
+func sameModel(a, b Template) error {
+	if a.Model != b.Model || len(a.Vector) != len(b.Vector) {
+		return fmt.Errorf("%w: %q (%d) vs %q (%d)", ErrModelMismatch, a.Model, len(a.Vector), b.Model, len(b.Vector))
+	}
+	return nil
+}
+
+func compare(a, b Template, t calibration.Table) (float64, error) {
+	sim, err := t.Compare(a.Vector, b.Vector)
+	if err != nil {
+		return 0, fmt.Errorf("compare templates of %q: %w", a.Model, err)
+	}
+	return sim, nil
 }
 
 var (

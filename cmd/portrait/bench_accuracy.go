@@ -70,6 +70,7 @@ func (f *accuracyFlags) parse(args []string) error {
 // (which is the single set's otherwise).
 type measured struct {
 	sets  []*accuracy.Set
+	embs  []*accuracy.Embeddings
 	each  []*accuracy.Measurement
 	set   *accuracy.Set
 	emb   *accuracy.Embeddings
@@ -87,9 +88,9 @@ func (f *accuracyFlags) outDir(dir string) string {
 	return filepath.Join(f.out, filepath.Base(filepath.Clean(dir)))
 }
 
-// measure loads the sets, embeds them (or reuses saved embeddings) and
-// computes every similarity, per set and over all sets together.
-func (f *accuracyFlags) measure(ctx context.Context) (*measured, error) {
+// load loads the sets and embeds them (or reuses saved embeddings), each
+// and all sets together; measure computes the similarities.
+func (f *accuracyFlags) load(ctx context.Context) (*measured, error) {
 	ms := &measured{}
 	var embs []*accuracy.Embeddings
 	var saved []string
@@ -140,28 +141,48 @@ func (f *accuracyFlags) measure(ctx context.Context) (*measured, error) {
 			}
 			ms.sets[len(ms.sets)-1] = set
 		}
-		m, err := accuracy.Measure(set, emb)
-		if err != nil {
-			return nil, err
-		}
-		if m.Model == "" {
+		if emb.Model == "" {
 			return nil, fmt.Errorf("no photo of %s gave a template", dir)
 		}
-		ms.each = append(ms.each, m)
 		embs = append(embs, emb)
 	}
+	ms.embs = embs
 	if len(ms.sets) == 1 {
-		ms.set, ms.emb, ms.whole = ms.sets[0], embs[0], ms.each[0]
+		ms.set, ms.emb = ms.sets[0], embs[0]
 		return ms, nil
 	}
 	var err error
 	if ms.set, ms.emb, err = accuracy.Merge(ms.sets, embs); err != nil {
 		return nil, err
 	}
-	if ms.whole, err = accuracy.Measure(ms.set, ms.emb); err != nil {
-		return nil, err
-	}
 	return ms, nil
+}
+
+// measure computes every similarity as table compares templates, per set
+// and over all sets together.
+func (ms *measured) measure(table calibration.Table) error {
+	ms.each = nil
+	for i, set := range ms.sets {
+		ce, err := ms.embs[i].Compared(table)
+		if err != nil {
+			return err
+		}
+		m, err := accuracy.Measure(set, ce)
+		if err != nil {
+			return err
+		}
+		ms.each = append(ms.each, m)
+	}
+	if len(ms.sets) == 1 {
+		ms.whole = ms.each[0]
+		return nil
+	}
+	ce, err := ms.emb.Compared(table)
+	if err != nil {
+		return err
+	}
+	ms.whole, err = accuracy.Measure(ms.set, ce)
+	return err
 }
 
 // correct applies the set's shipped errata to it and its embeddings.
@@ -260,15 +281,23 @@ func benchAccuracy(ctx context.Context, args []string) error {
 	if *folds < 0 || *folds == 1 {
 		return fmt.Errorf("--folds %d: need at least 2 folds (0 for none)", *folds)
 	}
-	ms, err := f.measure(ctx)
+	ms, err := f.load(ctx)
 	if err != nil {
 		return err
 	}
 	var table *calibration.Table
-	if t, err := face.LookupCalibration(f.modelsDir, ms.whole.Model); err == nil {
+	if t, err := face.LookupCalibration(f.modelsDir, ms.emb.Model); err == nil {
 		table = &t
 	} else {
-		fmt.Fprintf(os.Stderr, "no calibration table for %s: score figures omitted (run `portrait bench calibrate`)\n", ms.whole.Model)
+		fmt.Fprintf(os.Stderr, "no calibration table for %s: score figures omitted (run `portrait bench calibrate`)\n", ms.emb.Model)
+	}
+	// The in-sample figures compare templates as the shipped table does.
+	compared := calibration.Table{}
+	if table != nil {
+		compared = *table
+	}
+	if err := ms.measure(compared); err != nil {
+		return err
 	}
 	each, whole := ms.reports(table)
 	if *folds > 0 {
@@ -289,12 +318,15 @@ func benchCalibrate(ctx context.Context, args []string) error {
 	if err := f.parse(args); err != nil {
 		return err
 	}
-	ms, err := f.measure(ctx)
+	ms, err := f.load(ctx)
 	if err != nil {
 		return err
 	}
-	t, err := accuracy.Fit(ms.whole, *group, ms.name(), time.Now())
+	t, _, err := accuracy.Calibrate(ms.set, ms.emb, *group, ms.name(), time.Now())
 	if err != nil {
+		return err
+	}
+	if err := ms.measure(t); err != nil {
 		return err
 	}
 	dir := *write

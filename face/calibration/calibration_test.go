@@ -1,6 +1,8 @@
 package calibration
 
 import (
+	"errors"
+	"math"
 	"strings"
 	"testing"
 )
@@ -80,5 +82,63 @@ func TestEmbeddedTablesAreValid(t *testing.T) {
 	}
 	if _, err := Lookup("no-such-model"); err == nil {
 		t.Error("Lookup of an unknown model succeeded")
+	}
+}
+
+func TestCompareAroundCenter(t *testing.T) {
+	a, b := []float32{3, 4, 0}, []float32{0, 0, 2} // |a| = 5: compared normalised
+	plain := Table{}
+	if got, err := plain.Compare(a, b); err != nil || got != 0 {
+		t.Errorf("plain cosine of orthogonal vectors = %v, %v", got, err)
+	}
+	// Around c the differences (0.6, 0.8, -0.5) - ... are what is compared.
+	c := Table{Center: []float64{0.1, 0.2, 0.3}}
+	da := []float64{0.6 - 0.1, 0.8 - 0.2, 0 - 0.3}
+	db := []float64{0 - 0.1, 0 - 0.2, 1 - 0.3}
+	want := (da[0]*db[0] + da[1]*db[1] + da[2]*db[2]) / (norm(da) * norm(db))
+	got, err := c.Compare(a, b)
+	if err != nil || math.Abs(got-want) > 1e-9 {
+		t.Errorf("Compare around the center = %v, %v; want %v", got, err, want)
+	}
+	// Centered vectors' dot product is Compare's similarity.
+	ca, _ := c.Centered(a)
+	cb, _ := c.Centered(b)
+	var dot float64
+	for i := range ca {
+		dot += float64(ca[i]) * float64(cb[i])
+	}
+	if math.Abs(dot-want) > 1e-6 {
+		t.Errorf("dot of Centered = %v, want %v", dot, want)
+	}
+	for _, tc := range []struct {
+		name string
+		t    Table
+		a, b []float32
+	}{
+		{"lengths differ", plain, a, b[:2]},
+		{"center of another length", Table{Center: []float64{0, 0}}, a, b},
+		{"zero vector", plain, []float32{0, 0, 0}, b},
+		{"empty", plain, nil, nil},
+	} {
+		if _, err := tc.t.Compare(tc.a, tc.b); err == nil {
+			t.Errorf("%s: Compare gave no error", tc.name)
+		}
+	}
+	if _, err := (Table{Center: []float64{0, 0}}).Centered(a); !errors.Is(err, ErrDimension) {
+		t.Errorf("Centered with a center of another length = %v, want ErrDimension", err)
+	}
+}
+
+func TestValidateRejectsCenterOutsideUnitBall(t *testing.T) {
+	tb := Table{Model: "m", Points: []Point{{Similarity: 0, Score: 0}, {Similarity: 1, Score: 100}}}
+	for _, c := range [][]float64{{math.NaN()}, {1.5}, {-2}} {
+		tb.Center = c
+		if err := tb.Validate(); err == nil {
+			t.Errorf("center %v validated", c)
+		}
+	}
+	tb.Center = []float64{0.5, -0.5}
+	if err := tb.Validate(); err != nil {
+		t.Errorf("center %v: %v", tb.Center, err)
 	}
 }
