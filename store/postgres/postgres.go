@@ -199,6 +199,11 @@ CREATE TABLE key_check (
 	id    integer PRIMARY KEY CHECK (id = 1),
 	value bytea NOT NULL
 );`,
+	// 7: merchants stored with a rate of +Inf or NaN (accepted before
+	// settings were validated) become merchant.MaxQPS, the most a merchant
+	// may have: their JSON could not be written, so the console and
+	// merchant list --json failed on them.
+	7: `UPDATE merchants SET qps = 1000000 WHERE NOT (qps > 0 AND qps <= 1000000)`,
 }
 
 // SetKeyCheck implements store.KeyCheck.

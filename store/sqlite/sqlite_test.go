@@ -106,7 +106,7 @@ func TestUpgradeFromVersion1(t *testing.T) {
 		migrations[1],
 		`INSERT INTO schema_migrations (version, applied_ns) VALUES (1, 0)`,
 		`INSERT INTO merchants (app_key, name, secret_cipher, status, services, qps, burst, created_ns, updated_ns)
-			VALUES ('pk_a', 'A', x'01', 'active', '', 1, 1, 0, 0)`,
+			VALUES ('pk_a', 'A', x'01', 'active', '', 1, 1, 0, 0), ('pk_inf', 'Inf', x'01', 'active', '', 9e999, 1000, 0, 0)`,
 		`INSERT INTO ledger (trace_id, app_key, request_id, code, result, id_name, photo, score, reason, charged, latency_us, time_ns, id_masked)
 			VALUES ('TID1', 'pk_a', 'r1', '0000', 1, 2, 0, 0, '', 1, 10, 0, '')`,
 		`INSERT INTO identities (id_number, name, photo_sha256, template_status, template, created_ns, updated_ns) VALUES
@@ -127,8 +127,11 @@ func TestUpgradeFromVersion1(t *testing.T) {
 	if v, err := db.SchemaVersion(ctx); err != nil || v != len(migrations)-1 {
 		t.Errorf("SchemaVersion = %d, %v; want %d", v, err, len(migrations)-1)
 	}
-	if m, err := db.GetMerchant(ctx, "pk_a"); err != nil || m.Route != "" {
+	if m, err := db.GetMerchant(ctx, "pk_a"); err != nil || m.Route != "" || m.QPS != 1 {
 		t.Errorf("merchant after upgrade: %+v, %v", m, err)
+	}
+	if m, err := db.GetMerchant(ctx, "pk_inf"); err != nil || m.QPS != 1_000_000 {
+		t.Errorf("merchant stored with qps +Inf after upgrade: %+v, %v; want qps 1000000", m, err)
 	}
 	rows, err := db.ListLedger(ctx, store.LedgerFilter{})
 	if err != nil || len(rows) != 1 || rows[0].TraceID != "TID1" || rows[0].UpstreamTraceID != "" || rows[0].UpstreamCharged {
