@@ -40,11 +40,21 @@ func TestScoreUsesModelTable(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		// A probe at the similarity of the 50 band scores 50.
-		probe, ref := pairAt(model, tb, tb.Similarity(50))
+		// Two templates score what the table makes of its own comparison of
+		// them (calibration's tests check Compare itself).
+		dim := max(len(tb.Center), 2)
+		a, b := make([]float32, dim), make([]float32, dim)
+		for i := range a {
+			a[i], b[i] = float32(i%3), float32(i%5)
+		}
+		probe, ref := Template{Model: model, Vector: a}, Template{Model: model, Vector: b}
+		sim, err := tb.Compare(a, b)
+		if err != nil {
+			t.Fatal(err)
+		}
 		got, err := Score(probe, ref)
-		if err != nil || math.Abs(got-50) > 0.02 {
-			t.Errorf("%s: Score at the 50 band similarity = %v, %v", model, got, err)
+		if err != nil || got != tb.Score(sim) {
+			t.Errorf("%s: Score = %v, %v; want %v", model, got, err, tb.Score(sim))
 		}
 		if _, err := Score(probe, Template{Model: model + "-other", Vector: ref.Vector}); !errors.Is(err, ErrModelMismatch) {
 			t.Errorf("%s: Score across models = %v, want ErrModelMismatch", model, err)
@@ -53,55 +63,6 @@ func TestScoreUsesModelTable(t *testing.T) {
 	if _, err := Score(Template{Model: "unknown", Vector: []float32{1}}, Template{Model: "unknown", Vector: []float32{1}}); !errors.Is(err, calibration.ErrNoTable) {
 		t.Errorf("Score of a model without table = %v, want ErrNoTable", err)
 	}
-}
-
-// pairAt is two unit templates whose similarity under tb is sim. With a
-// center c they are c + α·u and c + α·(sim·u + √(1−sim²)·w), for unit u, w
-// orthogonal to c and to each other and α = √(1−|c|²), so that both are
-// unit vectors whose differences from c have cosine sim.
-func pairAt(model string, tb calibration.Table, sim float64) (Template, Template) {
-	if tb.Center == nil {
-		return Template{Model: model, Vector: []float32{1, 0}},
-			Template{Model: model, Vector: []float32{float32(sim), float32(math.Sqrt(1 - sim*sim))}}
-	}
-	c := tb.Center
-	var cc float64
-	for _, x := range c {
-		cc += x * x
-	}
-	// u, w: the first two basis vectors with their components along c (and
-	// u) removed.
-	basis := func(i int, against ...[]float64) []float64 {
-		v := make([]float64, len(c))
-		v[i] = 1
-		for _, a := range against {
-			var d, aa float64
-			for j := range a {
-				d += v[j] * a[j]
-				aa += a[j] * a[j]
-			}
-			for j := range v {
-				v[j] -= d / aa * a[j]
-			}
-		}
-		var n float64
-		for _, x := range v {
-			n += x * x
-		}
-		for j := range v {
-			v[j] /= math.Sqrt(n)
-		}
-		return v
-	}
-	u := basis(0, c)
-	w := basis(1, c, u)
-	alpha := math.Sqrt(1 - cc)
-	a, b := make([]float32, len(c)), make([]float32, len(c))
-	for j := range c {
-		a[j] = float32(c[j] + alpha*u[j])
-		b[j] = float32(c[j] + alpha*(sim*u[j]+math.Sqrt(1-sim*sim)*w[j]))
-	}
-	return Template{Model: model, Vector: a}, Template{Model: model, Vector: b}
 }
 
 // TestLookupCalibrationFromCache: a descriptor the build has no table for
