@@ -70,7 +70,7 @@ func (e *Embeddings) Compared(t calibration.Table) (*Embeddings, error) {
 // fr_feature's East-Asian pairs reach 60 far more often (74 % held out
 // against 66 %); the dlib descriptor's mean East-Asian template is so large
 // a part of every template that subtracting it makes other people alike,
-// the whole set's thresholds rise and only 7 % reach 60 (23 % plain). It
+// the whole set's thresholds rise and only 7 % reach 60 (15 % plain). It
 // returns the measurement the kept table was fitted on, in its
 // similarities.
 func Calibrate(s *Set, e *Embeddings, group, name string, now time.Time) (calibration.Table, *Measurement, error) {
