@@ -75,18 +75,17 @@ func (e *Embeddings) Compared(t calibration.Table) (*Embeddings, error) {
 // similarities.
 func Calibrate(s *Set, e *Embeddings, group, name string, now time.Time) (calibration.Table, *Measurement, error) {
 	t, m, err := fitAround(s, e, nil, group, name, now)
-	if err != nil {
-		return calibration.Table{}, nil, err
-	}
 	center := Center(s, e, group)
 	if center == nil {
-		return t, m, nil
+		return t, m, err
 	}
-	ct, cm, err := fitAround(s, e, center, group, name, now)
-	if err != nil {
-		return calibration.Table{}, nil, err
-	}
-	if reach60(cm, ct, group) > reach60(m, t, group) {
+	// One comparison may leave no room for a band below 1.0 where the
+	// other does: either that fits will do.
+	ct, cm, cerr := fitAround(s, e, center, group, name, now)
+	switch {
+	case cerr != nil:
+		return t, m, err
+	case err != nil || reach60(cm, ct, group) > reach60(m, t, group):
 		return ct, cm, nil
 	}
 	return t, m, nil
