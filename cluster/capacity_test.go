@@ -147,6 +147,7 @@ func TestFloodOfLargeBodiesWithoutCredentials(t *testing.T) {
 	var mu sync.Mutex
 	codes := map[client.Code]int{}
 	failed := 0
+	errs := map[string]int{}
 	for range 400 {
 		wg.Add(1)
 		go func() {
@@ -163,6 +164,7 @@ func TestFloodOfLargeBodiesWithoutCredentials(t *testing.T) {
 			defer mu.Unlock()
 			if err != nil {
 				failed++
+				errs[err.Error()]++
 				return
 			}
 			codes[r.Code]++
@@ -170,7 +172,7 @@ func TestFloodOfLargeBodiesWithoutCredentials(t *testing.T) {
 	}
 	wg.Wait()
 	rss := peakRSS(t, srv.cmd.Process.Pid)
-	t.Logf("answers %v, %d without an answer; peak RSS %d MB", codes, failed, rss>>20)
+	t.Logf("answers %v, %d without an answer %v; peak RSS %d MB", codes, failed, errs, rss>>20)
 	if failed > 0 || codes[client.CodeAppKey]+codes[client.CodeRateLimited] != 400 {
 		t.Errorf("answers %v and %d failures; want 400 answered 1009 or 1006", codes, failed)
 	}
