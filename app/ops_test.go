@@ -61,18 +61,9 @@ func TestOpsHandlerWithMetrics(t *testing.T) {
 // (PORTRAIT_TEST_REDIS, a throwaway server): a merchant's burst is spent
 // across both, not per instance.
 func TestRedisSharesRateLimits(t *testing.T) {
-	url := testRedis(t)
-	db := filepath.Join(t.TempDir(), "p.db")
-	a1, a2 := openOnRedis(t, db, url, 0), openOnRedis(t, db, url, 0)
 	set := merchant.NewSettings("shared")
 	set.QPS, set.Burst = 0.001, 2
-	m, err := a1.Merchants.Create(ctx, set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, s2 := httptest.NewServer(a1.Handler()), httptest.NewServer(a2.Handler())
-	defer s1.Close()
-	defer s2.Close()
+	_, s1, s2, m := twoInstancesOnRedis(t, testRedis(t), 0, set)
 	var codes []string
 	for i, srv := range []*httptest.Server{s1, s2, s1, s2} {
 		r := post(t, srv, m.Merchant.AppKey, m.Secret, "r"+string(rune('a'+i)), "110101199003071234", "张三", []byte("s"))
@@ -96,6 +87,22 @@ func testRedis(t *testing.T) string {
 
 // openOnRedis opens one of several instances sharing the SQLite file db and
 // the Redis at url, on stub faces; it closes with the test.
+// twoInstancesOnRedis opens two instances on one new database and the Redis
+// at url, creates a merchant with set on the first and serves both.
+func twoInstancesOnRedis(t *testing.T, url string, idDailyLimit int64, set merchant.Settings) (first *app.App, s1, s2 *httptest.Server, m merchant.Created) {
+	t.Helper()
+	db := filepath.Join(t.TempDir(), "p.db")
+	a1, a2 := openOnRedis(t, db, url, idDailyLimit), openOnRedis(t, db, url, idDailyLimit)
+	m, err := a1.Merchants.Create(ctx, set)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s1, s2 = httptest.NewServer(a1.Handler()), httptest.NewServer(a2.Handler())
+	t.Cleanup(s1.Close)
+	t.Cleanup(s2.Close)
+	return a1, s1, s2, m
+}
+
 func openOnRedis(t *testing.T, db, url string, idDailyLimit int64) *app.App {
 	t.Helper()
 	a, err := app.OpenWith(ctx, app.Config{DB: db,
@@ -115,20 +122,12 @@ func TestRedisSharesIDDailyLimit(t *testing.T) {
 	// Counts live for 48 h in a server that outlives the test: a fresh ID
 	// number per run starts at zero.
 	id := freshIDNumber(t)
-	db := filepath.Join(t.TempDir(), "p.db")
-	a1, a2 := openOnRedis(t, db, url, 2), openOnRedis(t, db, url, 2)
+	set := merchant.NewSettings("shop")
+	set.QPS, set.Burst = 1000, 1000
+	a1, s1, s2, m := twoInstancesOnRedis(t, url, 2, set)
 	if _, err := a1.Registry.Add(ctx, id, "张三", []byte("photo")); err != nil {
 		t.Fatal(err)
 	}
-	set := merchant.NewSettings("shop")
-	set.QPS, set.Burst = 1000, 1000
-	m, err := a1.Merchants.Create(ctx, set)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s1, s2 := httptest.NewServer(a1.Handler()), httptest.NewServer(a2.Handler())
-	defer s1.Close()
-	defer s2.Close()
 	var codes []string
 	for i, srv := range []*httptest.Server{s1, s2, s1} {
 		codes = append(codes, post(t, srv, m.Merchant.AppKey, m.Secret, "r"+string(rune('a'+i)), id, "张三", []byte("s")).Code)
