@@ -25,18 +25,27 @@ func timedCall(t *testing.T, c *client.Client, req client.Request) (*client.Resp
 	return r, time.Since(start)
 }
 
+// servingMerchant creates a merchant on c and checks that every instance
+// answers its verification with a charged 0000 before the fault (named by
+// before) is brought on.
+func servingMerchant(t *testing.T, c *cluster, before string) (key string, clients []*client.Client, req client.Request) {
+	t.Helper()
+	key, clients = c.merchant(t, nil)
+	req = client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
+	for i, cl := range clients {
+		if r, _ := timedCall(t, cl, req); r.Code != client.CodeOK || !r.Charged() {
+			t.Fatalf("instance %d before %s: %s", i, before, r.Raw)
+		}
+	}
+	return key, clients, req
+}
+
 // TestDatabaseOutage cuts PostgreSQL mid-traffic: calls answer 9999,
 // uncharged, quickly, and once the database is back both instances serve
 // again by themselves.
 func TestDatabaseOutage(t *testing.T) {
 	c := newCluster(t, 2, options{})
-	key, clients := c.merchant(t, nil)
-	req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
-	for i, cl := range clients {
-		if r, _ := timedCall(t, cl, req); r.Code != client.CodeOK || !r.Charged() {
-			t.Fatalf("instance %d before the outage: %s", i, r.Raw)
-		}
-	}
+	key, clients, req := servingMerchant(t, c, "the outage")
 
 	c.db.Down()
 	for i := range 6 {
@@ -186,13 +195,7 @@ func TestIdentitySourceFaults(t *testing.T) {
 func TestDatabaseStall(t *testing.T) {
 	const deadline = 2 * time.Second
 	c := newCluster(t, 2, options{callTimeout: deadline})
-	key, clients := c.merchant(t, nil)
-	req := client.Request{IDNumber: idNumber, Name: name, Selfie: selfie(t)}
-	for i, cl := range clients {
-		if r, _ := timedCall(t, cl, req); r.Code != client.CodeOK || !r.Charged() {
-			t.Fatalf("instance %d before the stall: %s", i, r.Raw)
-		}
-	}
+	key, clients, req := servingMerchant(t, c, "the stall")
 	c.db.Stall()
 	for i := range 4 {
 		r, d := timedCall(t, clients[i%2], req)
