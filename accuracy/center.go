@@ -2,7 +2,6 @@ package accuracy
 
 import (
 	"fmt"
-	"math"
 	"time"
 
 	"github.com/portrait-id/portrait/face/calibration"
@@ -18,22 +17,18 @@ func Center(s *Set, e *Embeddings, group string) []float64 {
 	var sum []float64
 	n := 0
 	for i, v := range e.Vectors {
-		if v == nil || s.ImageGroup(i) != group {
+		if v == nil || s.ImageGroup(i) != group || sum != nil && len(v) != len(sum) {
+			continue
+		}
+		u, err := calibration.Table{}.Centered(v) // normalised only
+		if err != nil {
 			continue
 		}
 		if sum == nil {
-			sum = make([]float64, len(v))
+			sum = make([]float64, len(u))
 		}
-		var vv float64
-		for _, x := range v {
-			vv += float64(x) * float64(x)
-		}
-		if vv == 0 || len(v) != len(sum) {
-			continue
-		}
-		k := 1 / math.Sqrt(vv)
-		for d, x := range v {
-			sum[d] += float64(x) * k
+		for d, x := range u {
+			sum[d] += float64(x)
 		}
 		n++
 	}

@@ -121,81 +121,78 @@ func (t Table) Compare(a, b []float32) (float64, error) {
 	if len(a) != len(b) {
 		return 0, fmt.Errorf("%w: %d and %d", ErrDimension, len(a), len(b))
 	}
-	if t.Center == nil {
-		return cosine(a, b, nil)
+	ua, err := t.centered(a)
+	if err != nil {
+		return 0, err
 	}
-	if len(a) != len(t.Center) {
-		return 0, fmt.Errorf("%w: %d, center %d", ErrDimension, len(a), len(t.Center))
-	}
-	return cosine(a, b, t.Center)
-}
-
-// Centered is v as Compare sees it: L2-normalised, minus the Center,
-// normalised again (v normalised alone without a Center), so that cosines
-// of Centered vectors are plain dot products.
-func (t Table) Centered(v []float32) ([]float32, error) {
-	if t.Center != nil && len(v) != len(t.Center) {
-		return nil, fmt.Errorf("%w: %d, center %d", ErrDimension, len(v), len(t.Center))
-	}
-	u := unit(v)
-	for i := range t.Center {
-		u[i] -= t.Center[i]
-	}
-	out := make([]float32, len(u))
-	n := norm(u)
-	if n == 0 {
-		return nil, errors.New("template equals the calibration center")
-	}
-	for i, x := range u {
-		out[i] = float32(x / n)
-	}
-	return out, nil
-}
-
-func cosine(a, b []float32, center []float64) (float64, error) {
-	if len(a) == 0 {
-		return 0, errors.New("compare templates: empty vector")
-	}
-	ua, ub := unit(a), unit(b)
-	for i := range center {
-		ua[i] -= center[i]
-		ub[i] -= center[i]
-	}
-	na, nb := norm(ua), norm(ub)
-	if na == 0 || nb == 0 || math.IsNaN(na*nb) {
-		return 0, errors.New("compare templates: zero vector")
+	ub, err := t.centered(b)
+	if err != nil {
+		return 0, err
 	}
 	var dot float64
 	for i, x := range ua {
 		dot += x * ub[i]
 	}
-	return dot / (na * nb), nil
+	return dot, nil
 }
 
-// unit is v in float64, divided by its norm (all zero when v is): templates
-// are stored normalised, but one from an older build must not skew a score.
-func unit(v []float32) []float64 {
+// Centered is v as Compare sees it, so that cosines of Centered vectors are
+// plain dot products.
+func (t Table) Centered(v []float32) ([]float32, error) {
+	u, err := t.centered(v)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float32, len(u))
+	for i, x := range u {
+		out[i] = float32(x)
+	}
+	return out, nil
+}
+
+// centered is v L2-normalised, minus the Center, normalised again (v
+// normalised alone without a Center). Templates are stored normalised, but
+// one from an older build must not skew a score.
+func (t Table) centered(v []float32) ([]float64, error) {
+	if len(v) == 0 {
+		return nil, errors.New("compare templates: empty vector")
+	}
+	if t.Center != nil && len(v) != len(t.Center) {
+		return nil, fmt.Errorf("%w: %d, center %d", ErrDimension, len(v), len(t.Center))
+	}
 	u := make([]float64, len(v))
-	var s float64
 	for i, x := range v {
 		u[i] = float64(x)
-		s += u[i] * u[i]
 	}
-	if s > 0 {
-		k := 1 / math.Sqrt(s)
-		for i := range u {
-			u[i] *= k
-		}
+	if !normalize(u) {
+		return nil, errors.New("compare templates: zero vector")
 	}
-	return u
+	if t.Center == nil {
+		return u, nil
+	}
+	for i := range u {
+		u[i] -= t.Center[i]
+	}
+	if !normalize(u) {
+		return nil, errors.New("compare templates: template equals the calibration center")
+	}
+	return u, nil
 }
 
-func norm(u []float64) float64 {
+// normalize divides u by its norm, reporting false when it has none.
+func normalize(u []float64) bool {
 	var s float64
 	for _, x := range u {
 		s += x * x
 	}
-	return math.Sqrt(s)
+	if !(s > 0) || math.IsInf(s, 0) {
+		return false
+	}
+	k := 1 / math.Sqrt(s)
+	for i := range u {
+		u[i] *= k
+	}
+	return true
 }
 
 // Score maps a similarity to 0..100, piecewise linear between the points and

@@ -91,10 +91,11 @@ func TestCompareAroundCenter(t *testing.T) {
 	if got, err := plain.Compare(a, b); err != nil || got != 0 {
 		t.Errorf("plain cosine of orthogonal vectors = %v, %v", got, err)
 	}
-	// Around c the differences (0.6, 0.8, -0.5) - ... are what is compared.
+	// Around c the differences of the unit vectors from c are what is compared.
 	c := Table{Center: []float64{0.1, 0.2, 0.3}}
 	da := []float64{0.6 - 0.1, 0.8 - 0.2, 0 - 0.3}
 	db := []float64{0 - 0.1, 0 - 0.2, 1 - 0.3}
+	norm := func(v []float64) float64 { return math.Sqrt(v[0]*v[0] + v[1]*v[1] + v[2]*v[2]) }
 	want := (da[0]*db[0] + da[1]*db[1] + da[2]*db[2]) / (norm(da) * norm(db))
 	got, err := c.Compare(a, b)
 	if err != nil || math.Abs(got-want) > 1e-9 {
