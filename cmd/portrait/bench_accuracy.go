@@ -159,10 +159,15 @@ func (f *accuracyFlags) load(ctx context.Context) (*measured, error) {
 }
 
 // measure computes every similarity as table compares templates, per set
-// and over all sets together.
-func (ms *measured) measure(table calibration.Table) error {
+// and over all sets together; whole, when not nil, is the latter already
+// measured under table (as accuracy.Calibrate returns it).
+func (ms *measured) measure(table calibration.Table, whole *accuracy.Measurement) error {
 	ms.each = nil
 	for i, set := range ms.sets {
+		if len(ms.sets) == 1 && whole != nil {
+			ms.each = append(ms.each, whole)
+			break
+		}
 		ce, err := ms.embs[i].Compared(table)
 		if err != nil {
 			return err
@@ -173,8 +178,10 @@ func (ms *measured) measure(table calibration.Table) error {
 		}
 		ms.each = append(ms.each, m)
 	}
-	if len(ms.sets) == 1 {
+	if ms.whole = whole; len(ms.sets) == 1 {
 		ms.whole = ms.each[0]
+	}
+	if ms.whole != nil {
 		return nil
 	}
 	ce, err := ms.emb.Compared(table)
@@ -296,7 +303,7 @@ func benchAccuracy(ctx context.Context, args []string) error {
 	if table != nil {
 		compared = *table
 	}
-	if err := ms.measure(compared); err != nil {
+	if err := ms.measure(compared, nil); err != nil {
 		return err
 	}
 	each, whole := ms.reports(table)
@@ -322,11 +329,11 @@ func benchCalibrate(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	t, _, err := accuracy.Calibrate(ms.set, ms.emb, *group, ms.name(), time.Now())
+	t, fitted, err := accuracy.Calibrate(ms.set, ms.emb, *group, ms.name(), time.Now())
 	if err != nil {
 		return err
 	}
-	if err := ms.measure(t); err != nil {
+	if err := ms.measure(t, fitted); err != nil {
 		return err
 	}
 	dir := *write
